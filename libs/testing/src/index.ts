@@ -1,0 +1,2 @@
+export { uniqueName } from './unique-name.ts';
+export { waitFor, type WaitForOptions } from './wait-for.ts';

@@ -1,0 +1,36 @@
+export interface WaitForOptions {
+  /** Give up after this many milliseconds. */
+  timeoutMs?: number;
+  /** Pause between two evaluations of the condition. */
+  intervalMs?: number;
+  /** Named in the timeout error, so a failing test says what it was waiting for. */
+  description?: string;
+}
+
+/**
+ * Evaluates `condition` until it returns a value other than `undefined`, `null` or `false`, and
+ * returns that value. Tests wait on conditions, never on fixed sleeps.
+ *
+ * @example const row = await waitFor(async () => (await db.query(sql)).rows[0], { description: 'the bar row' });
+ */
+export async function waitFor<T>(
+  condition: () => T | Promise<T>,
+  { timeoutMs = 10_000, intervalMs = 25, description = 'condition' }: WaitForOptions = {},
+): Promise<Exclude<T, undefined | null | false>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value !== undefined && value !== null && value !== false) {
+        return value as Exclude<T, undefined | null | false>;
+      }
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`waitFor: ${description} not met within ${timeoutMs} ms`, { cause: lastError });
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
