@@ -1,0 +1,1 @@
+export { REDACTED, redact, redactText } from './redact.ts';
