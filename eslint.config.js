@@ -20,7 +20,10 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/require-await': 'error',
       '@typescript-eslint/only-throw-error': 'error',
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
       '@nx/enforce-module-boundaries': [
@@ -37,6 +40,32 @@ export default tseslint.config(
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:data', onlyDependOnLibsWithTags: ['scope:shared', 'scope:data'] },
+            // Each worker's domain stands on the shared libs and the database, not on another worker's domain.
+            {
+              sourceTag: 'scope:ingest',
+              onlyDependOnLibsWithTags: ['scope:shared', 'scope:data', 'scope:ingest'],
+            },
+            {
+              sourceTag: 'scope:stream',
+              onlyDependOnLibsWithTags: ['scope:shared', 'scope:data', 'scope:stream'],
+            },
+            {
+              sourceTag: 'scope:cache',
+              onlyDependOnLibsWithTags: ['scope:shared', 'scope:data', 'scope:cache'],
+            },
+            // Readiness observes everything; the operator CLI drives everything.
+            {
+              sourceTag: 'scope:readiness',
+              onlyDependOnLibsWithTags: [
+                'scope:shared',
+                'scope:data',
+                'scope:infra',
+                'scope:ingest',
+                'scope:stream',
+                'scope:cache',
+                'scope:readiness',
+              ],
+            },
           ],
         },
       ],
@@ -50,7 +79,8 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         {
-          selector: "CallExpression[callee.object.name='process'][callee.property.name=/^(on|once)$/][arguments.0.value=/^SIG/]",
+          selector:
+            "CallExpression[callee.object.name='process'][callee.property.name=/^(on|once)$/][arguments.0.value=/^SIG/]",
           message: 'Only @backbone/supervisor handles signals.',
         },
       ],
@@ -67,7 +97,10 @@ export default tseslint.config(
     },
   },
   { files: ['libs/config/src/**/*.ts'], rules: { 'no-restricted-properties': 'off' } },
-  { files: ['libs/supervisor/src/**/*.ts'], rules: { 'no-restricted-properties': 'off', 'no-restricted-syntax': 'off' } },
+  {
+    files: ['libs/supervisor/src/**/*.ts'],
+    rules: { 'no-restricted-properties': 'off', 'no-restricted-syntax': 'off' },
+  },
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
