@@ -1,0 +1,672 @@
+import { z } from 'zod';
+
+/**
+ * SystemConfig: the one schema every worker, the CLI and the tests read their settings from.
+ *
+ * Every object is `.strict()` so a typo is an error rather than a silently ignored key, and every
+ * field carries a default (nested objects use `.prefault({})`, which runs the default through the
+ * schema) so `systemConfigSchema.parse({})` is the complete built-in configuration.
+ */
+
+/** Names that end up in SQL as identifiers (schema names); anything else would need quoting. */
+export const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Market symbols, checked after upper-casing (the bar contract uses the same rule). */
+export const SYMBOL = /^[A-Z0-9_.=\-]{1,32}$/;
+/**
+ * Timeframe spelling (`1m`, `15m`, `1h`, `1d`, `1w`, `1mo`). The exact supported set belongs to
+ * the bar contract in @backbone/contracts; config only rejects what cannot be a timeframe at all.
+ */
+export const TIMEFRAME = /^[1-9][0-9]{0,2}(m|h|d|w|mo)$/;
+
+/** The four Kafka topics of the architecture; their names are a published contract. */
+export const TOPIC_NAMES = [
+  'market.bars.v1',
+  'market.bars.v1.dlq',
+  'backbone.ingest-events.v1',
+  'backbone.readiness.v1',
+] as const;
+export type TopicName = (typeof TOPIC_NAMES)[number];
+
+/** The four worker roles, each its own process. */
+export const WORKER_NAMES = [
+  'timescaleIngestor',
+  'streamBridge',
+  'cacheWarmer',
+  'readinessReporter',
+] as const;
+export type WorkerName = (typeof WORKER_NAMES)[number];
+
+export const PROVIDER_NAMES = ['csv', 'yahoo', 'fred'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+const port = z.number().int().min(1).max(65_535);
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const ratio = z.number().min(0).max(1);
+const sqlIdentifier = z
+  .string()
+  .regex(SQL_IDENTIFIER, 'must be a lower-case SQL identifier matching ^[a-z_][a-z0-9_]{0,62}$');
+
+/** TLS settings shared by PostgreSQL, Redis and Kafka connections. */
+const tlsSchema = z
+  .object({
+    /** Connect over TLS. */
+    enabled: z.boolean().default(false).describe('Connect over TLS.'),
+    /** Verify the server certificate; `false` is refused unless development.allowInsecureTls. */
+    rejectUnauthorized: z
+      .boolean()
+      .default(true)
+      .describe('Verify the server certificate; false needs development.allowInsecureTls.'),
+    /** Path to a PEM file with the CA that signed the server certificate (default: system CAs). */
+    ca: z.string().min(1).optional().describe('Path to a PEM CA bundle.'),
+  })
+  .strict();
+
+const databaseSchema = z
+  .object({
+    /** libpq connection URL; the password, if any, is redacted everywhere it is printed. */
+    url: z
+      .url({ protocol: /^postgres(ql)?$/ })
+      .default('postgres://postgres@127.0.0.1:5432/backbone')
+      .describe('PostgreSQL connection URL.'),
+    /** Connections per process in the pg pool. */
+    poolSize: positiveInt.max(200).default(10).describe('Connections per process.'),
+    /** `statement_timeout` set on every connection, so a stuck query cannot hold a worker forever. */
+    statementTimeoutMs: positiveInt.default(30_000).describe('statement_timeout per connection (ms).'),
+    /** TLS to the database. */
+    ssl: tlsSchema.prefault({}),
+    /** Schema names; configurable so tests can isolate themselves in unique schemas. */
+    schemas: z
+      .object({
+        /** Market data tables: bars, ticks, macro_events. */
+        marketData: sqlIdentifier.default('market_data').describe('Schema of market data tables.'),
+        /** System tables: ingest_runs, outbox, consumer_offsets, readiness_snapshots. */
+        system: sqlIdentifier.default('backbone').describe('Schema of system tables.'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const cacheSchema = z
+  .object({
+    /** Time to live of every cached slice; SET with EX in one command, never SET then EXPIRE. */
+    ttlSeconds: positiveInt.default(900).describe('TTL of cached slices (s).'),
+    /** Upper bound of keys per dataset; the warmer evicts the least recently warmed beyond it. */
+    maxKeysPerDataset: positiveInt.default(1024).describe('Maximum keys per dataset.'),
+    /** How long past its TTL a slice may still be served while a refresh is in flight. */
+    staleGraceSeconds: nonNegativeInt.default(60).describe('Stale-while-revalidate grace (s).'),
+    /** The hot datasets the warmer keeps and the read-through client serves. */
+    datasets: z
+      .object({
+        /** The most recent bar per symbol and timeframe. */
+        latestBar: z
+          .object({
+            /** Keep this dataset warm. */
+            enabled: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
+        /** The last N bars per symbol and timeframe. */
+        recentBars: z
+          .object({
+            /** Keep this dataset warm. */
+            enabled: z.boolean().default(true),
+            /** Number of bars in the slice. */
+            count: positiveInt.max(100_000).default(500),
+          })
+          .strict()
+          .prefault({}),
+        /** Daily roll-ups (OHLCV per day) over a trailing window. */
+        rollups: z
+          .object({
+            /** Keep this dataset warm. */
+            enabled: z.boolean().default(true),
+            /** Trailing window in days. */
+            days: positiveInt.max(3650).default(30),
+          })
+          .strict()
+          .prefault({}),
+        /** Upcoming and recent macro events. */
+        macroCalendar: z
+          .object({
+            /** Keep this dataset warm. */
+            enabled: z.boolean().default(true),
+            /** Window in days around now. */
+            days: positiveInt.max(366).default(7),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const redisSchema = z
+  .object({
+    /** Redis URL (`redis://` or `rediss://`); a password in it is redacted when printed. */
+    url: z
+      .url({ protocol: /^rediss?$/ })
+      .default('redis://127.0.0.1:6379')
+      .describe('Redis connection URL.'),
+    /** TLS to Redis (a `rediss://` URL also turns it on). */
+    tls: tlsSchema.prefault({}),
+    /** Prefix of every key this system writes (cache, BullMQ, heartbeats), so tenants can share a Redis. */
+    keyNamespace: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
+      .default('backbone:')
+      .describe('Prefix of every Redis key.'),
+    /** Hot cache policy. */
+    cache: cacheSchema.prefault({}),
+  })
+  .strict();
+
+const saslSchema = z.discriminatedUnion('mechanism', [
+  z
+    .object({
+      /** SASL/PLAIN: only sensible over TLS. */
+      mechanism: z.literal('plain'),
+      /** SASL user name. */
+      username: z.string().min(1),
+      /** SASL password (redacted when printed). */
+      password: z.string().min(1),
+    })
+    .strict(),
+  z
+    .object({
+      /** SCRAM with SHA-256. */
+      mechanism: z.literal('scram-sha-256'),
+      /** SASL user name. */
+      username: z.string().min(1),
+      /** SASL password (redacted when printed). */
+      password: z.string().min(1),
+    })
+    .strict(),
+  z
+    .object({
+      /** SCRAM with SHA-512. */
+      mechanism: z.literal('scram-sha-512'),
+      /** SASL user name. */
+      username: z.string().min(1),
+      /** SASL password (redacted when printed). */
+      password: z.string().min(1),
+    })
+    .strict(),
+]);
+
+/** Topic-level configs passed to CreateTopics / AlterConfigs; Kafka takes them as strings. */
+const topicConfigsSchema = z
+  .object({
+    /** How long records are kept (ms, `-1` forever). */
+    'retention.ms': z
+      .string()
+      .regex(/^-?\d+$/, 'must be an integer string')
+      .optional(),
+    /** `delete`, `compact` or `compact,delete`. */
+    'cleanup.policy': z.enum(['delete', 'compact', 'compact,delete', 'delete,compact']).optional(),
+    /** Largest record batch the broker accepts for this topic. */
+    'max.message.bytes': z.string().regex(/^\d+$/, 'must be an integer string').optional(),
+    /** Replicas that must acknowledge an acks=all write. */
+    'min.insync.replicas': z.string().regex(/^\d+$/, 'must be an integer string').optional(),
+  })
+  .strict();
+
+function topicSchema(defaults: {
+  partitions: number;
+  retentionMs: string;
+  cleanupPolicy: 'delete' | 'compact';
+}) {
+  return z
+    .object({
+      /** Partition count; only ever increased by `topics ensure`, since shrinking is impossible. */
+      partitions: positiveInt.max(10_000).default(defaults.partitions),
+      /** Replication factor; 1 on a single local broker, 3 in production. */
+      replicationFactor: positiveInt.max(16).default(1),
+      /** Topic configs. */
+      configs: topicConfigsSchema.prefault({
+        'retention.ms': defaults.retentionMs,
+        'cleanup.policy': defaults.cleanupPolicy,
+      }),
+    })
+    .strict()
+    .prefault({});
+}
+
+const DAY_MS = 86_400_000;
+
+const kafkaSchema = z
+  .object({
+    /** Bootstrap brokers as host:port (env `KAFKA_BROKERS` takes a comma-separated list). */
+    brokers: z
+      .array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port'))
+      .min(1)
+      .default(['127.0.0.1:9092'])
+      .describe('Bootstrap brokers, host:port.'),
+    /** Client id prefix; each worker appends its role. */
+    clientId: z.string().min(1).max(200).default('backbone').describe('Kafka client id prefix.'),
+    /** SASL authentication; absent means none. */
+    sasl: saslSchema.optional(),
+    /** TLS to the brokers. */
+    ssl: tlsSchema.prefault({}),
+    /** Largest record the producers send; a bigger one is rejected before it reaches the broker. */
+    maxMessageBytes: positiveInt.default(1_048_576).describe('Largest record produced (bytes).'),
+    /** Consumer batch limits: one batch is one database transaction in the stream-bridge. */
+    consumer: z
+      .object({
+        /** Records per batch at most. */
+        maxBatchRecords: positiveInt.max(1_000_000).default(5000),
+        /** Bytes fetched per partition per request at most. */
+        maxBatchBytes: positiveInt.default(4_194_304),
+      })
+      .strict()
+      .prefault({}),
+    /** The fixed topics and how `topics ensure` provisions them. */
+    topics: z
+      .object({
+        /** Market bars from providers and external feeds; key = symbol. */
+        'market.bars.v1': topicSchema({
+          partitions: 6,
+          retentionMs: String(7 * DAY_MS),
+          cleanupPolicy: 'delete',
+        }),
+        /** Records that failed validation, with the reason. */
+        'market.bars.v1.dlq': topicSchema({
+          partitions: 1,
+          retentionMs: String(30 * DAY_MS),
+          cleanupPolicy: 'delete',
+        }),
+        /** One event per committed ingest run (from the outbox). */
+        'backbone.ingest-events.v1': topicSchema({
+          partitions: 3,
+          retentionMs: String(7 * DAY_MS),
+          cleanupPolicy: 'delete',
+        }),
+        /** Readiness snapshots. */
+        'backbone.readiness.v1': topicSchema({
+          partitions: 1,
+          retentionMs: String(7 * DAY_MS),
+          cleanupPolicy: 'delete',
+        }),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+/** Settings shared by the HTTP providers. */
+function httpProviderSchema(defaults: { baseUrl: string; requestsPerSecond: number }) {
+  return {
+    /** API base URL; tests point it at a local replay server. */
+    baseUrl: z.url({ protocol: /^https?$/ }).default(defaults.baseUrl),
+    /** Timeout of one HTTP request. */
+    timeoutMs: positiveInt.max(600_000).default(10_000),
+    /** Retries of a retriable failure (5xx, 429, network) with backoff. */
+    maxRetries: nonNegativeInt.max(20).default(3),
+    /** Client-side rate limit. */
+    requestsPerSecond: z.number().positive().max(1000).default(defaults.requestsPerSecond),
+  };
+}
+
+const planSchema = z
+  .object({
+    /** Unique plan name; also the BullMQ job scheduler id. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'must be 1-64 characters of a-z 0-9 _ . -'),
+    /** Provider that serves this plan. */
+    provider: z.enum(PROVIDER_NAMES),
+    /** Provider tried when the primary one fails with a permanent or exhausted error. */
+    fallbackProvider: z.enum(PROVIDER_NAMES).optional(),
+    /** Symbols (upper-cased before checking); FRED plans list release or series ids. */
+    symbols: z
+      .array(
+        z
+          .string()
+          .transform((symbol) => symbol.toUpperCase())
+          .pipe(z.string().regex(SYMBOL, 'must match ^[A-Z0-9_.=\\-]{1,32}$ after upper-casing')),
+      )
+      .min(1),
+    /** Bar timeframes to fetch. */
+    timeframes: z
+      .array(z.string().regex(TIMEFRAME, 'must be a timeframe like 1m, 1h, 1d'))
+      .min(1)
+      .default(['1d']),
+    /** How far back each run (re)fetches, so late corrections are merged. */
+    lookbackDays: positiveInt.max(36_500).default(60),
+    /** Repeat schedule. */
+    schedule: z
+      .object({
+        /** Seconds between runs (at least 60). */
+        intervalSeconds: z.number().int().min(60).default(3600),
+        /** Random delay added to each run, so plans do not all fire at once. */
+        jitterSeconds: nonNegativeInt.default(120),
+        /** Consecutive failed runs after which the plan is paused and readiness fails. */
+        maxConsecutiveFailures: positiveInt.default(3),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const ingestSchema = z
+  .object({
+    /** Data providers. */
+    providers: z
+      .object({
+        /** CSV files in the shipped fixture format. */
+        csv: z
+          .object({
+            /** Directory holding the CSV files (relative paths are relative to the working directory). */
+            directory: z.string().min(1).default('fixtures/csv'),
+          })
+          .strict()
+          .prefault({}),
+        /** Yahoo chart API. */
+        yahoo: z
+          .object(httpProviderSchema({ baseUrl: 'https://query1.finance.yahoo.com', requestsPerSecond: 2 }))
+          .strict()
+          .prefault({}),
+        /** FRED release calendar (`fred/releases/dates`). */
+        fred: z
+          .object({
+            ...httpProviderSchema({ baseUrl: 'https://api.stlouisfed.org', requestsPerSecond: 2 }),
+            /** FRED API key (redacted when printed); required only by plans using fred. */
+            apiKey: z.string().min(1).optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** Scheduled ingest plans. */
+    plans: z.array(planSchema).default([]),
+    /** Ingest jobs a timescale-ingestor process runs at once. */
+    concurrency: positiveInt.max(64).default(2),
+    /** Bars stamped further than this in the future are rejected. */
+    maxFutureSkewSeconds: nonNegativeInt.default(300),
+    /** Rows per COPY batch. */
+    batchRows: positiveInt.max(1_000_000).default(5000),
+  })
+  .strict();
+
+const storageSchema = z
+  .object({
+    /** How long rows are kept (days); enforced by the database (retention policies or partition drops). */
+    retentionDays: z
+      .object({
+        /** Bars per timeframe; timeframes not listed are kept forever. */
+        bars: z
+          .record(z.string().regex(TIMEFRAME, 'must be a timeframe like 1m, 1h, 1d'), positiveInt)
+          .default({ '1m': 30, '5m': 90, '15m': 180, '1h': 730, '1d': 36_500 }),
+        /** Ticks. */
+        ticks: positiveInt.default(7),
+        /** Macro events. */
+        macroEvents: positiveInt.default(3650),
+      })
+      .strict()
+      .prefault({}),
+    /** Chunk (or partition) width per table, in days. */
+    chunkIntervalDays: z
+      .object({
+        /** Bars. */
+        bars: positiveInt.default(7),
+        /** Ticks. */
+        ticks: positiveInt.default(1),
+        /** Macro events. */
+        macroEvents: positiveInt.default(90),
+      })
+      .strict()
+      .prefault({}),
+    /** Chunks older than this are compressed (TimescaleDB only). */
+    compressAfterDays: positiveInt.default(7),
+    /** Future partitions kept created ahead of time (plain PostgreSQL partitioning only). */
+    partitionsAhead: positiveInt.max(365).default(4),
+  })
+  .strict();
+
+const readinessSchema = z
+  .object({
+    /** Data older than this is stale, per dimension. */
+    freshnessSlaSeconds: z
+      .object({
+        /** Daily bars. */
+        daily: positiveInt.default(86_400),
+        /** Intraday bars. */
+        intraday: positiveInt.default(900),
+        /** Macro events. */
+        macro: positiveInt.default(604_800),
+      })
+      .strict()
+      .prefault({}),
+    /** Consumer lag thresholds (messages). */
+    lag: z
+      .object({
+        /** Lag at or above this is a warning. */
+        warn: nonNegativeInt.default(10_000),
+        /** Lag at or above this fails readiness. */
+        fail: nonNegativeInt.default(100_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Cache hit-ratio thresholds (0..1): below warn is a warning, below fail fails. */
+    hitRatio: z
+      .object({
+        /** Hit ratio below this is a warning. */
+        warn: ratio.default(0.8),
+        /** Hit ratio below this fails readiness. */
+        fail: ratio.default(0.5),
+      })
+      .strict()
+      .prefault({}),
+    /** Seconds between probe rounds. */
+    probeIntervalSeconds: positiveInt.default(15),
+    /** Timeout of one probe. */
+    probeTimeoutMs: positiveInt.default(2000),
+    /** Workers whose heartbeat must be present. */
+    expectedWorkers: z.array(z.enum(WORKER_NAMES)).default([...WORKER_NAMES]),
+    /** Components whose failure fails readiness. */
+    requiredComponents: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
+      .default(['timescaledb', 'redis', 'kafka', 'bullmq', 'workers']),
+    /** Components whose failure only warns. */
+    optionalComponents: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
+      .default(['ingest-freshness', 'cache', 'retention']),
+  })
+  .strict();
+
+const telemetrySchema = z
+  .object({
+    /** OTLP/HTTP endpoint for traces and metrics; absent means no export. */
+    otlpEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** Overrides `service.name` (default: the worker role, e.g. backbone-stream-bridge). */
+    serviceName: z.string().min(1).max(128).optional(),
+    /** pino log level. */
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Write finished spans as JSON lines to this file (end-to-end tests across processes). */
+    spanFileExporterPath: z.string().min(1).optional(),
+  })
+  .strict();
+
+function workerSchema(defaults: { port: number; concurrency?: number }) {
+  return z
+    .object({
+      /** Interface the HTTP server (`/livez`, `/readyz`, `/metrics`) binds to; 0.0.0.0 in containers. */
+      host: z.string().min(1).default('127.0.0.1'),
+      /** HTTP port. */
+      port: port.default(defaults.port),
+      /** Jobs or partitions processed at once. */
+      concurrency: positiveInt.max(256).default(defaults.concurrency ?? 1),
+      /** How long a graceful stop may take before the child is reported orphaned. */
+      shutdownDeadlineMs: positiveInt.max(600_000).default(10_000),
+    })
+    .strict()
+    .prefault({});
+}
+
+const workersSchema = z
+  .object({
+    /** Runs ingest jobs: providers → TimescaleDB + outbox. */
+    timescaleIngestor: workerSchema({ port: 8081, concurrency: 2 }),
+    /** Kafka market.bars.v1 → TimescaleDB; outbox relay. */
+    streamBridge: workerSchema({ port: 8082 }),
+    /** Ingest events → Redis hot slices. */
+    cacheWarmer: workerSchema({ port: 8083, concurrency: 4 }),
+    /** Live probes, readiness HTTP and dashboard. */
+    readinessReporter: workerSchema({ port: 8080 }),
+  })
+  .strict();
+
+const supervisorSchema = z
+  .object({
+    /** Restarts allowed within `restartPeriodMs` before the supervisor escalates. */
+    maxRestarts: nonNegativeInt.default(5),
+    /** Window of the restart intensity. */
+    restartPeriodMs: positiveInt.default(60_000),
+    /** First backoff between restarts (doubles each time, with jitter). */
+    backoffInitialMs: positiveInt.default(200),
+    /** Largest backoff between restarts. */
+    backoffMaxMs: positiveInt.default(30_000),
+    /** How often a worker publishes its heartbeat. */
+    heartbeatIntervalMs: positiveInt.default(5000),
+    /** Heartbeat key TTL; a worker silent this long is considered gone. */
+    heartbeatTtlSeconds: positiveInt.default(15),
+  })
+  .strict();
+
+const developmentSchema = z
+  .object({
+    /** Allows `rejectUnauthorized: false`. Never in production. */
+    allowInsecureTls: z.boolean().default(false),
+  })
+  .strict();
+
+const systemConfigObject = z
+  .object({
+    /** PostgreSQL / TimescaleDB. */
+    database: databaseSchema.prefault({}),
+    /** Redis: BullMQ, hot cache, heartbeats. */
+    redis: redisSchema.prefault({}),
+    /** Kafka brokers and topics. */
+    kafka: kafkaSchema.prefault({}),
+    /** Providers and scheduled plans. */
+    ingest: ingestSchema.prefault({}),
+    /** Retention, chunking, compression. */
+    storage: storageSchema.prefault({}),
+    /** Readiness thresholds and probes. */
+    readiness: readinessSchema.prefault({}),
+    /** Traces, metrics, logs. */
+    telemetry: telemetrySchema.prefault({}),
+    /** One section per worker process role. */
+    workers: workersSchema.prefault({}),
+    /** Restart intensity, backoff and heartbeats of every worker's supervisor. */
+    supervisor: supervisorSchema.prefault({}),
+    /** Development-only relaxations. */
+    development: developmentSchema.prefault({}),
+  })
+  .strict();
+
+/** Reads a nested value of a config that may have failed validation elsewhere. */
+function valueAt(config: unknown, path: readonly string[]): unknown {
+  let node = config;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
+
+const TLS_SECTIONS = [
+  ['database', 'ssl'],
+  ['redis', 'tls'],
+  ['kafka', 'ssl'],
+] as const;
+
+/** The complete schema, with the cross-field checks a single field cannot express. */
+export const systemConfigSchema = systemConfigObject
+  // Runs even when other keys are invalid (`when`), so an insecure TLS flag is reported together
+  // with every other problem instead of surfacing only after they are fixed.
+  .superRefine(
+    (config, ctx) => {
+      if (valueAt(config, ['development', 'allowInsecureTls']) === true) return;
+      for (const [section, key] of TLS_SECTIONS) {
+        if (valueAt(config, [section, key, 'rejectUnauthorized']) === false) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [section, key, 'rejectUnauthorized'],
+            message:
+              'false disables certificate verification; only allowed with development.allowInsecureTls: true',
+          });
+        }
+      }
+    },
+    { when: () => true },
+  )
+  .superRefine((config, ctx) => {
+    if (config.readiness.lag.warn > config.readiness.lag.fail) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readiness', 'lag', 'warn'],
+        message: 'must not exceed readiness.lag.fail',
+      });
+    }
+    if (config.readiness.hitRatio.warn < config.readiness.hitRatio.fail) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readiness', 'hitRatio', 'warn'],
+        message: 'must not be below readiness.hitRatio.fail',
+      });
+    }
+    for (const component of config.readiness.requiredComponents) {
+      const index = config.readiness.optionalComponents.indexOf(component);
+      if (index >= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['readiness', 'optionalComponents', index],
+          message: `"${component}" is also listed in readiness.requiredComponents`,
+        });
+      }
+    }
+    if (config.supervisor.backoffInitialMs > config.supervisor.backoffMaxMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['supervisor', 'backoffInitialMs'],
+        message: 'must not exceed supervisor.backoffMaxMs',
+      });
+    }
+    const seenPlans = new Set<string>();
+    config.ingest.plans.forEach((plan, index) => {
+      if (seenPlans.has(plan.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ingest', 'plans', index, 'name'],
+          message: `duplicate plan name "${plan.name}"`,
+        });
+      }
+      seenPlans.add(plan.name);
+      if (plan.fallbackProvider === plan.provider) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ingest', 'plans', index, 'fallbackProvider'],
+          message: 'must differ from provider (a fallback to the same provider is no fallback)',
+        });
+      }
+    });
+    const ports = new Map<number, string>();
+    for (const name of WORKER_NAMES) {
+      const other = ports.get(config.workers[name].port);
+      if (other !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workers', name, 'port'],
+          message: `port ${config.workers[name].port} is already used by workers.${other}`,
+        });
+      }
+      ports.set(config.workers[name].port, name);
+    }
+  });
+
+/** The validated, fully defaulted system configuration. */
+export type SystemConfig = z.infer<typeof systemConfigSchema>;
+/** What a configuration source may contain before validation (every field optional). */
+export type SystemConfigInput = z.input<typeof systemConfigSchema>;
