@@ -1,4 +1,7 @@
 import { Command } from 'commander';
+import { registerConfigCommand } from './commands/config.ts';
+import { registerStackCommand } from './commands/stack.ts';
+import { ConfigExplainedError } from './load-cli-config.ts';
 
 /**
  * `./backbone`: the operator command line. Each command lives in its own module under
@@ -6,6 +9,22 @@ import { Command } from 'commander';
  */
 const program = new Command('backbone')
   .description('Market data backbone: stack, workers, ingest, feed, readiness and cache operations.')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Configuration sources, accepted by every command (read by @backbone/config from argv).
+  .option('--config <file>', 'YAML configuration file (or BACKBONE_CONFIG)')
+  .option('--env-file <file>', 'dotenv file with BACKBONE_* and conventional variables')
+  .option('--set <path=value>', 'override one key, e.g. redis.keyNamespace=dev: (repeatable)', collect, []);
 
-await program.parseAsync(process.argv);
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+registerConfigCommand(program);
+registerStackCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // Already written to stderr with exit code 2 by loadCliConfig.
+  if (!(error instanceof ConfigExplainedError)) throw error;
+}
