@@ -1,0 +1,130 @@
+/**
+ * The shapes that leave a provider. Everything here is UNVALIDATED: a provider only turns its
+ * wire format into these rows; the ingest pipeline validates them with the @backbone/contracts
+ * rules (symbol pattern, high >= low, finite prices, ts aligned to the timeframe) and counts
+ * every rejection with its reason.
+ */
+
+/** Bar timeframes the providers and calendars understand, with their length in seconds. */
+export const TIMEFRAME_SECONDS = {
+  '1m': 60,
+  '5m': 300,
+  '15m': 900,
+  '30m': 1800,
+  '1h': 3600,
+  '1d': 86_400,
+} as const;
+
+export type Timeframe = keyof typeof TIMEFRAME_SECONDS;
+
+/** @example isTimeframe('1m') // true */
+export function isTimeframe(value: string): value is Timeframe {
+  return Object.hasOwn(TIMEFRAME_SECONDS, value);
+}
+
+/** One bar as a provider delivered it; `ts` is an ISO-8601 UTC string (the bar's open time). */
+export interface UnvalidatedBar {
+  symbol: string;
+  timeframe: string;
+  ts: string;
+  open: number | null;
+  high: number | null;
+  low: number | null;
+  close: number | null;
+  volume: number | null;
+  /** The provider that delivered the row (`csv`, `yahoo`, …). */
+  source: string;
+}
+
+/** Why a provider could not even turn an input record into an unvalidated row. */
+export type SourceRejectionReason =
+  'column_count' | 'unparsable_number' | 'unparsable_timestamp' | 'missing_field' | 'empty_bar';
+
+/** A counted rejection at the source, with where it happened and why. */
+export interface SourceRejection {
+  source: string;
+  /** Human-readable location: `file.csv:12`, `yahoo EURUSD=X[37]`. */
+  location: string;
+  /** 1-based line number for line-oriented sources. */
+  line?: number;
+  reason: SourceRejectionReason;
+  detail: string;
+}
+
+/** A slice of a provider's answer: the rows it produced and the records it had to reject. */
+export interface UnvalidatedBarBatch {
+  /** The provider that served these rows (after failover, the one that actually answered). */
+  source: string;
+  rows: UnvalidatedBar[];
+  rejections: SourceRejection[];
+  /** Providers that failed for this slice before `source` answered (failover). */
+  failedOver?: ProviderFailure[];
+}
+
+/** A provider that failed, as reported by failover. */
+export interface ProviderFailure {
+  provider: string;
+  symbols: readonly string[];
+  error: Error;
+}
+
+/**
+ * What to fetch. `from` is inclusive; `to` is inclusive of the bar that contains it and
+ * defaults to "now", so today's still-forming bar is part of the answer.
+ */
+export interface BarRequest {
+  /** Canonical symbols (`EURUSD`, `SPY`). An empty list means "every symbol the source has" (csv only). */
+  symbols: readonly string[];
+  timeframe: Timeframe;
+  from: Date;
+  to?: Date;
+}
+
+/**
+ * One source of OHLCV bars.
+ *
+ * @example for await (const batch of provider.fetchBars({ symbols: ['EURUSD'], timeframe: '1d', from }, signal)) …
+ */
+export interface MarketDataProvider {
+  readonly name: string;
+  fetchBars(request: BarRequest, signal?: AbortSignal): AsyncIterable<UnvalidatedBarBatch>;
+}
+
+/** One macro calendar entry, with the value released on that date when it is known. */
+export interface UnvalidatedMacroEvent {
+  source: string;
+  /** Stable per (source, event): `PAYEMS@2026-10-01` is the October print of PAYEMS. */
+  eventId: string;
+  /** Release time (ISO-8601 UTC). */
+  ts: string;
+  name: string;
+  /** The release the event belongs to (FRED release name). */
+  calendar: string;
+  currency: string;
+  actual: number | null;
+  forecast: number | null;
+  previous: number | null;
+  importance: 'low' | 'medium' | 'high';
+  /** The observation period the value refers to (`2026-10-01` for October). */
+  period: string | null;
+}
+
+export interface MacroRequest {
+  from: Date;
+  to: Date;
+}
+
+export interface UnvalidatedMacroEventBatch {
+  source: string;
+  events: UnvalidatedMacroEvent[];
+}
+
+/**
+ * One source of macro calendar events with actual values.
+ *
+ * @example for await (const batch of fred.fetchEvents({ from, to }, signal)) …
+ */
+export interface MacroEventProvider {
+  readonly name: string;
+  fetchEvents(request: MacroRequest, signal?: AbortSignal): AsyncIterable<UnvalidatedMacroEventBatch>;
+}
