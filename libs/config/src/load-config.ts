@@ -31,7 +31,7 @@ export interface ResolvedConfig {
   /** The layers that contributed, lowest precedence first (`defaults` always first). */
   readonly sources: readonly ConfigSource[];
   /** Which source set the value at a dotted path (`defaults` when nobody did). */
-  sourceOf(path: string): string;
+  readonly sourceOf: (path: string) => string;
 }
 
 const ENV_PREFIX = 'BACKBONE_';

@@ -394,10 +394,31 @@ const storageSchema = z
     /** How long rows are kept (days); enforced by the database (retention policies or partition drops). */
     retentionDays: z
       .object({
-        /** Bars per timeframe; timeframes not listed are kept forever. */
+        /**
+         * Bars per timeframe. The listed timeframes have defaults (so setting one keeps the
+         * others); further timeframes may be added, and timeframes without an entry are kept forever.
+         */
         bars: z
-          .record(z.string().regex(TIMEFRAME, 'must be a timeframe like 1m, 1h, 1d'), positiveInt)
-          .default({ '1m': 30, '5m': 90, '15m': 180, '1h': 730, '1d': 36_500 }),
+          .object({
+            '1m': positiveInt.default(30),
+            '5m': positiveInt.default(90),
+            '15m': positiveInt.default(180),
+            '1h': positiveInt.default(730),
+            '1d': positiveInt.default(36_500),
+          })
+          .catchall(positiveInt)
+          .superRefine((bars, ctx) => {
+            for (const timeframe of Object.keys(bars)) {
+              if (!TIMEFRAME.test(timeframe)) {
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [timeframe],
+                  message: 'must be a timeframe like 1m, 1h, 1d',
+                });
+              }
+            }
+          })
+          .prefault({}),
         /** Ticks. */
         ticks: positiveInt.default(7),
         /** Macro events. */
