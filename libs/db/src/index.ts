@@ -1,0 +1,39 @@
+export {
+  InvalidRowError,
+  InvalidStorageOptionsError,
+  MigrationDriftError,
+  MigrationFailedError,
+  MigrationSetError,
+  NotInTransactionError,
+  StorageModeError,
+} from './errors.ts';
+export { mergeBars, type BarRow, type MergeCounts } from './merge-bars.ts';
+export { migrate, type MigrateOptions, type MigrateResult } from './migrate.ts';
+export { loadMigrations, MIGRATIONS_DIR, type Migration } from './migration-files.ts';
+export { createPool, withTransaction, type DatabaseConfig } from './pool.ts';
+export * as schema from './schema.ts';
+export type { SqlExecutor } from './sql-executor.ts';
+export {
+  refreshRollups,
+  runStorageMaintenance,
+  type RefreshRollupsResult,
+  type StorageMaintenanceResult,
+} from './storage-maintenance.ts';
+export { detectStorageMode, storageMode, STORAGE_MODES, type StorageMode } from './storage-mode.ts';
+export {
+  DEFAULT_STORAGE_OPTIONS,
+  resolveStorageOptions,
+  type RollupRefreshPolicy,
+  type StorageOptions,
+  type StorageOptionsInput,
+} from './storage-options.ts';
+export { applyStoragePolicies, type PolicyChange, type StoragePoliciesResult } from './storage-policies.ts';
+export {
+  insertOutboxEvent,
+  OUTBOX_CHANNEL,
+  recordIngestRun,
+  recordRejectedRows,
+  type IngestRunRecord,
+  type OutboxEvent,
+  type RejectedRow,
+} from './system-writes.ts';

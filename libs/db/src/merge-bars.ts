@@ -1,0 +1,153 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ClientBase } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { copyNumber, copyText, copyTimestamp } from './copy-text.ts';
+import { InvalidRowError, NotInTransactionError } from './errors.ts';
+
+/**
+ * One bar as the write path takes it: the shape of the `market.bars.v1` contract. `ts` is the
+ * bar's open time, a Date or an ISO-8601 string with a zone.
+ */
+export interface BarRow {
+  symbol: string;
+  timeframe: string;
+  ts: Date | string;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  source: string;
+}
+
+/** How a batch landed. `inserted + updated + unchanged + duplicatesInBatch` = bars handed in. */
+export interface MergeCounts {
+  /** Keys not stored before. */
+  inserted: number;
+  /** Keys stored before whose values differed; rewritten. */
+  updated: number;
+  /** Keys stored before with identical values; not rewritten. */
+  unchanged: number;
+  /** Bars superseded by a later bar with the same key in the same batch (last one wins). */
+  duplicatesInBatch: number;
+}
+
+const STAGING = 'backbone_bars_staging';
+const ROWS_PER_CHUNK = 2000;
+
+/**
+ * Writes bars in the caller's transaction: COPY into a temporary staging table, keep the last
+ * bar per key (arrival order), then one INSERT ... ON CONFLICT DO UPDATE that rewrites a stored
+ * bar only when a value differs. Re-running the same batch changes nothing and counts every bar
+ * unchanged. Rows are inserted in ts order so they land in the newest chunks together.
+ *
+ * @example
+ * const counts = await withTransaction(pool, (client) => mergeBars(client, bars, { runId }));
+ */
+export async function mergeBars(
+  client: ClientBase,
+  bars: readonly BarRow[],
+  options: { runId?: string | null } = {},
+): Promise<MergeCounts> {
+  if (bars.length === 0) return { inserted: 0, updated: 0, unchanged: 0, duplicatesInBatch: 0 };
+  const lines = bars.map(toCopyLine);
+
+  // ON COMMIT DROP: the staging table can never outlive the transaction, even if this process
+  // dies. Dropping it at the end as well lets one transaction merge several batches.
+  await client.query(
+    `CREATE TEMP TABLE ${STAGING} (
+       seq integer NOT NULL, symbol text NOT NULL, timeframe text NOT NULL, ts timestamptz NOT NULL,
+       open double precision NOT NULL, high double precision NOT NULL, low double precision NOT NULL,
+       close double precision NOT NULL, volume double precision NOT NULL, source text NOT NULL
+     ) ON COMMIT DROP`,
+  );
+  // Creating a table assigns a transaction id; outside a transaction block it is gone again.
+  const inTransaction = await client.query<{ assigned: boolean }>(
+    'SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS assigned',
+  );
+  if (inTransaction.rows[0]?.assigned !== true) {
+    throw new NotInTransactionError('mergeBars must run inside a transaction (use withTransaction)');
+  }
+
+  const copy = client.query(
+    copyFrom(
+      `COPY ${STAGING} (seq, symbol, timeframe, ts, open, high, low, close, volume, source) FROM STDIN`,
+    ),
+  );
+  await pipeline(Readable.from(chunked(lines)), copy);
+
+  // Partitions for the batch's range must exist before the insert (a no-op on TimescaleDB).
+  await client.query(
+    `SELECT backbone.ensure_time_partitions('market_data.bars', min(ts), max(ts)) FROM ${STAGING}`,
+  );
+  const merged = await client.query<{ distinct_keys: string; inserted: string; updated: string }>(
+    `WITH latest AS (
+       SELECT DISTINCT ON (symbol, timeframe, ts) *
+       FROM ${STAGING}
+       ORDER BY symbol, timeframe, ts, seq DESC
+     ), written AS (
+       INSERT INTO market_data.bars AS t
+         (symbol, timeframe, ts, open, high, low, close, volume, source, ingested_at, ingest_run_id)
+       SELECT symbol, timeframe, ts, open, high, low, close, volume, source, now(), $1
+       FROM latest
+       ORDER BY ts, symbol, timeframe
+       ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET
+         open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+         volume = excluded.volume, source = excluded.source,
+         ingested_at = excluded.ingested_at, ingest_run_id = excluded.ingest_run_id, revision = t.revision + 1
+       WHERE (t.open, t.high, t.low, t.close, t.volume, t.source)
+         IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.source)
+       RETURNING (revision = 0) AS inserted
+     )
+     SELECT (SELECT count(*) FROM latest) AS distinct_keys,
+            count(*) FILTER (WHERE inserted) AS inserted,
+            count(*) FILTER (WHERE NOT inserted) AS updated
+     FROM written`,
+    [options.runId ?? null],
+  );
+  await client.query(`DROP TABLE ${STAGING}`);
+
+  const row = merged.rows[0];
+  const distinctKeys = Number(row?.distinct_keys ?? 0);
+  const inserted = Number(row?.inserted ?? 0);
+  const updated = Number(row?.updated ?? 0);
+  return {
+    inserted,
+    updated,
+    unchanged: distinctKeys - inserted - updated,
+    duplicatesInBatch: bars.length - distinctKeys,
+  };
+}
+
+function toCopyLine(bar: BarRow, index: number): string {
+  const ts = bar.ts instanceof Date ? bar.ts : new Date(bar.ts);
+  if (Number.isNaN(ts.getTime())) throw new InvalidRowError(index, 'ts', `is not a valid timestamp`);
+  for (const field of ['open', 'high', 'low', 'close', 'volume'] as const) {
+    if (!Number.isFinite(bar[field])) throw new InvalidRowError(index, field, 'is not a finite number');
+  }
+  for (const field of ['symbol', 'timeframe', 'source'] as const) {
+    if (typeof bar[field] !== 'string' || bar[field] === '')
+      throw new InvalidRowError(index, field, 'is empty');
+    // PostgreSQL text cannot hold NUL; COPY would reject the whole batch.
+    if (bar[field].includes('\0')) throw new InvalidRowError(index, field, 'contains a NUL character');
+  }
+  return [
+    String(index),
+    copyText(bar.symbol),
+    copyText(bar.timeframe),
+    copyTimestamp(ts),
+    copyNumber(bar.open),
+    copyNumber(bar.high),
+    copyNumber(bar.low),
+    copyNumber(bar.close),
+    copyNumber(bar.volume),
+    copyText(bar.source),
+  ].join('\t');
+}
+
+function* chunked(lines: readonly string[]): Generator<string> {
+  for (let start = 0; start < lines.length; start += ROWS_PER_CHUNK) {
+    yield lines.slice(start, start + ROWS_PER_CHUNK).join('\n') + '\n';
+  }
+}

@@ -1,0 +1,124 @@
+import type { SqlExecutor } from './sql-executor.ts';
+import { storageMode, type StorageMode } from './storage-mode.ts';
+
+/** What one maintenance pass did. */
+export interface StorageMaintenanceResult {
+  mode: StorageMode;
+  /** Partitions created ahead (plain PostgreSQL; TimescaleDB creates chunks on insert). */
+  created: string[];
+  /** Partitions or chunks dropped because they fell out of retention. */
+  dropped: string[];
+  /** Expired bars deleted per timeframe (per-timeframe bar retention). */
+  barsPruned: Record<string, number>;
+}
+
+/**
+ * One retention pass: creates partitions ahead and drops expired ones (plain PostgreSQL), or
+ * runs the TimescaleDB retention, compression and bar-prune jobs now instead of waiting for the
+ * job scheduler. Plain PostgreSQL has no scheduler: a worker must call this periodically.
+ * Needs one dedicated connection outside a transaction (TimescaleDB's run_job commits itself).
+ *
+ * @example const { dropped } = await runStorageMaintenance(client);
+ */
+export async function runStorageMaintenance(
+  client: SqlExecutor,
+  options: { at?: Date } = {},
+): Promise<StorageMaintenanceResult> {
+  const mode = await storageMode(client);
+  if (mode === 'postgres-partitioned') {
+    // prune_bars runs first so that bar partitions emptied by it are dropped in the same pass.
+    const pruned = await client.query<{ timeframe: string; deleted: string }>(
+      'SELECT timeframe, deleted FROM backbone.prune_bars($1)',
+      [options.at ?? new Date()],
+    );
+    const actions = await client.query<{ partition_name: string; action: string }>(
+      'SELECT partition_name, action FROM backbone.maintain_partitions($1)',
+      [options.at ?? new Date()],
+    );
+    return {
+      mode,
+      created: actions.rows.filter((row) => row.action === 'created').map((row) => row.partition_name),
+      dropped: actions.rows.filter((row) => row.action === 'dropped').map((row) => row.partition_name),
+      barsPruned: Object.fromEntries(pruned.rows.map((row) => [row.timeframe, Number(row.deleted)])),
+    };
+  }
+  if (options.at !== undefined) {
+    throw new RangeError(
+      'runStorageMaintenance: `at` is not supported with TimescaleDB (its jobs use now())',
+    );
+  }
+  const before = await chunkNames(client);
+  const pruned = await client.query<{ timeframe: string; deleted: string }>(
+    'SELECT timeframe, deleted FROM backbone.prune_bars(now())',
+  );
+  const jobs = await client.query<{ job_id: number }>(
+    `SELECT job_id FROM timescaledb_information.jobs
+     WHERE hypertable_schema = 'market_data' AND proc_name IN ('policy_retention', 'policy_compression')
+     ORDER BY proc_name DESC, job_id`,
+  );
+  for (const { job_id: jobId } of jobs.rows) await client.query(`CALL run_job(${jobId})`);
+  const after = new Set(await chunkNames(client));
+  return {
+    mode,
+    created: [],
+    dropped: before.filter((chunk) => !after.has(chunk)),
+    barsPruned: Object.fromEntries(pruned.rows.map((row) => [row.timeframe, Number(row.deleted)])),
+  };
+}
+
+async function chunkNames(client: SqlExecutor): Promise<string[]> {
+  const chunks = await client.query<{ chunk: string }>(
+    `SELECT chunk_schema || '.' || chunk_name AS chunk FROM timescaledb_information.chunks
+     WHERE hypertable_schema = 'market_data' ORDER BY 1`,
+  );
+  return chunks.rows.map((row) => row.chunk);
+}
+
+/** What {@link refreshRollups} refreshed. */
+export interface RefreshRollupsResult {
+  mode: StorageMode;
+  /** The window actually refreshed: the requested one widened to whole days (UTC). */
+  from: Date;
+  to: Date;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Recomputes the 1h and 1d rollups (`market_data.bars_1h`, `market_data.bars_1d`) of the 1m
+ * bars in a window, widened to whole UTC days so both rollups see whole buckets. TimescaleDB
+ * refreshes its continuous aggregates; plain PostgreSQL upserts the rollup tables. Run it
+ * after bars are committed, outside a transaction (refresh_continuous_aggregate requires that).
+ *
+ * @example await refreshRollups(client, { from: run.windowStart, to: run.windowEnd });
+ */
+export async function refreshRollups(
+  client: SqlExecutor,
+  window: { from: Date; to: Date },
+): Promise<RefreshRollupsResult> {
+  if (!(window.from.getTime() <= window.to.getTime())) {
+    throw new RangeError('refreshRollups: window.from must not be after window.to');
+  }
+  const from = new Date(Math.floor(window.from.getTime() / DAY_MS) * DAY_MS);
+  const to = new Date(Math.floor(window.to.getTime() / DAY_MS) * DAY_MS + DAY_MS);
+  const mode = await storageMode(client);
+  for (const [rollup, unit] of [
+    ['market_data.bars_1h', 'hour'],
+    ['market_data.bars_1d', 'day'],
+  ] as const) {
+    if (mode === 'timescaledb') {
+      await client.query(
+        'CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)',
+        [rollup, from, to],
+      );
+    } else {
+      await client.query('SELECT * FROM market_data.refresh_rollup($1::regclass, $2, $3, $4)', [
+        rollup,
+        unit,
+        from,
+        to,
+      ]);
+    }
+  }
+  return { mode, from, to };
+}
