@@ -34,3 +34,4 @@ export {
 } from './propagation.ts';
 export { createLogger, type CreateLoggerOptions, type Logger } from './logger.ts';
 export { JsonLinesFileSpanExporter, type SpanFileRecord } from './file-span-exporter.ts';
+export { serviceNameFor, telemetryOptionsFor } from './options.ts';

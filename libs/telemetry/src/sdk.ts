@@ -32,7 +32,7 @@ export interface TelemetryOptions {
   /** Append every span as a JSON line to this file (end-to-end tests, debugging). */
   spanFilePath?: string | undefined;
   /** Level of the OpenTelemetry SDK's own diagnostics (exporter failures and the like). */
-  logLevel: Level;
+  logLevel: Level | 'silent';
   /** `service.instance.id`; `<host>-<pid>` when absent, matching the supervisor's heartbeat id. */
   instanceId?: string;
   /** How often metrics are pushed to the OTLP collector. */
@@ -150,7 +150,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   return telemetry;
 }
 
-function diagLogger(level: Level): DiagLogger {
+function diagLogger(level: Level | 'silent'): DiagLogger {
   const log = createLogger({ name: 'opentelemetry', level });
   return {
     error: (message, ...args) => {
@@ -171,9 +171,11 @@ function diagLogger(level: Level): DiagLogger {
   };
 }
 
-function toDiagLevel(level: Level): DiagLogLevel {
+function toDiagLevel(level: Level | 'silent'): DiagLogLevel {
   // The SDK is chatty below WARN; its info/debug output is only wanted when debugging.
   switch (level) {
+    case 'silent':
+      return DiagLogLevel.NONE;
     case 'trace':
       return DiagLogLevel.VERBOSE;
     case 'debug':
