@@ -1,0 +1,113 @@
+import {
+  composeUp,
+  stackDown,
+  stackOptions,
+  stackStatus,
+  stackUp,
+  StackError,
+  type ServiceStatus,
+} from '@backbone/stack';
+import type { Command } from 'commander';
+
+/**
+ * `./backbone stack up|down|status [--json]`: the local PostgreSQL, Redis and Apache Kafka.
+ * Failures set exit code 1 and print the stack's own message, which says what to do.
+ */
+export function registerStackCommand(program: Command): void {
+  const stack = program
+    .command('stack')
+    .description('The local PostgreSQL, Redis and Apache Kafka (no Docker needed)');
+
+  stack
+    .command('up')
+    .description(
+      'Reuse what answers, start what does not (Kafka from the Apache jars), wait until all answer',
+    )
+    .option('--json', 'print the resulting status as JSON')
+    .option('--docker', 'run docker/compose.yaml instead (needs a Docker engine)')
+    .action(async (flags: { json?: boolean; docker?: boolean }) => {
+      await report(async () => {
+        const options = stackOptions({ log: (message) => process.stderr.write(`stack: ${message}\n`) });
+        if (flags.docker) await composeUp(options);
+        const statuses = flags.docker ? await stackStatus(options) : await stackUp(options);
+        print(statuses, flags.json);
+        return statuses.every((status) => status.state === 'up');
+      });
+    });
+
+  stack
+    .command('down')
+    .description('Stop what `stack up` started; services it reused keep running')
+    .option('--json', 'print the stopped services as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      await report(async () => {
+        const stopped = await stackDown(
+          stackOptions({ log: (message) => process.stderr.write(`stack: ${message}\n`) }),
+        );
+        if (flags.json) process.stdout.write(`${JSON.stringify({ stopped })}\n`);
+        else
+          process.stdout.write(
+            stopped.length > 0
+              ? `stopped: ${stopped.join(', ')}\n`
+              : 'nothing to stop: `stack up` started no service\n',
+          );
+        return true;
+      });
+    });
+
+  stack
+    .command('status')
+    .description('Probe each service (SQL, Redis INFO, Kafka metadata); exit 1 when one is down')
+    .option('--json', 'print JSON')
+    .action(async (flags: { json?: boolean }) => {
+      await report(async () => {
+        const statuses = await stackStatus(stackOptions());
+        print(statuses, flags.json);
+        return statuses.every((status) => status.state === 'up');
+      });
+    });
+}
+
+async function report(work: () => Promise<boolean>): Promise<void> {
+  try {
+    if (!(await work())) process.exitCode = 1;
+  } catch (error) {
+    if (!(error instanceof StackError)) throw error;
+    process.stderr.write(`stack: ${error.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function print(statuses: ServiceStatus[], json: boolean | undefined): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ services: statuses }, null, 2)}\n`);
+    return;
+  }
+  const rows = statuses.map((status) => [
+    status.service,
+    status.state,
+    status.managedBy,
+    status.endpoint,
+    status.state === 'up' ? shortVersion(status) : (status.error ?? ''),
+  ]);
+  const widths = [0, 1, 2, 3].map((column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
+  for (const row of rows) {
+    process.stdout.write(
+      `${row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+  }
+  for (const status of statuses) {
+    for (const warning of status.warnings) process.stderr.write(`WARNING ${status.service}: ${warning}\n`);
+  }
+}
+
+/** "PostgreSQL 15.14 (Debian …) on x86_64…" → "PostgreSQL 15.14". */
+function shortVersion(status: ServiceStatus): string {
+  const version = status.version ?? 'unknown';
+  if (status.service === 'postgres') return /^PostgreSQL \S+/.exec(version)?.[0] ?? version;
+  if (status.service === 'redis') return `Redis ${version}`;
+  return `Apache Kafka ${version}`;
+}

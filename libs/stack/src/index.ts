@@ -1,0 +1,23 @@
+export { composeUp, dockerEngineVersion } from './docker.ts';
+export {
+  MissingToolError,
+  PortInUseError,
+  ServiceStartError,
+  StackError,
+  type ListeningProcess,
+} from './errors.ts';
+export { ensureKafka, kafkaFiles, probeKafka, stopKafka, type KafkaProbe } from './kafka.ts';
+export {
+  stackEndpoints,
+  stackOptions,
+  type KafkaEndpoint,
+  type PostgresEndpoint,
+  type RedisEndpoint,
+  type StackEndpoints,
+  type StackOptions,
+  type StackOptionsInput,
+} from './options.ts';
+export { ensurePostgres, probePostgres, type PostgresProbe } from './postgres.ts';
+export { ensureRedis, probeRedis, stopRedis, type RedisProbe } from './redis.ts';
+export { stackDown, stackStatus, stackUp, type ServiceName, type ServiceStatus } from './stack.ts';
+export type { StackState } from './state.ts';

@@ -1,0 +1,113 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where PostgreSQL answers. No password by default: the local stack uses trust auth on 127.0.0.1. */
+export interface PostgresEndpoint {
+  host: string;
+  port: number;
+  user: string;
+  password?: string | undefined;
+  /** Created by `up` when missing; validated as an SQL identifier. */
+  database: string;
+}
+
+/** Where Redis answers. */
+export interface RedisEndpoint {
+  host: string;
+  port: number;
+}
+
+/** Where the Kafka broker (PLAINTEXT) and its KRaft controller listen. */
+export interface KafkaEndpoint {
+  host: string;
+  port: number;
+  controllerPort: number;
+}
+
+/** Everything the stack functions need; build one with {@link stackOptions}. */
+export interface StackOptions {
+  /** The repository root: tools/kafka/ lives there. */
+  rootDir: string;
+  /** Generated files, data, logs and pids (git-ignored). Default `<rootDir>/.cache`. */
+  cacheDir: string;
+  /** The Kafka jars, shared between the main and private brokers. Default `<cacheDir>/kafka/libs`. */
+  kafkaLibsDir: string;
+  postgres: PostgresEndpoint;
+  redis: RedisEndpoint;
+  kafka: KafkaEndpoint;
+  /** Programs, overridable so a test can point at a missing one. */
+  commands: { java: string; mvn: string; redisServer: string };
+  /** Broker JVM heap (`-Xmx`). */
+  kafkaHeap: string;
+  /** How long `up` waits for a started service to answer. */
+  startTimeoutMs: number;
+  /** Progress lines ("starting Kafka …"); the CLI prints them, tests may collect them. */
+  log: (message: string) => void;
+}
+
+export interface StackOptionsInput {
+  rootDir?: string;
+  cacheDir?: string;
+  kafkaLibsDir?: string;
+  postgres?: Partial<PostgresEndpoint>;
+  redis?: Partial<RedisEndpoint>;
+  kafka?: Partial<KafkaEndpoint>;
+  commands?: Partial<StackOptions['commands']>;
+  kafkaHeap?: string;
+  startTimeoutMs?: number;
+  log?: (message: string) => void;
+}
+
+/** libs/stack/src → the repository root. */
+const defaultRootDir = fileURLToPath(new URL('../../..', import.meta.url));
+
+/**
+ * The stack's settings: the defaults of architecture.md, with any field overridden.
+ *
+ * @example const options = stackOptions({ kafka: { port: 19092, controllerPort: 19093 }, cacheDir: tmp });
+ */
+export function stackOptions(input: StackOptionsInput = {}): StackOptions {
+  const rootDir = input.rootDir ?? defaultRootDir;
+  const cacheDir = input.cacheDir ?? join(rootDir, '.cache');
+  return {
+    rootDir,
+    cacheDir,
+    kafkaLibsDir: input.kafkaLibsDir ?? join(cacheDir, 'kafka', 'libs'),
+    postgres: { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'backbone', ...input.postgres },
+    redis: { host: '127.0.0.1', port: 6379, ...input.redis },
+    kafka: { host: '127.0.0.1', port: 9092, controllerPort: 9093, ...input.kafka },
+    commands: { java: 'java', mvn: 'mvn', redisServer: 'redis-server', ...input.commands },
+    kafkaHeap: input.kafkaHeap ?? '512m',
+    startTimeoutMs: input.startTimeoutMs ?? 90_000,
+    log: input.log ?? (() => undefined),
+  };
+}
+
+/** The URLs and broker list clients use, derived from the endpoints. */
+export interface StackEndpoints {
+  databaseUrl: string;
+  redisUrl: string;
+  kafkaBrokers: string[];
+}
+
+/**
+ * Client-facing endpoints of a stack.
+ *
+ * @example new pg.Client(stackEndpoints(stackOptions()).databaseUrl)
+ */
+export function stackEndpoints(options: Pick<StackOptions, 'postgres' | 'redis' | 'kafka'>): StackEndpoints {
+  const { postgres, redis, kafka } = options;
+  const credentials = postgres.password
+    ? `${encodeURIComponent(postgres.user)}:${encodeURIComponent(postgres.password)}`
+    : encodeURIComponent(postgres.user);
+  return {
+    databaseUrl: `postgres://${credentials}@${postgres.host}:${postgres.port}/${postgres.database}`,
+    redisUrl: `redis://${redis.host}:${redis.port}`,
+    kafkaBrokers: [`${kafka.host}:${kafka.port}`],
+  };
+}
+
+/** True when `host` is this machine, i.e. a service there is one `up` may start. */
+export function isLocalHost(host: string): boolean {
+  return host === '127.0.0.1' || host === 'localhost' || host === '::1';
+}

@@ -1,0 +1,172 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MissingToolError, PortInUseError, ServiceStartError } from './errors.ts';
+import { ensureKafka, kafkaFiles, probeKafka } from './kafka.ts';
+import { stackOptions, type StackOptionsInput } from './options.ts';
+import { ensurePostgres } from './postgres.ts';
+import { isPortOpen } from './process.ts';
+import { stackDown, stackStatus, stackUp } from './stack.ts';
+import { readState } from './state.ts';
+
+// These tests start their own services (a private Kafka broker, a private redis-server) on free
+// ports with a temporary cache folder. They never stop the shared PostgreSQL, Redis or Kafka:
+// other test files and other people's runs use those.
+const sharedLibsDir = stackOptions().kafkaLibsDir;
+const tempDirs: string[] = [];
+
+async function tempCacheDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `backbone-stack-${randomBytes(3).toString('hex')}-`));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** A port nothing listens on right now (the kernel picks it; the socket is closed again). */
+async function freePort(): Promise<number> {
+  const server = await listen();
+  const port = portOf(server);
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function listen(): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((socket) => socket.destroy()).listen(0, '127.0.0.1', () => {
+      resolve(server);
+    });
+    server.once('error', reject);
+  });
+}
+
+function portOf(server: Server): number {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('not a TCP server');
+  return address.port;
+}
+
+async function privateOptions(overrides: StackOptionsInput = {}): Promise<ReturnType<typeof stackOptions>> {
+  return stackOptions({
+    cacheDir: await tempCacheDir(),
+    kafkaLibsDir: sharedLibsDir,
+    kafka: { port: await freePort(), controllerPort: await freePort() },
+    ...overrides,
+  });
+}
+
+afterAll(async () => {
+  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+describe('the shared local stack', () => {
+  it('reports every service up with its version, from live probes', async () => {
+    const statuses = await stackStatus(stackOptions());
+    expect(statuses.map((status) => [status.service, status.state])).toEqual([
+      ['postgres', 'up'],
+      ['redis', 'up'],
+      ['kafka', 'up'],
+    ]);
+    expect(statuses.find((status) => status.service === 'postgres')?.version).toMatch(/^PostgreSQL \d+/);
+    expect(statuses.find((status) => status.service === 'redis')?.version).toMatch(/^\d+\.\d+/);
+    expect(statuses.find((status) => status.service === 'kafka')?.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('a private Kafka broker', () => {
+  it(
+    'starts detached, is reused by a second up, logs to its file, and is reported down after down',
+    { timeout: 180_000 },
+    async () => {
+      const options = await privateOptions();
+      const first = await stackUp(options);
+      expect(first.find((status) => status.service === 'kafka')).toMatchObject({
+        state: 'up',
+        managedBy: 'backbone',
+        version: '4.3.1',
+      });
+      // PostgreSQL and Redis answered already: reused, so not ours to stop.
+      expect(
+        first.filter((status) => status.managedBy === 'external').map((status) => status.service),
+      ).toEqual(['postgres', 'redis']);
+      const state = await readState(options.cacheDir);
+      expect(state.kafka?.pid).toBeGreaterThan(0);
+
+      // Idempotent: the second up finds the broker answering and starts nothing.
+      await stackUp(options);
+      expect((await readState(options.cacheDir)).kafka?.pid).toBe(state.kafka?.pid);
+      // The log4j2 binding works: the broker writes its own log file.
+      expect(await readFile(kafkaFiles(options.cacheDir).log, 'utf8')).toContain('Kafka Server started');
+
+      expect(await stackDown(options)).toEqual(['kafka']);
+      const after = await stackStatus(options);
+      expect(after.find((status) => status.service === 'kafka')).toMatchObject({
+        state: 'down',
+        managedBy: 'external',
+      });
+      expect(after.find((status) => status.service === 'kafka')?.error).toBeTruthy();
+      // down stopped only what up started.
+      expect(after.filter((status) => status.state === 'up').map((status) => status.service)).toEqual([
+        'postgres',
+        'redis',
+      ]);
+      expect((await probeKafka(options.kafka)).state).toBe('down');
+    },
+  );
+});
+
+describe('faults', () => {
+  it('refuses a broker port held by something that is not Kafka, naming the port and the process', async () => {
+    const squatter = await listen();
+    try {
+      const port = portOf(squatter);
+      const options = await privateOptions({ kafka: { port, controllerPort: await freePort() } });
+      const failure = ensureKafka(options);
+      await expect(failure).rejects.toBeInstanceOf(PortInUseError);
+      await expect(failure).rejects.toMatchObject({ port, holder: { pid: process.pid } });
+      await expect(failure).rejects.toThrow(`port ${port} is taken by pid ${process.pid}`);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it('names Java and how to install it when java is missing', async () => {
+    const options = await privateOptions({ commands: { java: '/nonexistent/java' } });
+    const failure = ensureKafka(options);
+    await expect(failure).rejects.toBeInstanceOf(MissingToolError);
+    await expect(failure).rejects.toThrow(/Java 17\+.*apt-get install -y openjdk-17-jre-headless/);
+  });
+
+  it('names Maven and how to install it when the jars are missing and mvn is too', async () => {
+    const cacheDir = await tempCacheDir();
+    const options = await privateOptions({
+      kafkaLibsDir: join(cacheDir, 'no-jars'),
+      commands: { mvn: '/nonexistent/mvn' },
+    });
+    await expect(ensureKafka(options)).rejects.toThrow(/Maven .*apt-get install -y maven/);
+  });
+
+  it('stops what a failing up started: a private redis-server is gone after Kafka cannot start', async () => {
+    const redisPort = await freePort();
+    const options = await privateOptions({
+      redis: { port: redisPort },
+      commands: { java: '/nonexistent/java' },
+    });
+    const logged: string[] = [];
+    options.log = (message) => logged.push(message);
+
+    await expect(stackUp(options)).rejects.toBeInstanceOf(MissingToolError);
+    expect(logged).toContain(`starting redis-server on 127.0.0.1:${redisPort}`);
+    expect(logged).toContain('stopping redis, which this failed `up` started');
+    expect(await isPortOpen('127.0.0.1', redisPort)).toBe(false);
+    expect((await readState(options.cacheDir)).redis).toBeUndefined();
+  });
+
+  it('explains what to do when nothing answers on the PostgreSQL port and no cluster can be started there', async () => {
+    const port = await freePort();
+    const failure = ensurePostgres({ ...stackOptions().postgres, port }, () => undefined);
+    await expect(failure).rejects.toBeInstanceOf(ServiceStartError);
+    await expect(failure).rejects.toThrow(`nothing answers at 127.0.0.1:${port}`);
+  });
+});

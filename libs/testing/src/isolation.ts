@@ -1,0 +1,112 @@
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { uniqueName } from './unique-name.ts';
+
+/** A per-test resource that removes itself; usable with `await using` or an explicit `drop()`. */
+export interface TestResource {
+  drop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+function disposable<T extends object>(value: T, drop: () => Promise<void>): T & TestResource {
+  let dropped: Promise<void> | undefined;
+  // Idempotent: dropping twice (afterAll and `await using`) runs the cleanup once.
+  const once = (): Promise<void> => (dropped ??= drop());
+  return Object.assign(value, { drop: once, [Symbol.asyncDispose]: once });
+}
+
+/**
+ * A fresh PostgreSQL schema with a unique name, dropped (CASCADE) by `drop()`.
+ *
+ * @example
+ * const schema = await createTestSchema(inject('endpoints').databaseUrl, 'bars');
+ * afterAll(() => schema.drop());
+ * await client.query(`create table ${schema.name}.bars (…)`);
+ */
+export async function createTestSchema(
+  databaseUrl: string,
+  prefix: string,
+): Promise<{ name: string } & TestResource> {
+  // uniqueName() yields ^[a-z_][a-z0-9_]*$, a valid unquoted identifier, so interpolating it is safe.
+  const name = uniqueName(prefix);
+  await withClient(databaseUrl, (client) => client.query(`create schema ${name}`));
+  return disposable({ name }, () =>
+    withClient(databaseUrl, (client) => client.query(`drop schema if exists ${name} cascade`)).then(
+      () => undefined,
+    ),
+  );
+}
+
+async function withClient<T>(databaseUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A Kafka topic with a unique name, created (leaders elected) before it returns and deleted by
+ * `drop()`. Use `uniqueName('group')` for consumer groups alongside it.
+ *
+ * @example
+ * const topic = await createTestTopic(inject('endpoints').kafkaBrokers, 'bars', { partitions: 3 });
+ * afterAll(() => topic.drop());
+ */
+export async function createTestTopic(
+  brokers: string[],
+  prefix: string,
+  { partitions = 1 }: { partitions?: number } = {},
+): Promise<{ name: string } & TestResource> {
+  const name = uniqueName(prefix);
+  const admin = new Kafka({ clientId: 'backbone-test-topic', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+  return disposable({ name }, async () => {
+    const cleanup = new Kafka({
+      clientId: 'backbone-test-topic',
+      brokers,
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await cleanup.connect();
+    try {
+      await cleanup.deleteTopics({ topics: [name] });
+    } finally {
+      await cleanup.disconnect();
+    }
+  });
+}
+
+/**
+ * A unique Redis key namespace (`t_<prefix>_<hex>:`); `drop()` deletes every key under it
+ * (SCAN + UNLINK, never FLUSHDB: other test files share the server).
+ *
+ * @example
+ * const ns = createTestKeyNamespace(inject('endpoints').redisUrl, 'cache');
+ * afterAll(() => ns.drop());
+ * const client = new Redis(redisUrl, { keyPrefix: ns.prefix });
+ */
+export function createTestKeyNamespace(redisUrl: string, prefix: string): { prefix: string } & TestResource {
+  const namespace = `${uniqueName(prefix)}:`;
+  return disposable({ prefix: namespace }, async () => {
+    const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}*`, 'COUNT', 500);
+        if (keys.length > 0) await redis.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    } finally {
+      redis.disconnect();
+    }
+  });
+}
