@@ -33,3 +33,43 @@ export {
   type QualityReport,
 } from './quality/assess-quality.ts';
 export { detectFalseTicks, type FalseTick } from './quality/false-ticks.ts';
+export {
+  CSV_BAR_COLUMNS,
+  createCsvProvider,
+  readCsvBars,
+  type CsvReadOptions,
+} from './providers/csv-provider.ts';
+export { CsvFormatError } from './providers/csv-format-error.ts';
+export {
+  createYahooProvider,
+  yahooChartSchema,
+  type YahooChart,
+  type YahooProviderOptions,
+} from './providers/yahoo-provider.ts';
+export {
+  createFredProvider,
+  fredObservationsSchema,
+  fredReleaseDatesSchema,
+  type FredProviderOptions,
+  type FredSeriesSpec,
+} from './providers/fred-provider.ts';
+export {
+  createHttpClient,
+  parseRetryAfter,
+  type HttpClient,
+  type HttpClientOptions,
+  type RetryEvent,
+} from './http/http-client.ts';
+export { createRateLimiter, type RateLimiter } from './http/rate-limiter.ts';
+export { ProviderError } from './http/provider-error.ts';
+export { ProviderRequestError } from './http/provider-request-error.ts';
+export { ProviderResponseError, type ProviderResponseReason } from './http/provider-response-error.ts';
+export {
+  mergeBarsByPriority,
+  type DriftFinding,
+  type MergeOptions,
+  type MergeResult,
+  type SourceRows,
+} from './merge/merge-bars.ts';
+export { createFailoverProvider, type FailoverOptions } from './merge/failover-provider.ts';
+export { AllSourcesFailedError } from './merge/all-sources-failed-error.ts';

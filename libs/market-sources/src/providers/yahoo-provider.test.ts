@@ -1,0 +1,162 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ProviderResponseError } from '../http/provider-response-error.ts';
+import { startReplayServer, type ReplayServer } from '../test-support/replay-server.ts';
+import type { BarRequest, UnvalidatedBarBatch } from '../types.ts';
+import { createYahooProvider } from './yahoo-provider.ts';
+
+let server: ReplayServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function fetchAll(
+  recordings: string[],
+  request: BarRequest,
+  now: string,
+): Promise<UnvalidatedBarBatch[]> {
+  server = await startReplayServer(recordings);
+  const yahoo = createYahooProvider({
+    baseUrl: server.url,
+    now: () => new Date(now),
+    http: { minIntervalMs: 0, minRetryDelayMs: 1 },
+  });
+  const batches: UnvalidatedBarBatch[] = [];
+  for await (const batch of yahoo.fetchBars(request)) batches.push(batch);
+  return batches;
+}
+
+describe('yahoo provider', () => {
+  it('includes today’s partial daily bar: the window ends now, and the last-trade stamp maps to today', async () => {
+    const now = '2026-11-26T15:33:20Z';
+    const [batch] = await fetchAll(
+      ['yahoo/eurusd-1d.json'],
+      { symbols: ['EURUSD'], timeframe: '1d', from: new Date('2026-11-16T00:00:00Z') },
+      now,
+    );
+    expect(server?.requests[0]?.query).toMatchObject({
+      period1: String(Date.parse('2026-11-16T00:00:00Z') / 1000),
+      period2: String(Date.parse(now) / 1000),
+      interval: '1d',
+    });
+    expect(batch?.rows).toHaveLength(9);
+    expect(batch?.rows.at(-1)).toEqual({
+      symbol: 'EURUSD',
+      timeframe: '1d',
+      ts: '2026-11-26T00:00:00Z',
+      open: 1.08745,
+      high: 1.08976,
+      low: 1.08343,
+      close: 1.0853,
+      volume: 0,
+      source: 'yahoo',
+    });
+    expect(batch?.rejections).toEqual([]);
+  });
+
+  it('treats an explicit `to` as inclusive of its bar, never past now', async () => {
+    await fetchAll(
+      ['yahoo/eurusd-1d.json'],
+      { symbols: ['EURUSD'], timeframe: '1d', from: new Date('2026-11-16'), to: new Date('2026-11-20') },
+      '2026-11-26T15:33:20Z',
+    );
+    expect(server?.requests[0]?.query.period2).toBe(String(Date.parse('2026-11-21T00:00:00Z') / 1000));
+  });
+
+  it('stamps daily bars with the exchange-local trading date (London summer time, New York open)', async () => {
+    const [summer] = await fetchAll(
+      ['yahoo/eurusd-1d-summer.json'],
+      { symbols: ['EURUSD'], timeframe: '1d', from: new Date('2026-07-06'), to: new Date('2026-07-08') },
+      '2026-11-26T00:00:00Z',
+    );
+    expect(summer?.rows.map((r) => r.ts)).toEqual([
+      '2026-07-06T00:00:00Z',
+      '2026-07-07T00:00:00Z',
+      '2026-07-08T00:00:00Z',
+    ]);
+    await server?.close();
+    const [spy] = await fetchAll(
+      ['yahoo/spy-1d.json'],
+      { symbols: ['SPY'], timeframe: '1d', from: new Date('2026-11-19') },
+      '2026-11-25T21:00:00Z',
+    );
+    expect(server?.requests[0]?.path).toBe('/v8/finance/chart/SPY');
+    expect(spy?.rows.map((r) => r.ts.slice(0, 10))).toEqual([
+      '2026-11-19',
+      '2026-11-20',
+      '2026-11-23',
+      '2026-11-24',
+      '2026-11-25',
+    ]);
+  });
+
+  it('counts intervals without trades as empty_bar rejections and keeps the still-forming minute', async () => {
+    const [batch] = await fetchAll(
+      ['yahoo/eurusd-1m.json'],
+      { symbols: ['EURUSD'], timeframe: '1m', from: new Date('2026-11-26T15:20:00Z') },
+      '2026-11-26T15:29:31Z',
+    );
+    expect(batch?.rows).toHaveLength(9);
+    expect(batch?.rows.at(-1)?.ts).toBe('2026-11-26T15:29:00Z');
+    expect(batch?.rejections).toEqual([
+      expect.objectContaining({ source: 'yahoo', reason: 'empty_bar', location: 'yahoo EURUSD=X[3]' }),
+    ]);
+  });
+
+  it('splits 1-minute requests into windows Yahoo accepts (7 days)', async () => {
+    await fetchAll(
+      ['yahoo/eurusd-1m.json'],
+      { symbols: ['EURUSD'], timeframe: '1m', from: new Date('2026-11-10T00:00:00Z') },
+      '2026-11-26T15:29:31Z',
+    );
+    const windows = (server?.requests ?? []).map(
+      (r) => [Number(r.query.period1), Number(r.query.period2)] as const,
+    );
+    expect(windows).toHaveLength(3);
+    expect(windows[0]?.[0]).toBe(Date.parse('2026-11-10T00:00:00Z') / 1000);
+    expect(windows.at(-1)?.[1]).toBe(Math.ceil(Date.parse('2026-11-26T15:29:31Z') / 1000));
+    for (let i = 1; i < windows.length; i += 1) expect(windows[i]?.[0]).toBe(windows[i - 1]?.[1]);
+    for (const [start, end] of windows) expect(end - start).toBeLessThanOrEqual(7 * 86_400);
+  });
+
+  it('yields an empty batch for a window without bars', async () => {
+    const [batch] = await fetchAll(
+      ['yahoo/spy-empty-window.json'],
+      { symbols: ['SPY'], timeframe: '1d', from: new Date('2026-11-26') },
+      '2026-11-26T23:00:00Z',
+    );
+    expect(batch).toEqual({ source: 'yahoo', rows: [], rejections: [] });
+  });
+
+  it('reports an unknown symbol and a refused range as named, non-retriable errors', async () => {
+    await expect(
+      fetchAll(
+        ['yahoo/not-found-404.json'],
+        { symbols: ['NOSUCH'], timeframe: '1d', from: new Date('2026-11-16') },
+        '2026-11-26T00:00:00Z',
+      ),
+    ).rejects.toBeInstanceOf(ProviderResponseError);
+    await server?.close();
+    await expect(
+      fetchAll(
+        ['yahoo/range-too-long-422.json'],
+        { symbols: ['AUDUSD'], timeframe: '1m', from: new Date('2026-11-20') },
+        '2026-11-26T00:00:00Z',
+      ),
+    ).rejects.toMatchObject({ status: 422, reason: 'api_error', retriable: false });
+  });
+
+  it('refuses a reversed window and a request without symbols', async () => {
+    await expect(
+      fetchAll(
+        [],
+        { symbols: ['EURUSD'], timeframe: '1d', from: new Date('2026-11-26'), to: new Date('2026-11-01') },
+        '2026-11-26T12:00:00Z',
+      ),
+    ).rejects.toThrow(/empty window/);
+    await server?.close();
+    await expect(
+      fetchAll([], { symbols: [], timeframe: '1d', from: new Date('2026-11-01') }, '2026-11-26T12:00:00Z'),
+    ).rejects.toThrow(/name the symbols/);
+  });
+});

@@ -1,0 +1,212 @@
+import { z } from 'zod';
+import { assetClassOf } from '../calendar/asset-class.ts';
+import { createHttpClient, type HttpClientOptions } from '../http/http-client.ts';
+import {
+  TIMEFRAME_SECONDS,
+  type BarRequest,
+  type MarketDataProvider,
+  type SourceRejection,
+  type Timeframe,
+  type UnvalidatedBar,
+  type UnvalidatedBarBatch,
+} from '../types.ts';
+
+const SOURCE = 'yahoo';
+const DAY_MS = 86_400_000;
+
+const INTERVAL: Record<Timeframe, string> = {
+  '1m': '1m',
+  '5m': '5m',
+  '15m': '15m',
+  '30m': '30m',
+  '1h': '60m',
+  '1d': '1d',
+};
+
+/**
+ * Yahoo serves 1-minute bars for at most 8 days per request (and only the last 30 days), other
+ * intraday intervals for at most 60 days (1h: 730 days). Longer requests are split into windows.
+ */
+const MAX_WINDOW_MS: Record<Timeframe, number> = {
+  '1m': 7 * DAY_MS,
+  '5m': 59 * DAY_MS,
+  '15m': 59 * DAY_MS,
+  '30m': 59 * DAY_MS,
+  '1h': 729 * DAY_MS,
+  '1d': Number.POSITIVE_INFINITY,
+};
+
+const nullableNumbers = z.array(z.number().nullable());
+
+/** The documented shape of `/v8/finance/chart/{symbol}`, as far as we use it. */
+export const yahooChartSchema = z
+  .object({
+    chart: z.object({
+      result: z
+        .array(
+          z.object({
+            meta: z.object({
+              symbol: z.string(),
+              gmtoffset: z.number().int(),
+              exchangeTimezoneName: z.string(),
+              dataGranularity: z.string().optional(),
+            }),
+            // Absent when the window holds no bar.
+            timestamp: z.array(z.number().int()).optional(),
+            indicators: z.object({
+              quote: z
+                .array(
+                  z.object({
+                    open: nullableNumbers.optional(),
+                    high: nullableNumbers.optional(),
+                    low: nullableNumbers.optional(),
+                    close: nullableNumbers.optional(),
+                    volume: nullableNumbers.optional(),
+                  }),
+                )
+                .min(1),
+            }),
+          }),
+        )
+        .length(1),
+      error: z.null(),
+    }),
+  })
+  .superRefine((body, ctx) => {
+    const [result] = body.chart.result;
+    const count = result?.timestamp?.length ?? 0;
+    const quote = result?.indicators.quote[0];
+    for (const field of ['open', 'high', 'low', 'close', 'volume'] as const) {
+      const length = quote?.[field]?.length ?? 0;
+      if (count > 0 && length !== count) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['chart', 'result', 0, 'indicators', 'quote', 0, field],
+          message: `has ${length} values for ${count} timestamps`,
+        });
+      }
+    }
+  });
+
+export type YahooChart = z.infer<typeof yahooChartSchema>;
+
+export interface YahooProviderOptions {
+  /** e.g. `https://query1.finance.yahoo.com` */
+  baseUrl: string;
+  /** Timeouts, retries, rate limit (default 500 ms between requests), User-Agent header, … */
+  http?: Omit<HttpClientOptions, 'provider' | 'baseUrl' | 'extractApiError'>;
+  /** Canonical symbol → Yahoo symbol. Default: FX pairs get `=X` (`EURUSD` → `EURUSD=X`), others as they are. */
+  symbolMap?: Readonly<Record<string, string>>;
+  now?: () => Date;
+}
+
+/**
+ * The `yahoo` provider over the v8 chart API. The window ends at `now` unless `to` is given, and
+ * `to` is inclusive of its bar, so today's still-forming bar is always part of the answer (later
+ * runs update it). Daily bars are stamped 00:00 UTC of the exchange-local trading date (Yahoo
+ * stamps them at the session open or, for today, at the last trade); intraday bars keep their
+ * open time.
+ *
+ * @example createYahooProvider({ baseUrl: 'https://query1.finance.yahoo.com' }).fetchBars({ symbols: ['EURUSD'], timeframe: '1d', from })
+ */
+export function createYahooProvider(options: YahooProviderOptions): MarketDataProvider {
+  const http = createHttpClient({
+    minIntervalMs: 500,
+    ...options.http,
+    provider: SOURCE,
+    baseUrl: options.baseUrl,
+    extractApiError: chartError,
+  });
+  const now = options.now ?? (() => new Date());
+
+  return {
+    name: SOURCE,
+    async *fetchBars(request: BarRequest, signal?: AbortSignal): AsyncGenerator<UnvalidatedBarBatch> {
+      if (request.symbols.length === 0) throw new RangeError('yahoo: name the symbols to fetch');
+      const stepMs = TIMEFRAME_SECONDS[request.timeframe] * 1000;
+      const end = Math.min(
+        now().getTime(),
+        request.to === undefined ? Number.POSITIVE_INFINITY : request.to.getTime() + stepMs,
+      );
+      const start = request.from.getTime();
+      if (!(start < end))
+        throw new RangeError(
+          `yahoo: empty window ${request.from.toISOString()} .. ${new Date(end).toISOString()}`,
+        );
+      for (const symbol of request.symbols) {
+        const yahooSymbol =
+          options.symbolMap?.[symbol] ?? (assetClassOf(symbol) === 'fx' ? `${symbol}=X` : symbol);
+        for (let windowStart = start; windowStart < end; windowStart += MAX_WINDOW_MS[request.timeframe]) {
+          const windowEnd = Math.min(end, windowStart + MAX_WINDOW_MS[request.timeframe]);
+          const query = new URLSearchParams({
+            period1: String(Math.floor(windowStart / 1000)),
+            period2: String(Math.ceil(windowEnd / 1000)),
+            interval: INTERVAL[request.timeframe],
+            includePrePost: 'false',
+          });
+          const chart = await http.getJson(
+            `v8/finance/chart/${encodeURIComponent(yahooSymbol)}?${query.toString()}`,
+            yahooChartSchema,
+            signal,
+          );
+          yield toBatch(chart, symbol, yahooSymbol, request.timeframe);
+        }
+      }
+    },
+  };
+}
+
+function chartError(body: unknown): string | undefined {
+  const parsed = z
+    .object({ chart: z.object({ error: z.object({ code: z.string(), description: z.string() }) }) })
+    .safeParse(body);
+  return parsed.success
+    ? `${parsed.data.chart.error.code}: ${parsed.data.chart.error.description}`
+    : undefined;
+}
+
+function toBatch(
+  chart: YahooChart,
+  symbol: string,
+  yahooSymbol: string,
+  timeframe: Timeframe,
+): UnvalidatedBarBatch {
+  const [result] = chart.chart.result;
+  const timestamps = result?.timestamp ?? [];
+  const quote = result?.indicators.quote[0];
+  const offsetMs = (result?.meta.gmtoffset ?? 0) * 1000;
+  const stepMs = TIMEFRAME_SECONDS[timeframe] * 1000;
+  // Keyed by bar time: Yahoo can repeat today's daily bar (session stamp and last-trade stamp);
+  // the later entry is the fresher one.
+  const rows = new Map<string, UnvalidatedBar>();
+  const rejections: SourceRejection[] = [];
+  timestamps.forEach((seconds, index) => {
+    const value = (field: 'open' | 'high' | 'low' | 'close' | 'volume'): number | null =>
+      quote?.[field]?.[index] ?? null;
+    const [open, high, low, close, volume] = [
+      value('open'),
+      value('high'),
+      value('low'),
+      value('close'),
+      value('volume'),
+    ];
+    if (open === null && high === null && low === null && close === null) {
+      // Yahoo's way of saying "no trade in this interval": not a bar, but counted.
+      rejections.push({
+        source: SOURCE,
+        location: `${SOURCE} ${yahooSymbol}[${index}]`,
+        reason: 'empty_bar',
+        detail: `no prices at ${new Date(seconds * 1000).toISOString()}`,
+      });
+      return;
+    }
+    const ms = seconds * 1000;
+    const barMs =
+      timeframe === '1d'
+        ? Date.parse(`${new Date(ms + offsetMs).toISOString().slice(0, 10)}T00:00:00Z`)
+        : Math.floor(ms / stepMs) * stepMs;
+    const ts = new Date(barMs).toISOString().replace('.000Z', 'Z');
+    rows.set(ts, { symbol, timeframe, ts, open, high, low, close, volume, source: SOURCE });
+  });
+  return { source: SOURCE, rows: [...rows.values()], rejections };
+}
