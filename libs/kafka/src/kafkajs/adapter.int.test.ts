@@ -1,0 +1,130 @@
+import { uniqueName, waitFor } from '@backbone/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KafkaClientError } from '../kafka-client-error.ts';
+import type { ConsumedMessage, TopicPartitions } from '../port.ts';
+import { collect, createKafkaFixture, type KafkaFixture } from '../test-support/kafka-fixture.ts';
+
+let kafka: KafkaFixture;
+beforeAll(async () => {
+  kafka = await createKafkaFixture();
+});
+afterAll(async () => {
+  await kafka.dispose();
+});
+
+describe('kafkajs adapter', () => {
+  it('round-trips keys, values and headers, keeping one key on one partition', async () => {
+    const topic = await kafka.topic('roundtrip', 3);
+    const sent = Array.from({ length: 30 }, (_, i) => ({
+      key: `SYM${i % 4}`,
+      value: JSON.stringify({ i }),
+      headers: { 'x-index': String(i), 'x-origin': 'test' },
+    }));
+    const acks = await kafka.producer.send(topic, sent);
+    expect(acks.length).toBeGreaterThan(0);
+    expect(acks.every((ack) => ack.topic === topic && ack.baseOffset >= 0n)).toBe(true);
+
+    const consumed = await collect(kafka.consumer(uniqueName('g')), [topic]);
+    await waitFor(() => consumed.messages.length >= 30, { timeoutMs: 20_000, description: '30 messages' });
+    expect(consumed.messages).toHaveLength(30);
+    const indexOf = (m: ConsumedMessage) => (JSON.parse(m.value?.toString() ?? '{}') as { i: number }).i;
+    const byIndex = new Map(consumed.messages.map((m) => [indexOf(m), m]));
+    for (const [i, message] of sent.entries()) {
+      const got = byIndex.get(i);
+      expect(got?.key?.toString()).toBe(message.key);
+      expect(got?.headers).toEqual(message.headers);
+      expect(typeof got?.offset).toBe('bigint');
+      expect(got?.timestamp).toBeGreaterThan(Date.parse('2020-01-01'));
+    }
+    const partitionsByKey = new Map<string, Set<number>>();
+    for (const m of consumed.messages) {
+      const key = m.key?.toString() ?? '';
+      partitionsByKey.set(key, (partitionsByKey.get(key) ?? new Set()).add(m.partition));
+    }
+    for (const partitions of partitionsByKey.values()) expect(partitions.size).toBe(1);
+  });
+
+  it('seeks to the positions the assignment hook returns before reading anything', async () => {
+    const topic = await kafka.topic('seek', 1);
+    await kafka.producer.send(
+      topic,
+      Array.from({ length: 10 }, (_, i) => ({ key: 'K', value: String(i) })),
+    );
+    const consumed = await collect(
+      kafka.consumer(uniqueName('g')),
+      [topic],
+      [{ topic, partition: 0, offset: 6n }],
+    );
+    await waitFor(() => consumed.messages.length >= 4, { timeoutMs: 20_000, description: 'offsets 6..9' });
+    expect(consumed.messages.map((m) => m.offset)).toEqual([6n, 7n, 8n, 9n]);
+  });
+
+  it('pauses and resumes single partitions', async () => {
+    const topic = await kafka.topic('pause', 2);
+    const consumer = kafka.consumer(uniqueName('g'));
+    const consumed = await collect(consumer, [topic]);
+    const onPartition = (partition: number) => consumed.messages.filter((m) => m.partition === partition);
+    const paused: TopicPartitions[] = [{ topic, partitions: [0] }];
+
+    consumer.pause(paused);
+    expect(consumer.paused()).toEqual(paused);
+    await kafka.producer.send(topic, [
+      ...Array.from({ length: 5 }, (_, i) => ({ key: null, value: `p0-${i}`, partition: 0 })),
+      ...Array.from({ length: 5 }, (_, i) => ({ key: null, value: `p1-${i}`, partition: 1 })),
+    ]);
+    await waitFor(() => onPartition(1).length >= 5, { timeoutMs: 20_000, description: 'partition 1' });
+    // One more round trip on partition 1: the fetches that read it skipped paused partition 0.
+    await kafka.producer.send(topic, [{ key: null, value: 'p1-marker', partition: 1 }]);
+    await waitFor(() => onPartition(1).length >= 6, { timeoutMs: 20_000, description: 'the marker' });
+    expect(onPartition(0)).toHaveLength(0);
+
+    consumer.resume(paused);
+    await waitFor(() => onPartition(0).length >= 5, {
+      timeoutMs: 20_000,
+      description: 'partition 0 after resume',
+    });
+    expect(onPartition(0).map((m: ConsumedMessage) => m.value?.toString())).toEqual(
+      Array.from({ length: 5 }, (_, i) => `p0-${i}`),
+    );
+    expect(consumer.paused()).toEqual([]);
+  });
+
+  it('closes consumers and producers idempotently', async () => {
+    const consumer = kafka.consumer(uniqueName('g'));
+    await consumer.connect();
+    await Promise.all([consumer.close(), consumer.close()]);
+    await consumer.close();
+    const producer = kafka.client.producer();
+    await producer.connect();
+    await Promise.all([producer.close(), producer.close()]);
+  });
+
+  it('refuses an oversized record before it reaches the broker, naming the limit', async () => {
+    const topic = await kafka.topic('oversize', 1);
+    const producer = kafka.client.producer({ maxMessageBytes: 100 });
+    await producer.connect();
+    try {
+      const failure = producer.send(topic, [{ key: 'K', value: 'x'.repeat(200) }]);
+      await expect(failure).rejects.toBeInstanceOf(KafkaClientError);
+      await expect(failure).rejects.toMatchObject({ retriable: false, operation: 'producer.send', topic });
+      await expect(failure).rejects.toThrow(/exceeds the 100-byte limit/);
+    } finally {
+      await producer.close();
+    }
+  });
+
+  it('describes the cluster and partition metadata', async () => {
+    const topic = await kafka.topic('meta', 2);
+    const cluster = await kafka.admin.describeCluster();
+    expect(cluster.brokers.length).toBeGreaterThan(0);
+    expect(cluster.brokers.map((b) => b.nodeId)).toContain(cluster.controller);
+    const [metadata] = await kafka.admin.fetchTopicMetadata([topic]);
+    expect(metadata?.partitions.map((p) => p.partition)).toEqual([0, 1]);
+    for (const partition of metadata?.partitions ?? []) {
+      expect(partition.replicas).toContain(partition.leader);
+      expect(partition.isr).toContain(partition.leader);
+      expect(partition.offlineReplicas).toEqual([]);
+    }
+    expect(await kafka.admin.listTopics()).toContain(topic);
+  });
+});

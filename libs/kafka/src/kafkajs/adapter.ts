@@ -1,0 +1,535 @@
+import { readFileSync } from 'node:fs';
+import { redactText } from '@backbone/config';
+import {
+  ConfigResourceTypes,
+  ConfigSource,
+  Kafka,
+  KafkaJSError,
+  logLevel as kafkajsLogLevel,
+  Partitioners,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type KafkaConfig,
+  type KafkaMessage as KafkajsMessage,
+  type Message,
+  type Producer,
+  type RecordMetadata,
+  type SASLOptions,
+} from 'kafkajs';
+import { KafkaClientError } from '../kafka-client-error.ts';
+import { silentKafkaLogger, type KafkaLogger } from '../logger.ts';
+import type {
+  AdminPort,
+  ClusterDescription,
+  ConsumedMessage,
+  ConsumerOptions,
+  ConsumerPort,
+  ConsumerRunOptions,
+  KafkaClient,
+  NewTopic,
+  OutgoingMessage,
+  PartitionOffsets,
+  ProduceAck,
+  ProducerOptions,
+  ProducerPort,
+  TopicConfigEntry,
+  TopicMessages,
+  TopicMetadata,
+  TopicPartition,
+  TopicPartitionOffset,
+  TopicPartitions,
+} from '../port.ts';
+import { kafkajsLogCreator } from './logging.ts';
+
+/**
+ * Connection settings; structurally the `kafka` section of SystemConfig, so `config.kafka` can be
+ * passed as is.
+ */
+export interface KafkajsClientOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly sasl?:
+    | {
+        readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+        readonly username: string;
+        readonly password: string;
+      }
+    | undefined;
+  readonly ssl?:
+    | {
+        readonly enabled: boolean;
+        readonly rejectUnauthorized?: boolean | undefined;
+        /** Path to a PEM CA bundle; absent means the system CAs. */
+        readonly ca?: string | undefined;
+      }
+    | undefined;
+  /** Receives kafkajs's own log lines, redacted. Default: dropped. */
+  readonly logger?: KafkaLogger | undefined;
+  /** Most verbose kafkajs level forwarded (default `info`). */
+  readonly logLevel?: 'error' | 'warn' | 'info' | 'debug' | undefined;
+}
+
+const LOG_LEVELS = {
+  error: kafkajsLogLevel.ERROR,
+  warn: kafkajsLogLevel.WARN,
+  info: kafkajsLogLevel.INFO,
+  debug: kafkajsLogLevel.DEBUG,
+} as const;
+
+/** kafkajs's numeric `acks` for "every in-sync replica". */
+const ACKS_ALL = -1;
+
+/**
+ * The kafkajs adapter of our port.
+ *
+ * @example
+ * const kafka = createKafkajsClient({ ...config.kafka, logger });
+ * const producer = kafka.producer();
+ * await producer.connect();
+ */
+export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient {
+  const kafka = new Kafka(kafkajsConfig(options));
+  return {
+    producer: (producerOptions = {}) => new KafkajsProducer(kafka, producerOptions),
+    consumer: (consumerOptions) =>
+      new KafkajsConsumer(kafka, consumerOptions, options.logger ?? silentKafkaLogger),
+    admin: () => new KafkajsAdmin(kafka),
+  };
+}
+
+function kafkajsConfig(options: KafkajsClientOptions): KafkaConfig {
+  const config: KafkaConfig = {
+    brokers: [...options.brokers],
+    clientId: options.clientId,
+    logLevel: LOG_LEVELS[options.logLevel ?? 'info'],
+    logCreator: kafkajsLogCreator(options.logger ?? silentKafkaLogger),
+  };
+  if (options.ssl?.enabled === true) {
+    config.ssl = {
+      rejectUnauthorized: options.ssl.rejectUnauthorized ?? true,
+      ...(options.ssl.ca === undefined ? {} : { ca: [readFileSync(options.ssl.ca, 'utf8')] }),
+    };
+  }
+  if (options.sasl !== undefined) {
+    const { mechanism, username, password } = options.sasl;
+    config.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return config;
+}
+
+/** Runs a kafkajs call; its failure becomes a KafkaClientError with a redacted message. */
+async function call<T>(operation: string, topic: string | undefined, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toClientError(operation, topic, error);
+  }
+}
+
+function toClientError(operation: string, topic: string | undefined, error: unknown): KafkaClientError {
+  if (error instanceof KafkaClientError) return error;
+  const reason = error instanceof Error ? redactText(describeError(error)) : 'unknown error';
+  return new KafkaClientError(`${operation}${topic === undefined ? '' : ` (${topic})`} failed: ${reason}`, {
+    operation,
+    topic,
+    retriable: error instanceof KafkaJSError && error.retriable,
+    cause: error,
+  });
+}
+
+/** kafkajs aggregates per-topic failures (e.g. CreateTopics) under a generic message. */
+function describeError(error: Error): string {
+  const nested = (error as Error & { errors?: unknown }).errors;
+  if (!Array.isArray(nested) || nested.length === 0) return error.message;
+  const details = nested.map((inner: unknown) => (inner instanceof Error ? inner.message : String(inner)));
+  return `${error.message}: ${details.join('; ')}`;
+}
+
+/** Shares one close between every caller, so close() is idempotent and concurrent-safe. */
+function once(run: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => (closing ??= run());
+}
+
+class KafkajsProducer implements ProducerPort {
+  readonly #producer: Producer;
+  readonly #maxMessageBytes: number | undefined;
+  readonly close: () => Promise<void>;
+
+  constructor(kafka: Kafka, options: ProducerOptions) {
+    // Idempotence needs acks=all and unlimited retries (kafkajs's default when idempotent).
+    // kafkajs assigns sequence numbers per partition at send time and serialises idempotent
+    // requests per broker; one request in flight per connection keeps a retried request from
+    // overtaking a later one (kafkajs, unlike the Java client, cannot re-order them).
+    this.#producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // Explicit, so kafkajs does not warn about the v2 default-partitioner change; this is the
+      // Java-compatible murmur2 partitioner, so keys land where other clients put them.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    this.#maxMessageBytes = options.maxMessageBytes;
+    this.close = once(() => call('producer.close', undefined, () => this.#producer.disconnect()));
+  }
+
+  connect(): Promise<void> {
+    return call('producer.connect', undefined, () => this.#producer.connect());
+  }
+
+  send(topic: string, messages: readonly OutgoingMessage[]): Promise<ProduceAck[]> {
+    return this.sendBatch([{ topic, messages }]);
+  }
+
+  sendBatch(batches: readonly TopicMessages[]): Promise<ProduceAck[]> {
+    const topic = batches.length === 1 ? batches[0]?.topic : undefined;
+    return call('producer.send', topic, async () => {
+      const topicMessages = batches.map((batch) => ({
+        topic: batch.topic,
+        messages: batch.messages.map((message) => this.#toKafkajs(batch.topic, message)),
+      }));
+      const metadata = await this.#producer.sendBatch({ topicMessages, acks: ACKS_ALL });
+      return metadata.map(toAck);
+    });
+  }
+
+  #toKafkajs(topic: string, message: OutgoingMessage): Message {
+    if (this.#maxMessageBytes !== undefined) {
+      const size = approximateSize(message);
+      if (size > this.#maxMessageBytes) {
+        throw new KafkaClientError(
+          `a record of ${size} bytes exceeds the ${this.#maxMessageBytes}-byte limit (topic ${topic})`,
+          { operation: 'producer.send', topic, retriable: false },
+        );
+      }
+    }
+    return {
+      key: message.key,
+      value: message.value,
+      ...(message.headers === undefined ? {} : { headers: { ...message.headers } }),
+      ...(message.partition === undefined ? {} : { partition: message.partition }),
+      ...(message.timestamp === undefined ? {} : { timestamp: String(message.timestamp) }),
+    };
+  }
+}
+
+function approximateSize(message: OutgoingMessage): number {
+  let size = byteLength(message.key) + byteLength(message.value);
+  for (const [name, value] of Object.entries(message.headers ?? {}))
+    size += byteLength(name) + byteLength(value);
+  return size;
+}
+
+function byteLength(value: Buffer | string | null): number {
+  if (value === null) return 0;
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+}
+
+function toAck(metadata: RecordMetadata): ProduceAck {
+  return {
+    topic: metadata.topicName,
+    partition: metadata.partition,
+    baseOffset: BigInt(metadata.baseOffset ?? metadata.offset ?? '-1'),
+  };
+}
+
+class KafkajsConsumer implements ConsumerPort {
+  readonly #consumer: Consumer;
+  readonly #logger: KafkaLogger;
+  readonly #groupId: string;
+  /** Bumped on every group join, so a slow assignment hook of an older join cannot seek. */
+  #generation = 0;
+  readonly close: () => Promise<void>;
+
+  constructor(kafka: Kafka, options: ConsumerOptions, logger: KafkaLogger) {
+    this.#groupId = options.groupId;
+    this.#logger = logger;
+    this.#consumer = kafka.consumer({
+      groupId: options.groupId,
+      allowAutoTopicCreation: false,
+      ...(options.maxBytesPerPartition === undefined
+        ? {}
+        : { maxBytesPerPartition: options.maxBytesPerPartition }),
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+      ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeout: options.sessionTimeoutMs }),
+    });
+    // disconnect() stops the runner first, which waits for the running batch, then leaves the group.
+    this.close = once(() => call('consumer.close', undefined, () => this.#consumer.disconnect()));
+  }
+
+  connect(): Promise<void> {
+    return call('consumer.connect', undefined, () => this.#consumer.connect());
+  }
+
+  subscribe(topics: readonly string[], options: { fromBeginning?: boolean } = {}): Promise<void> {
+    return call('consumer.subscribe', topics.join(','), () =>
+      this.#consumer.subscribe({ topics: [...topics], fromBeginning: options.fromBeginning ?? false }),
+    );
+  }
+
+  run(options: ConsumerRunOptions): Promise<void> {
+    const onCrash = (error: Error): void => {
+      options.onCrash?.(error);
+    };
+    if (options.onPartitionsAssigned !== undefined) {
+      const hook = (assigned: readonly TopicPartitions[]) =>
+        options.onPartitionsAssigned?.(assigned) ?? Promise.resolve([]);
+      this.#consumer.on(this.#consumer.events.GROUP_JOIN, (event) => {
+        this.#onGroupJoin(event.payload.memberAssignment, hook, onCrash);
+      });
+    }
+    this.#consumer.on(this.#consumer.events.CRASH, (event) => {
+      // kafkajs restarts itself after retriable crashes; only a final one is reported.
+      if (!event.payload.restart) onCrash(toClientError('consumer.run', undefined, event.payload.error));
+    });
+    return call('consumer.run', undefined, () =>
+      this.#consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 1,
+        eachBatch: (payload) => options.eachBatch(toBatch(payload)),
+      }),
+    );
+  }
+
+  /**
+   * GROUP_JOIN is emitted synchronously after the join/sync and before the first fetch of the new
+   * generation, so pausing here guarantees no record is read before the hook's positions are set.
+   */
+  #onGroupJoin(
+    memberAssignment: Record<string, number[]>,
+    hook: (assigned: readonly TopicPartitions[]) => Promise<readonly TopicPartitionOffset[]>,
+    onCrash: (error: Error) => void,
+  ): void {
+    const generation = ++this.#generation;
+    const assigned: TopicPartitions[] = Object.entries(memberAssignment).map(([topic, partitions]) => ({
+      topic,
+      partitions: [...partitions],
+    }));
+    this.pause(assigned);
+    hook(assigned).then(
+      (positions) => {
+        if (generation !== this.#generation) return; // a newer join owns the partitions now
+        for (const position of positions) this.seek(position);
+        this.resume(assigned);
+      },
+      (error: unknown) => {
+        const failure = toClientError('consumer.onPartitionsAssigned', undefined, error);
+        this.#logger.error(
+          { groupId: this.#groupId, assigned, error: failure.message },
+          'partition assignment hook failed; assigned partitions stay paused',
+        );
+        onCrash(failure);
+      },
+    );
+  }
+
+  seek(position: TopicPartitionOffset): void {
+    this.#consumer.seek({
+      topic: position.topic,
+      partition: position.partition,
+      offset: position.offset.toString(),
+    });
+  }
+
+  pause(partitions: readonly TopicPartitions[]): void {
+    this.#consumer.pause(partitions.map(({ topic, partitions: list }) => ({ topic, partitions: [...list] })));
+  }
+
+  resume(partitions: readonly TopicPartitions[]): void {
+    this.#consumer.resume(
+      partitions.map(({ topic, partitions: list }) => ({ topic, partitions: [...list] })),
+    );
+  }
+
+  paused(): TopicPartitions[] {
+    return this.#consumer.paused().map(({ topic, partitions }) => ({ topic, partitions: [...partitions] }));
+  }
+
+  commitOffsets(positions: readonly TopicPartitionOffset[]): Promise<void> {
+    return call('consumer.commitOffsets', undefined, () =>
+      this.#consumer.commitOffsets(
+        positions.map(({ topic, partition, offset }) => ({ topic, partition, offset: offset.toString() })),
+      ),
+    );
+  }
+}
+
+function toBatch(payload: EachBatchPayload): import('../port.ts').ConsumedBatch {
+  const { batch } = payload;
+  return {
+    topic: batch.topic,
+    partition: batch.partition,
+    messages: batch.messages.map((message) => toConsumed(batch.topic, batch.partition, message)),
+    highWatermark: BigInt(batch.highWatermark),
+    resolveOffset: (offset) => {
+      payload.resolveOffset(offset.toString());
+    },
+    heartbeat: () => payload.heartbeat(),
+    isRunning: () => payload.isRunning(),
+    isStale: () => payload.isStale(),
+  };
+}
+
+function toConsumed(topic: string, partition: number, message: KafkajsMessage): ConsumedMessage {
+  return {
+    topic,
+    partition,
+    offset: BigInt(message.offset),
+    key: message.key ?? null,
+    value: message.value,
+    headers: decodeHeaders(message.headers),
+    timestamp: Number(message.timestamp),
+  };
+}
+
+function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const decoded: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const last = Array.isArray(value) ? value.at(-1) : value;
+    if (last !== undefined) decoded[name] = Buffer.isBuffer(last) ? last.toString('utf8') : last;
+  }
+  return decoded;
+}
+
+class KafkajsAdmin implements AdminPort {
+  readonly #admin: Admin;
+  readonly close: () => Promise<void>;
+
+  constructor(kafka: Kafka) {
+    this.#admin = kafka.admin();
+    this.close = once(() => call('admin.close', undefined, () => this.#admin.disconnect()));
+  }
+
+  connect(): Promise<void> {
+    return call('admin.connect', undefined, () => this.#admin.connect());
+  }
+
+  listTopics(): Promise<string[]> {
+    return call('admin.listTopics', undefined, () => this.#admin.listTopics());
+  }
+
+  fetchTopicMetadata(topics: readonly string[]): Promise<TopicMetadata[]> {
+    return call('admin.fetchTopicMetadata', topics.join(','), async () => {
+      const { topics: metadata } = await this.#admin.fetchTopicMetadata({ topics: [...topics] });
+      return metadata.map((topic) => ({
+        name: topic.name,
+        partitions: topic.partitions
+          .map((partition) => ({
+            partition: partition.partitionId,
+            leader: partition.leader,
+            replicas: partition.replicas,
+            isr: partition.isr,
+            offlineReplicas: partition.offlineReplicas ?? [],
+          }))
+          .sort((a, b) => a.partition - b.partition),
+      }));
+    });
+  }
+
+  createTopics(topics: readonly NewTopic[]): Promise<boolean> {
+    return call('admin.createTopics', topics.map((topic) => topic.name).join(','), () =>
+      this.#admin.createTopics({
+        waitForLeaders: true,
+        topics: topics.map((topic) => ({
+          topic: topic.name,
+          numPartitions: topic.partitions,
+          replicationFactor: topic.replicationFactor,
+          configEntries: Object.entries(topic.configs).map(([name, value]) => ({ name, value })),
+        })),
+      }),
+    );
+  }
+
+  describeTopicConfigs(topics: readonly string[]): Promise<Map<string, TopicConfigEntry[]>> {
+    return call('admin.describeConfigs', topics.join(','), async () => {
+      const { resources } = await this.#admin.describeConfigs({
+        includeSynonyms: false,
+        resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
+      });
+      const byTopic = new Map<string, TopicConfigEntry[]>();
+      for (const resource of resources) {
+        if (resource.errorCode !== 0) {
+          throw new KafkaClientError(
+            `describe configs of ${resource.resourceName}: ${resource.errorMessage}`,
+            {
+              operation: 'admin.describeConfigs',
+              topic: resource.resourceName,
+              retriable: false,
+            },
+          );
+        }
+        byTopic.set(
+          resource.resourceName,
+          resource.configEntries.map((entry) => ({
+            name: entry.configName,
+            value: entry.configValue,
+            isTopicOverride: entry.configSource === ConfigSource.TOPIC_CONFIG,
+            isSensitive: entry.isSensitive,
+          })),
+        );
+      }
+      return byTopic;
+    });
+  }
+
+  replaceTopicConfigs(topic: string, configs: Readonly<Record<string, string>>): Promise<void> {
+    return call('admin.alterConfigs', topic, async () => {
+      await this.#admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: topic,
+            configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
+          },
+        ],
+      });
+    });
+  }
+
+  fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]> {
+    return call('admin.fetchTopicOffsets', topic, async () => {
+      const offsets = await this.#admin.fetchTopicOffsets(topic);
+      return offsets
+        .map((entry) => ({ partition: entry.partition, low: BigInt(entry.low), high: BigInt(entry.high) }))
+        .sort((a, b) => a.partition - b.partition);
+    });
+  }
+
+  fetchGroupOffsets(
+    groupId: string,
+    topics: readonly string[],
+  ): Promise<(TopicPartition & { offset: bigint | null })[]> {
+    return call('admin.fetchOffsets', topics.join(','), async () => {
+      const perTopic = await this.#admin.fetchOffsets({ groupId, topics: [...topics] });
+      return perTopic.flatMap(({ topic, partitions }) =>
+        partitions.map(({ partition, offset }) => ({
+          topic,
+          partition,
+          // kafkajs reports "-1" for a partition the group never committed.
+          offset: offset === '-1' ? null : BigInt(offset),
+        })),
+      );
+    });
+  }
+
+  describeCluster(): Promise<ClusterDescription> {
+    return call('admin.describeCluster', undefined, async () => {
+      const cluster = await this.#admin.describeCluster();
+      return {
+        clusterId: cluster.clusterId,
+        controller: cluster.controller,
+        brokers: cluster.brokers.map(({ nodeId, host, port }) => ({ nodeId, host, port })),
+      };
+    });
+  }
+
+  deleteTopics(topics: readonly string[]): Promise<void> {
+    return call('admin.deleteTopics', topics.join(','), () =>
+      this.#admin.deleteTopics({ topics: [...topics] }),
+    );
+  }
+}
