@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { registerConfigCommand } from './commands/config.ts';
-import { registerIngestCommand } from './commands/ingest.ts';
 import { registerMigrateCommand } from './commands/migrate.ts';
 import { registerStackCommand } from './commands/stack.ts';
 import { ConfigExplainedError } from './load-cli-config.ts';
@@ -22,7 +21,6 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 registerConfigCommand(program);
-registerIngestCommand(program);
 registerMigrateCommand(program);
 registerStackCommand(program);
 
