@@ -1,0 +1,387 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { metrics, type Counter } from '@opentelemetry/api';
+import type { BarRuleOptions } from '@backbone/contracts';
+import { insertOutboxEvent, mergeBars, withTransaction, type MergeCounts } from '@backbone/db';
+import type {
+  ConsumedBatch,
+  ConsumedMessage,
+  ConsumerPort,
+  KafkaClient,
+  ProducerPort,
+  TopicPartitions,
+} from '@backbone/kafka';
+import { DEFAULT_BACKOFF, restartDelayMs, type BackoffPolicy } from '@backbone/supervisor';
+import { currentTraceContext, runInSpan, startKafkaConsumerSpan, type Logger } from '@backbone/telemetry';
+import type { Pool } from 'pg';
+import { deadLetterRecord, planBatch, type BatchPlan } from './batch-plan.ts';
+import { StreamOptionsError } from './errors.ts';
+import { ingestEventFor } from './ingest-event.ts';
+import { lockNextOffset, readStoredOffsets, storeNextOffset } from './offset-store.ts';
+
+/** Where a slice stands when a fault hook runs. */
+export interface SliceCommit {
+  readonly topic: string;
+  readonly partition: number;
+  /** The next offset now stored in the database. */
+  readonly nextOffset: bigint;
+}
+
+/**
+ * Fault-injection points for crash tests (a hook that never resolves holds the sink exactly
+ * there while the test kills the process). Production leaves them unset.
+ */
+export interface SinkFaultHooks {
+  /** After the database COMMIT of a slice, before its offset is resolved or committed to Kafka. */
+  afterDatabaseCommit?(commit: SliceCommit): Promise<void> | void;
+}
+
+/** Options of {@link BarSink}. */
+export interface BarSinkOptions {
+  readonly kafka: KafkaClient;
+  readonly pool: Pool;
+  readonly logger: Logger;
+  /** Consumer group; also the `group_id` of its rows in `backbone.consumer_offsets`. */
+  readonly groupId: string;
+  /** The bar topic (`market.bars.v1`); injectable so tests use their own. */
+  readonly topic: string;
+  /** Where rejected records go (`market.bars.v1.dlq`). */
+  readonly deadLetterTopic: string;
+  /** Topic of the ingest-run events written to the outbox (`backbone.ingest-events.v1`). */
+  readonly ingestEventsTopic: string;
+  /** Records per database transaction at most (`kafka.consumer.maxBatchRecords`). */
+  readonly maxBatchRecords: number;
+  /** Bytes fetched per partition per request at most (`kafka.consumer.maxBatchBytes`). */
+  readonly maxBatchBytes: number;
+  /** Larger records are dead-lettered as `message_too_large` (`kafka.maxMessageBytes`). */
+  readonly maxMessageBytes: number;
+  /** Partitions whose batches are processed at once (each holds one pooled connection). */
+  readonly concurrency?: number;
+  /** Bar rule clock and future skew; the contracts' defaults when absent. */
+  readonly rules?: BarRuleOptions;
+  /** Backoff between attempts of a slice while the database (or the DLQ) fails. */
+  readonly retryBackoff?: Partial<BackoffPolicy>;
+  readonly faults?: SinkFaultHooks;
+  readonly now?: () => Date;
+}
+
+/** Counters since start, for health details and tests. */
+export interface BarSinkStats {
+  /** Slices committed to the database. */
+  committedSlices: number;
+  /** Records read and decided (stored, superseded or dead-lettered), fenced ones excluded. */
+  records: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  superseded: number;
+  deadLettered: number;
+  /** Records skipped because the stored offset was already past them. */
+  fenced: number;
+  /** Failed attempts of a slice (database or DLQ unavailable). */
+  failedAttempts: number;
+  /** Group joins that assigned partitions to this member. */
+  assignments: number;
+  /** Partitions currently paused for backpressure. */
+  paused: TopicPartitions[];
+  /** The last failure of an attempt (message only), cleared by the next success. */
+  lastError: string | null;
+}
+
+/**
+ * Exactly-once sink from a bar topic to `market_data.bars`. Per slice of a fetched batch, one
+ * transaction: lock the partition's offset row, skip records below it, dead-letter the invalid
+ * records (produced before COMMIT), merge the valid ones, advance the offset, add an ingest-run
+ * event to the outbox. Only then is the offset resolved and committed to Kafka. See
+ * docs/stream-bridge.md for the argument.
+ *
+ * @example
+ * const sink = new BarSink({ kafka, pool, logger, groupId: 'stream-bridge', topic: TOPICS.marketBars, ... });
+ * await sink.start();
+ * // later
+ * await sink.stop();
+ */
+export class BarSink {
+  readonly #options: BarSinkOptions;
+  readonly #consumer: ConsumerPort;
+  readonly #producer: ProducerPort;
+  readonly #log: Logger;
+  readonly #stopping = new AbortController();
+  readonly #crashed = Promise.withResolvers<never>();
+  readonly #backoff: BackoffPolicy;
+  readonly #now: () => Date;
+  readonly #records: Counter;
+  readonly #stats: Omit<BarSinkStats, 'paused'> = {
+    committedSlices: 0,
+    records: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    superseded: 0,
+    deadLettered: 0,
+    fenced: 0,
+    failedAttempts: 0,
+    assignments: 0,
+    lastError: null,
+  };
+  #stopped: Promise<void> | undefined;
+
+  constructor(options: BarSinkOptions) {
+    for (const name of ['maxBatchRecords', 'maxBatchBytes', 'maxMessageBytes'] as const) {
+      if (!(Number.isInteger(options[name]) && options[name] > 0)) {
+        throw new StreamOptionsError(name, `must be a positive integer, got ${options[name]}`);
+      }
+    }
+    this.#options = options;
+    this.#log = options.logger.child({
+      component: 'bar-sink',
+      topic: options.topic,
+      groupId: options.groupId,
+    });
+    this.#backoff = { ...DEFAULT_BACKOFF, initialMs: 200, maxMs: 10_000, ...options.retryBackoff };
+    this.#now = options.now ?? (() => new Date());
+    const concurrency = options.concurrency ?? 1;
+    this.#consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      // One fetch per partition is one batch: this bounds a batch's memory.
+      maxBytesPerPartition: options.maxBatchBytes,
+      maxBytes: options.maxBatchBytes * concurrency,
+    });
+    this.#producer = options.kafka.producer();
+    this.#records = metrics.getMeter('@backbone/stream').createCounter('backbone.stream.records', {
+      description: 'Records decided by the stream sink, by outcome.',
+    });
+    // A crash before anyone awaits `crashed` must not become an unhandled rejection.
+    this.#crashed.promise.catch(() => undefined);
+  }
+
+  /** Rejects when the consumer stops for good on its own (the supervisor then restarts the sink). */
+  get crashed(): Promise<never> {
+    return this.#crashed.promise;
+  }
+
+  /** Connects, joins the group and starts consuming; resolves once the consumer loop runs. */
+  async start(): Promise<void> {
+    await this.#producer.connect();
+    await this.#consumer.connect();
+    // A new group reads from the beginning; a partition with a stored offset is sought there.
+    await this.#consumer.subscribe([this.#options.topic], { fromBeginning: true });
+    await this.#consumer.run({
+      partitionsConsumedConcurrently: this.#options.concurrency ?? 1,
+      onPartitionsAssigned: (assigned) => this.#onAssigned(assigned),
+      eachBatch: (batch) => this.#onBatch(batch),
+      onCrash: (error) => {
+        this.#log.error({ err: error }, 'consumer stopped for good');
+        this.#crashed.reject(error);
+      },
+    });
+    this.#log.info('bar sink started');
+  }
+
+  /**
+   * Stops consuming: an attempt waiting out a backoff is abandoned (its slice stays uncommitted),
+   * an attempt in its transaction finishes (committed) first. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      this.#stopping.abort();
+      const results = await Promise.allSettled([this.#consumer.close()]);
+      results.push(...(await Promise.allSettled([this.#producer.close()])));
+      const failed = results.find((result) => result.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      this.#log.info(this.stats(), 'bar sink stopped');
+    })();
+    return this.#stopped;
+  }
+
+  stats(): BarSinkStats {
+    return { ...this.#stats, paused: this.#consumer.paused() };
+  }
+
+  async #onAssigned(
+    assigned: readonly TopicPartitions[],
+  ): Promise<readonly { topic: string; partition: number; offset: bigint }[]> {
+    this.#stats.assignments += 1;
+    // The database is the truth: every assigned partition resumes at its stored next offset.
+    // A partition without a row has never been applied; it starts where the group would
+    // (its committed offset, else the beginning), and the offset fence covers any overlap.
+    const positions = await readStoredOffsets(this.#options.pool, this.#options.groupId, assigned);
+    this.#log.info(
+      { assigned, positions: positions.map((p) => ({ ...p, offset: p.offset.toString() })) },
+      'partitions assigned; seeking to the stored offsets',
+    );
+    return positions;
+  }
+
+  async #onBatch(batch: ConsumedBatch): Promise<void> {
+    const { maxBatchRecords } = this.#options;
+    for (let start = 0; start < batch.messages.length; start += maxBatchRecords) {
+      const slice = batch.messages.slice(start, start + maxBatchRecords);
+      const nextOffset = await this.#applyUntilCommitted(batch, slice);
+      if (nextOffset === undefined) return; // abandoned: stopping or the batch went stale
+      const last = slice.at(-1);
+      if (last !== undefined) batch.resolveOffset(last.offset);
+      if (nextOffset > (last?.offset ?? -1n) + 1n) {
+        // The database is ahead of this fetch (a late seek): jump there instead of reading
+        // records that would only be fenced.
+        this.#consumer.seek({ topic: batch.topic, partition: batch.partition, offset: nextOffset });
+        return;
+      }
+      await this.#commitToKafka(batch.topic, batch.partition, nextOffset);
+      await this.#heartbeat(batch);
+    }
+  }
+
+  /**
+   * Applies one slice, retrying with backoff while it fails; the partition is paused meanwhile
+   * and resumed on success. Returns the stored next offset, or undefined when the slice was
+   * abandoned uncommitted (stopping, or a rebalance made the batch stale).
+   */
+  async #applyUntilCommitted(
+    batch: ConsumedBatch,
+    slice: readonly ConsumedMessage[],
+  ): Promise<bigint | undefined> {
+    const partition = [{ topic: batch.topic, partitions: [batch.partition] }];
+    // Dead letters already produced by a failed attempt are not produced again by the next one.
+    const deadLettered = new Set<bigint>();
+    let paused = false;
+    for (let attempt = 1; ; attempt += 1) {
+      if (this.#stopping.signal.aborted || !batch.isRunning() || batch.isStale()) return undefined;
+      try {
+        const nextOffset = await this.#applySlice(batch, slice, deadLettered);
+        this.#stats.lastError = null;
+        if (paused) {
+          this.#consumer.resume(partition);
+          this.#log.info(
+            { partition: batch.partition, attempt },
+            'database answers again; partition resumed',
+          );
+        }
+        return nextOffset;
+      } catch (error) {
+        this.#stats.failedAttempts += 1;
+        this.#stats.lastError = error instanceof Error ? error.message : String(error);
+        if (!paused) {
+          // Backpressure: no further fetches for this partition until the slice is committed.
+          this.#consumer.pause(partition);
+          paused = true;
+        }
+        const delayMs = restartDelayMs(attempt, this.#backoff, Math.random);
+        this.#log.warn(
+          { err: error, partition: batch.partition, attempt, delayMs },
+          'slice not committed; partition paused, retrying',
+        );
+        try {
+          await sleep(delayMs, undefined, { signal: this.#stopping.signal });
+        } catch {
+          return undefined; // stopping
+        }
+        await this.#heartbeat(batch);
+      }
+    }
+  }
+
+  /** One attempt: one transaction. Returns the next offset stored. */
+  async #applySlice(
+    batch: ConsumedBatch,
+    slice: readonly ConsumedMessage[],
+    deadLettered: Set<bigint>,
+  ): Promise<bigint> {
+    const { topic, partition } = batch;
+    const first = slice[0];
+    const span = startKafkaConsumerSpan({
+      topic,
+      partition,
+      groupId: this.#options.groupId,
+      message: {
+        key: first?.key ?? null,
+        offset: String(first?.offset ?? 0n),
+        headers: first?.headers ?? {},
+      },
+      attributes: { 'messaging.batch.message_count': slice.length },
+    });
+    const outcome = await runInSpan(span, () =>
+      withTransaction(this.#options.pool, async (client) => {
+        const fromOffset = await lockNextOffset(client, this.#options.groupId, topic, partition);
+        const plan = planBatch(slice, {
+          fromOffset,
+          maxMessageBytes: this.#options.maxMessageBytes,
+          rules: this.#options.rules,
+        });
+        if (plan.fenced === slice.length) return { plan, counts: undefined, nextOffset: fromOffset };
+        // Dead letters go out BEFORE the commit that moves the offset past them: a crash in
+        // between re-sends them (at-least-once DLQ), never loses them.
+        const unsent = plan.rejected.filter((rejected) => !deadLettered.has(rejected.message.offset));
+        if (unsent.length > 0) {
+          const seenAt = this.#now();
+          await this.#producer.send(
+            this.#options.deadLetterTopic,
+            unsent.map((rejected) => deadLetterRecord(rejected, seenAt)),
+          );
+          for (const rejected of unsent) deadLettered.add(rejected.message.offset);
+        }
+        const runId = randomUUID();
+        const counts = await mergeBars(
+          client,
+          plan.bars.map(({ bar }) => bar),
+          { runId },
+        );
+        const nextOffset = plan.lastOffset + 1n;
+        await storeNextOffset(client, this.#options.groupId, topic, partition, nextOffset);
+        const event = ingestEventFor(plan, counts, {
+          runId,
+          producedAt: this.#now(),
+          traceContext: currentTraceContext(),
+        });
+        await insertOutboxEvent(client, {
+          topic: this.#options.ingestEventsTopic,
+          key: event.runId,
+          payload: event,
+        });
+        return { plan, counts, nextOffset };
+      }),
+    );
+    this.#count(outcome.plan, outcome.counts);
+    if (outcome.counts !== undefined) {
+      await this.#options.faults?.afterDatabaseCommit?.({ topic, partition, nextOffset: outcome.nextOffset });
+    }
+    return outcome.nextOffset;
+  }
+
+  #count(plan: BatchPlan, counts: MergeCounts | undefined): void {
+    const stats = this.#stats;
+    stats.fenced += plan.fenced;
+    if (counts === undefined) return;
+    stats.committedSlices += 1;
+    stats.inserted += counts.inserted;
+    stats.updated += counts.updated;
+    stats.unchanged += counts.unchanged;
+    stats.superseded += plan.superseded;
+    stats.deadLettered += plan.rejected.length;
+    stats.records += plan.bars.length + plan.superseded + plan.rejected.length;
+    const attributes = { topic: this.#options.topic };
+    this.#records.add(counts.inserted, { ...attributes, outcome: 'inserted' });
+    this.#records.add(counts.updated, { ...attributes, outcome: 'updated' });
+    this.#records.add(counts.unchanged, { ...attributes, outcome: 'unchanged' });
+    this.#records.add(plan.superseded, { ...attributes, outcome: 'superseded' });
+    this.#records.add(plan.rejected.length, { ...attributes, outcome: 'dead_lettered' });
+  }
+
+  /** Kafka's copy of the offset is for lag tools only; the database already holds the truth. */
+  async #commitToKafka(topic: string, partition: number, offset: bigint): Promise<void> {
+    try {
+      await this.#consumer.commitOffsets([{ topic, partition, offset }]);
+    } catch (error) {
+      this.#log.warn({ err: error, partition, offset: offset.toString() }, 'offset commit to Kafka failed');
+    }
+  }
+
+  /** A failed heartbeat means a rebalance; the batch then reports stale and is left alone. */
+  async #heartbeat(batch: ConsumedBatch): Promise<void> {
+    try {
+      await batch.heartbeat();
+    } catch (error) {
+      this.#log.debug({ err: error, partition: batch.partition }, 'heartbeat failed');
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import type { BarRejectReason } from '@backbone/contracts';
+
+/**
+ * A `market.bars.v1` record broke a bar rule (or was not JSON). Never thrown across the sink:
+ * it names the record's fate in its dead letter (`errorClass` = this class's name).
+ */
+export class InvalidBarError extends Error {
+  override readonly name = 'InvalidBarError';
+  readonly reason: BarRejectReason;
+
+  constructor(reason: BarRejectReason, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** A record larger than the configured `kafka.maxMessageBytes`; dead-lettered without its payload. */
+export class MessageTooLargeError extends Error {
+  override readonly name = 'MessageTooLargeError';
+  readonly reason = 'message_too_large';
+  readonly sizeBytes: number;
+  readonly limitBytes: number;
+
+  constructor(sizeBytes: number, limitBytes: number) {
+    super(`record of ${sizeBytes} bytes exceeds the ${limitBytes}-byte limit`);
+    this.sizeBytes = sizeBytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** Why a record was dead-lettered. */
+export type RecordRejection = InvalidBarError | MessageTooLargeError;
+
+/** A sink or relay option is unusable (e.g. a batch limit of 0). */
+export class StreamOptionsError extends Error {
+  override readonly name = 'StreamOptionsError';
+  readonly option: string;
+
+  constructor(option: string, message: string) {
+    super(`${option}: ${message}`);
+    this.option = option;
+  }
+}

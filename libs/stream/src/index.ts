@@ -1,0 +1,26 @@
+export {
+  BarSink,
+  type BarSinkOptions,
+  type BarSinkStats,
+  type SinkFaultHooks,
+  type SliceCommit,
+} from './bar-sink.ts';
+export {
+  deadLetterRecord,
+  planBatch,
+  type BatchPlan,
+  type PlannedBar,
+  type PlannedRejection,
+  type PlanOptions,
+} from './batch-plan.ts';
+export { InvalidBarError, MessageTooLargeError, StreamOptionsError, type RecordRejection } from './errors.ts';
+export { ingestEventFor, STREAM_SOURCE } from './ingest-event.ts';
+export { registerLagGauge, streamLag, type StreamLagInput } from './lag.ts';
+export { lockNextOffset, readGroupOffsets, readStoredOffsets, storeNextOffset } from './offset-store.ts';
+export {
+  OUTBOX_ID_HEADER,
+  OutboxRelay,
+  oldestUnpublishedAgeSeconds,
+  type OutboxRelayOptions,
+  type OutboxRelayStats,
+} from './outbox-relay.ts';
