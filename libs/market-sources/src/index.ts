@@ -1,6 +1,4 @@
 export {
-  TIMEFRAME_SECONDS,
-  isTimeframe,
   type BarRequest,
   type MacroEventProvider,
   type MacroRequest,
@@ -8,7 +6,6 @@ export {
   type ProviderFailure,
   type SourceRejection,
   type SourceRejectionReason,
-  type Timeframe,
   type UnvalidatedBar,
   type UnvalidatedBarBatch,
   type UnvalidatedMacroEvent,

@@ -1,3 +1,4 @@
+import { parseBar, type BarRuleOptions, type Timeframe } from '@backbone/contracts';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { assetClassOf } from './calendar/asset-class.ts';
 import { calendarForAssetClass } from './calendar/trading-calendar.ts';
 import { readCsvBars } from './providers/csv-provider.ts';
 import { assessQuality } from './quality/assess-quality.ts';
-import type { Timeframe, UnvalidatedBar } from './types.ts';
+import type { UnvalidatedBar } from './types.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const fixturesDir = join(root, 'fixtures/bars');
@@ -43,6 +44,9 @@ describe('the shipped fixtures', () => {
       const { rows, rejected } = await readAll(join(fixturesDir, `${symbol}-${timeframe}.csv`));
       expect(rejected).toBe(0);
       expect(rows).toHaveLength(count);
+      // Every row passes the market bar v1 contract the pipeline validates with.
+      const rules: BarRuleOptions = { now: () => new Date(to), maxFutureSkewMs: 0 };
+      expect(rows.filter((row) => !parseBar(row, rules).ok)).toEqual([]);
       for (const row of rows) {
         expect(row.symbol).toBe(symbol);
         expect(row.timeframe).toBe(timeframe);

@@ -5,22 +5,7 @@
  * every rejection with its reason.
  */
 
-/** Bar timeframes the providers and calendars understand, with their length in seconds. */
-export const TIMEFRAME_SECONDS = {
-  '1m': 60,
-  '5m': 300,
-  '15m': 900,
-  '30m': 1800,
-  '1h': 3600,
-  '1d': 86_400,
-} as const;
-
-export type Timeframe = keyof typeof TIMEFRAME_SECONDS;
-
-/** @example isTimeframe('1m') // true */
-export function isTimeframe(value: string): value is Timeframe {
-  return Object.hasOwn(TIMEFRAME_SECONDS, value);
-}
+import type { Timeframe } from '@backbone/contracts';
 
 /** One bar as a provider delivered it; `ts` is an ISO-8601 UTC string (the bar's open time). */
 export interface UnvalidatedBar {
@@ -93,20 +78,20 @@ export interface MarketDataProvider {
 /** One macro calendar entry, with the value released on that date when it is known. */
 export interface UnvalidatedMacroEvent {
   source: string;
-  /** Stable per (source, event): `PAYEMS@2026-10-01` is the October print of PAYEMS. */
+  /** Stable per (source, event): `PAYEMS@2026-11-06` is the PAYEMS value released on 2026-11-06. */
   eventId: string;
   /** Release time (ISO-8601 UTC). */
   ts: string;
   name: string;
-  /** The release the event belongs to (FRED release name). */
+  /** The calendar the event belongs to, e.g. `us`. */
   calendar: string;
   currency: string;
   actual: number | null;
   forecast: number | null;
   previous: number | null;
   importance: 'low' | 'medium' | 'high';
-  /** The observation period the value refers to (`2026-10-01` for October). */
-  period: string | null;
+  /** 0 for the first release of a value, +1 per revision. */
+  revision: number;
 }
 
 export interface MacroRequest {

@@ -99,6 +99,32 @@ describe('nyse', () => {
     );
   });
 
+  it('expects weekly and monthly bars at their aligned open when the period has a session', () => {
+    const weeks = expectedBarTimes('nyse', '1wk', new Date('2026-11-01'), new Date('2026-12-01'));
+    expect(weeks.map(iso)).toEqual(
+      ['2026-11-02', '2026-11-09', '2026-11-16', '2026-11-23', '2026-11-30'].map((d) => `${d}T00:00:00.000Z`),
+    );
+    const months = expectedBarTimes('fx-24x5', '1mo', new Date('2026-01-01'), new Date('2026-04-01'));
+    expect(months.map(iso)).toEqual([
+      '2026-01-01T00:00:00.000Z',
+      '2026-02-01T00:00:00.000Z',
+      '2026-03-01T00:00:00.000Z',
+    ]);
+  });
+
+  it('counts a 4h bucket that overlaps the Sunday 22:00 open', () => {
+    const fourHours = expectedBarTimes(
+      'fx-24x5',
+      '4h',
+      new Date('2026-11-20T00:00:00Z'),
+      new Date('2026-11-23T00:00:00Z'),
+    );
+    expect(fourHours.map(iso)).toEqual([
+      ...[0, 4, 8, 12, 16, 20].map((h) => `2026-11-20T${String(h).padStart(2, '0')}:00:00.000Z`),
+      '2026-11-22T20:00:00.000Z',
+    ]);
+  });
+
   it('returns nothing for an empty or reversed window', () => {
     expect(expectedBarTimes('nyse', '1m', new Date('2026-11-24'), new Date('2026-11-24'))).toEqual([]);
     expect(expectedBarTimes('nyse', '1m', new Date('2026-11-25'), new Date('2026-11-24'))).toEqual([]);

@@ -1,4 +1,4 @@
-import { TIMEFRAME_SECONDS, type Timeframe } from '../types.ts';
+import { alignTimestamp, timeframeMs, type Timeframe } from '@backbone/contracts';
 import type { AssetClass } from './asset-class.ts';
 import { CalendarRangeError } from './calendar-range-error.ts';
 import { NYSE_EARLY_CLOSES, NYSE_HOLIDAYS, NYSE_KNOWN_YEARS } from './nyse-holidays.ts';
@@ -47,7 +47,8 @@ export function tradingSessions(calendar: TradingCalendar, from: Date, to: Date)
  * The open times (epoch ms, ascending) of every bar the calendar expects in [from, to).
  * Intraday bars are the timeframe-aligned buckets that overlap a session (so a 1h calendar for
  * NYSE includes the 13:00 UTC bucket of a 13:30 UTC open); daily bars are stamped 00:00 UTC of the
- * trading date.
+ * trading date, weekly and monthly bars at the aligned open (Monday, the 1st) of every week or
+ * month that has a session.
  *
  * @example expectedBarTimes('fx-24x5', '1d', new Date('2026-11-16'), new Date('2026-11-23')).length // 5
  */
@@ -61,14 +62,16 @@ export function expectedBarTimes(
   const toMs = to.getTime();
   if (!(fromMs < toMs)) return [];
   const times: number[] = [];
-  if (timeframe === '1d') {
-    for (const session of tradingSessions(calendar, from, to)) {
-      const ts = Date.parse(`${session.date}T00:00:00Z`);
-      if (ts >= fromMs) times.push(ts);
+  const stepMs = timeframeMs[timeframe];
+  if (stepMs >= DAY_MS) {
+    // Sessions of a week or month can lie before `from` while its bar opens inside the window.
+    const scanFrom = new Date(fromMs - (timeframe === '1d' ? 0 : 31 * DAY_MS));
+    for (const session of tradingSessions(calendar, scanFrom, to)) {
+      const ts = alignTimestamp(new Date(`${session.date}T00:00:00Z`), timeframe).getTime();
+      if (ts >= fromMs && ts < toMs && ts !== times.at(-1)) times.push(ts);
     }
     return times;
   }
-  const stepMs = TIMEFRAME_SECONDS[timeframe] * 1000;
   // A session that overlaps [from, to) can start up to one day before `from` (FX opens at 22:00
   // on the previous day) and no session opens after `to`.
   const sessions = tradingSessions(calendar, new Date(fromMs - DAY_MS), new Date(toMs + DAY_MS));

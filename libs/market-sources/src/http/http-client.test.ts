@@ -52,7 +52,13 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 
 describe('createHttpClient retries', () => {
   it('waits out Retry-After on 429, then succeeds', async () => {
-    const { client, retries, requests } = await clientFor(['yahoo/gbpusd-429-then-ok.json']);
+    const sentAt: number[] = [];
+    const { client, retries, requests } = await clientFor(['yahoo/gbpusd-429-then-ok.json'], {
+      fetch: (input, init) => {
+        sentAt.push(performance.now());
+        return fetch(input, init);
+      },
+    });
     const chart = await client.getJson(chartPath('GBPUSD=X'), yahooChartSchema);
     expect(chart.chart.result[0]?.meta.symbol).toBe('GBPUSD=X');
     expect(requests).toHaveLength(2);
@@ -62,8 +68,8 @@ describe('createHttpClient retries', () => {
       error: { status: 429, reason: 'http_status', retriable: true },
     });
     expect(retries[0]?.delayMs).toBeGreaterThanOrEqual(1000);
-    const [first, second] = requests;
-    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(990);
+    // The second attempt left at least Retry-After (1 s) after the first answer arrived.
+    expect((sentAt[1] ?? 0) - (sentAt[0] ?? 0)).toBeGreaterThanOrEqual(998);
   });
 
   it('retries 500 and 502 with backoff, then succeeds', async () => {
@@ -211,12 +217,22 @@ describe('createHttpClient limits', () => {
     expect(requests.length).toBeLessThanOrEqual(1);
   });
 
-  it('spaces requests by the provider rate limit', async () => {
-    const { client, requests } = await clientFor(['yahoo/spy-1d.json'], { minIntervalMs: 150 });
+  it('spaces request starts by the provider rate limit', async () => {
+    // Measured where the client sends, not where the server receives: connection set-up varies.
+    const sentAt: number[] = [];
+    const { client, requests } = await clientFor(['yahoo/spy-1d.json'], {
+      minIntervalMs: 150,
+      fetch: (input, init) => {
+        sentAt.push(performance.now());
+        return fetch(input, init);
+      },
+    });
     await Promise.all([1, 2, 3].map(() => client.getJson(chartPath('SPY'), yahooChartSchema)));
     expect(requests).toHaveLength(3);
-    const gaps = requests.slice(1).map((r, i) => r.at - (requests[i]?.at ?? 0));
-    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(140);
+    const gaps = sentAt.slice(1).map((at, i) => at - (sentAt[i] ?? 0));
+    expect(gaps).toHaveLength(2);
+    // Timers have millisecond granularity.
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(148);
   });
 });
 

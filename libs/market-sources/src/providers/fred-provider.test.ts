@@ -1,3 +1,4 @@
+import { macroEventSchema } from '@backbone/contracts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReplayServer, type ReplayServer } from '../test-support/replay-server.ts';
 import type { UnvalidatedMacroEvent } from '../types.ts';
@@ -52,23 +53,26 @@ async function events(recordings: string[], apiKey = API_KEY): Promise<Unvalidat
 describe('fred provider', () => {
   it('turns the release calendar of tracked series into events with the first-published actual and previous values', async () => {
     const result = await events(HAPPY);
-    expect(result.map((e) => [e.eventId, e.ts, e.actual, e.previous, e.period])).toEqual([
-      ['PAYEMS@2026-10-02', '2026-10-02T13:30:00Z', 159872, 159745, '2026-09-01'],
-      ['CPIAUCSL@2026-10-14', '2026-10-14T13:30:00Z', 331.482, 330.795, '2026-09-01'],
-      ['PAYEMS@2026-11-06', '2026-11-06T13:30:00Z', 160013, 159861, '2026-10-01'],
+    expect(result.map((e) => [e.eventId, e.ts, e.actual, e.previous])).toEqual([
+      ['PAYEMS@2026-10-02', '2026-10-02T13:30:00Z', 159872, 159745],
+      ['CPIAUCSL@2026-10-14', '2026-10-14T13:30:00Z', 331.482, 330.795],
+      ['PAYEMS@2026-11-06', '2026-11-06T13:30:00Z', 160013, 159861],
       // "." is FRED's missing value: the event exists, its actual is unknown
-      ['CPIAUCSL@2026-11-12', '2026-11-12T13:30:00Z', null, 331.482, '2026-10-01'],
+      ['CPIAUCSL@2026-11-12', '2026-11-12T13:30:00Z', null, 331.482],
       // scheduled, not yet released: no observation request, actual null
-      ['PAYEMS@2026-12-04', '2026-12-04T13:30:00Z', null, null, null],
+      ['PAYEMS@2026-12-04', '2026-12-04T13:30:00Z', null, null],
     ]);
     expect(result[0]).toMatchObject({
       source: 'fred',
       name: 'Nonfarm Payrolls',
-      calendar: 'Employment Situation',
+      calendar: 'us',
       currency: 'USD',
       importance: 'high',
       forecast: null,
+      revision: 0,
     });
+    // Every event already satisfies the macro event contract the pipeline validates with.
+    for (const event of result) expect(macroEventSchema.safeParse(event).success, event.eventId).toBe(true);
     // The untracked retail sales release (id 9) asked for nothing; the future release neither.
     const observationCalls = (server?.requests ?? []).filter((r) => r.path === '/fred/series/observations');
     expect(observationCalls.map((r) => `${r.query.series_id ?? ''}@${r.query.realtime_start ?? ''}`)).toEqual(

@@ -56,6 +56,8 @@ export interface FredProviderOptions {
   /** From config; sent as the `api_key` query parameter and redacted from every error and event. */
   apiKey: string;
   series: readonly FredSeriesSpec[];
+  /** The calendar the events belong to (macro event contract: `^[a-z0-9_.-]+$`). Default `us`. */
+  calendar?: string;
   /** Timeouts, retries, rate limit (default 500 ms between requests: FRED allows 120 per minute). */
   http?: Omit<HttpClientOptions, 'provider' | 'baseUrl' | 'extractApiError'>;
   now?: () => Date;
@@ -114,11 +116,7 @@ export function createFredProvider(options: FredProviderOptions): MacroEventProv
         const events: UnvalidatedMacroEvent[] = [];
         for (const release of page.release_dates) {
           for (const spec of byRelease.get(release.release_id) ?? []) {
-            const event = await releaseEvent(
-              spec,
-              release.date,
-              release.release_name ?? `release ${release.release_id}`,
-            );
+            const event = await releaseEvent(spec, release.date);
             if (event !== undefined) events.push(event);
           }
         }
@@ -129,20 +127,20 @@ export function createFredProvider(options: FredProviderOptions): MacroEventProv
       async function releaseEvent(
         spec: FredSeriesSpec,
         date: string,
-        calendar: string,
       ): Promise<UnvalidatedMacroEvent | undefined> {
         const event: UnvalidatedMacroEvent = {
           source: SOURCE,
           eventId: `${spec.seriesId}@${date}`,
           ts: `${date}T${spec.releaseTimeUtc ?? '00:00'}:00Z`,
           name: spec.name,
-          calendar,
+          calendar: options.calendar ?? 'us',
           currency: 'USD',
           actual: null,
           forecast: null,
           previous: null,
           importance: spec.importance,
-          period: null,
+          // Values fetched as of their release date are first releases.
+          revision: 0,
         };
         if (date > today) return event;
         const { observations } = await http.getJson(
@@ -164,7 +162,6 @@ export function createFredProvider(options: FredProviderOptions): MacroEventProv
           ...event,
           actual: fredValue(latest.value),
           previous: before === undefined ? null : fredValue(before.value),
-          period: latest.date,
         };
       }
     },

@@ -1,3 +1,4 @@
+import { parseBar, type BarRuleOptions } from '@backbone/contracts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProviderResponseError } from '../http/provider-response-error.ts';
 import { startReplayServer, type ReplayServer } from '../test-support/replay-server.ts';
@@ -52,6 +53,8 @@ describe('yahoo provider', () => {
       source: 'yahoo',
     });
     expect(batch?.rejections).toEqual([]);
+    const rules: BarRuleOptions = { now: () => new Date(now), maxFutureSkewMs: 0 };
+    expect(batch?.rows.filter((row) => !parseBar(row, rules).ok)).toEqual([]);
   });
 
   it('treats an explicit `to` as inclusive of its bar, never past now', async () => {
@@ -144,6 +147,16 @@ describe('yahoo provider', () => {
         '2026-11-26T00:00:00Z',
       ),
     ).rejects.toMatchObject({ status: 422, reason: 'api_error', retriable: false });
+  });
+
+  it('has no 4h interval and says so', async () => {
+    await expect(
+      fetchAll(
+        [],
+        { symbols: ['EURUSD'], timeframe: '4h', from: new Date('2026-11-20') },
+        '2026-11-26T12:00:00Z',
+      ),
+    ).rejects.toThrow(/no 4h interval/);
   });
 
   it('refuses a reversed window and a request without symbols', async () => {

@@ -1,12 +1,11 @@
 import { z } from 'zod';
 import { assetClassOf } from '../calendar/asset-class.ts';
 import { createHttpClient, type HttpClientOptions } from '../http/http-client.ts';
+import { alignTimestamp, nextBarOpen, type Timeframe } from '@backbone/contracts';
 import {
-  TIMEFRAME_SECONDS,
   type BarRequest,
   type MarketDataProvider,
   type SourceRejection,
-  type Timeframe,
   type UnvalidatedBar,
   type UnvalidatedBarBatch,
 } from '../types.ts';
@@ -14,26 +13,28 @@ import {
 const SOURCE = 'yahoo';
 const DAY_MS = 86_400_000;
 
-const INTERVAL: Record<Timeframe, string> = {
+/** Yahoo's interval per timeframe; Yahoo has no 4-hour interval. */
+const INTERVAL: Partial<Record<Timeframe, string>> = {
   '1m': '1m',
   '5m': '5m',
   '15m': '15m',
   '30m': '30m',
   '1h': '60m',
   '1d': '1d',
+  '1wk': '1wk',
+  '1mo': '1mo',
 };
 
 /**
  * Yahoo serves 1-minute bars for at most 8 days per request (and only the last 30 days), other
  * intraday intervals for at most 60 days (1h: 730 days). Longer requests are split into windows.
  */
-const MAX_WINDOW_MS: Record<Timeframe, number> = {
+const MAX_WINDOW_MS: Partial<Record<Timeframe, number>> = {
   '1m': 7 * DAY_MS,
   '5m': 59 * DAY_MS,
   '15m': 59 * DAY_MS,
   '30m': 59 * DAY_MS,
   '1h': 729 * DAY_MS,
-  '1d': Number.POSITIVE_INFINITY,
 };
 
 const nullableNumbers = z.array(z.number().nullable());
@@ -123,10 +124,14 @@ export function createYahooProvider(options: YahooProviderOptions): MarketDataPr
     name: SOURCE,
     async *fetchBars(request: BarRequest, signal?: AbortSignal): AsyncGenerator<UnvalidatedBarBatch> {
       if (request.symbols.length === 0) throw new RangeError('yahoo: name the symbols to fetch');
-      const stepMs = TIMEFRAME_SECONDS[request.timeframe] * 1000;
+      const interval = INTERVAL[request.timeframe];
+      if (interval === undefined) throw new RangeError(`yahoo: no ${request.timeframe} interval`);
+      const maxWindowMs = MAX_WINDOW_MS[request.timeframe] ?? Number.POSITIVE_INFINITY;
       const end = Math.min(
         now().getTime(),
-        request.to === undefined ? Number.POSITIVE_INFINITY : request.to.getTime() + stepMs,
+        request.to === undefined
+          ? Number.POSITIVE_INFINITY
+          : nextBarOpen(request.to, request.timeframe).getTime(),
       );
       const start = request.from.getTime();
       if (!(start < end))
@@ -136,12 +141,12 @@ export function createYahooProvider(options: YahooProviderOptions): MarketDataPr
       for (const symbol of request.symbols) {
         const yahooSymbol =
           options.symbolMap?.[symbol] ?? (assetClassOf(symbol) === 'fx' ? `${symbol}=X` : symbol);
-        for (let windowStart = start; windowStart < end; windowStart += MAX_WINDOW_MS[request.timeframe]) {
-          const windowEnd = Math.min(end, windowStart + MAX_WINDOW_MS[request.timeframe]);
+        for (let windowStart = start; windowStart < end; windowStart += maxWindowMs) {
+          const windowEnd = Math.min(end, windowStart + maxWindowMs);
           const query = new URLSearchParams({
             period1: String(Math.floor(windowStart / 1000)),
             period2: String(Math.ceil(windowEnd / 1000)),
-            interval: INTERVAL[request.timeframe],
+            interval,
             includePrePost: 'false',
           });
           const chart = await http.getJson(
@@ -175,7 +180,7 @@ function toBatch(
   const timestamps = result?.timestamp ?? [];
   const quote = result?.indicators.quote[0];
   const offsetMs = (result?.meta.gmtoffset ?? 0) * 1000;
-  const stepMs = TIMEFRAME_SECONDS[timeframe] * 1000;
+  const daily = timeframe === '1d' || timeframe === '1wk' || timeframe === '1mo';
   // Keyed by bar time: Yahoo can repeat today's daily bar (session stamp and last-trade stamp);
   // the later entry is the fresher one.
   const rows = new Map<string, UnvalidatedBar>();
@@ -201,11 +206,11 @@ function toBatch(
       return;
     }
     const ms = seconds * 1000;
-    const barMs =
-      timeframe === '1d'
-        ? Date.parse(`${new Date(ms + offsetMs).toISOString().slice(0, 10)}T00:00:00Z`)
-        : Math.floor(ms / stepMs) * stepMs;
-    const ts = new Date(barMs).toISOString().replace('.000Z', 'Z');
+    // Daily and longer bars belong to the exchange-local trading date; intraday bars keep their instant.
+    const instant = daily
+      ? new Date(`${new Date(ms + offsetMs).toISOString().slice(0, 10)}T00:00:00Z`)
+      : new Date(ms);
+    const ts = alignTimestamp(instant, timeframe).toISOString().replace('.000Z', 'Z');
     rows.set(ts, { symbol, timeframe, ts, open, high, low, close, volume, source: SOURCE });
   });
   return { source: SOURCE, rows: [...rows.values()], rejections };

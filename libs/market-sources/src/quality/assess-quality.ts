@@ -1,3 +1,4 @@
+import { nextBarOpen, timeframeMs, type Timeframe } from '@backbone/contracts';
 import { assetClassOf, type AssetClass } from '../calendar/asset-class.ts';
 import { CalendarRangeError } from '../calendar/calendar-range-error.ts';
 import {
@@ -5,7 +6,6 @@ import {
   expectedBarTimes,
   type TradingCalendar,
 } from '../calendar/trading-calendar.ts';
-import { TIMEFRAME_SECONDS, type Timeframe } from '../types.ts';
 import { detectFalseTicks, type FalseTick } from './false-ticks.ts';
 
 /** The minimum a bar needs for the quality checks (validated bars from the pipeline fit). */
@@ -68,6 +68,7 @@ export interface QualityReport {
 }
 
 const DEFAULT_K = 8;
+const DAY_MS = 86_400_000;
 const DEFAULT_MAX_LISTED = 50;
 
 /**
@@ -80,7 +81,8 @@ export function assessQuality(bars: readonly QualityBar[], options: QualityOptio
   const { calendar, timeframe, from, to, now, freshnessSlaSeconds } = options;
   const k = options.falseTickK ?? DEFAULT_K;
   const maxListed = options.maxListed ?? DEFAULT_MAX_LISTED;
-  const stepMs = TIMEFRAME_SECONDS[timeframe] * 1000;
+  const stepMs = timeframeMs[timeframe];
+  const barEnd = (ts: number): number => nextBarOpen(new Date(ts), timeframe).getTime();
   const warnings: string[] = [];
 
   // Distinct bars by open time inside the window, last one wins (as in the database).
@@ -143,14 +145,14 @@ export function assessQuality(bars: readonly QualityBar[], options: QualityOptio
       const adjacent = here !== undefined && before !== undefined && here === before + 1;
       // Intraday neighbours must also be one step apart: the next session's first bar is a
       // neighbour in the list of expected times but follows a break.
-      return adjacent && (timeframe === '1d' || (times[index] ?? 0) - (times[index - 1] ?? 0) === stepMs);
+      return adjacent && (stepMs >= DAY_MS || (times[index] ?? 0) - (times[index - 1] ?? 0) === stepMs);
     };
   }
   const allTicks = detectFalseTicks(series, k, comparable);
 
   const latest = times.at(-1);
   const freshnessSeconds =
-    latest === undefined ? null : Math.max(0, Math.floor((now.getTime() - (latest + stepMs)) / 1000));
+    latest === undefined ? null : Math.max(0, Math.floor((now.getTime() - barEnd(latest)) / 1000));
   let stale: boolean;
   if (latest === undefined) {
     stale = true;
@@ -159,8 +161,8 @@ export function assessQuality(bars: readonly QualityBar[], options: QualityOptio
   } else {
     // Only calendar time counts: a bar is overdue once it has closed and the SLA has passed, so a
     // weekend or a holiday never makes FX or equities stale.
-    const overdueBefore = now.getTime() - freshnessSlaSeconds * 1000 - stepMs;
-    stale = expected.some((ts) => ts > latest && ts <= overdueBefore);
+    const overdueBefore = now.getTime() - freshnessSlaSeconds * 1000;
+    stale = expected.some((ts) => ts > latest && barEnd(ts) <= overdueBefore);
   }
 
   return {
