@@ -57,6 +57,10 @@ export interface BarSinkOptions {
   readonly maxMessageBytes: number;
   /** Partitions whose batches are processed at once (each holds one pooled connection). */
   readonly concurrency?: number;
+  /** A member silent this long leaves the group, so a killed process's partitions move on. */
+  readonly sessionTimeoutMs?: number;
+  /** How long stop() waits for the batch in flight before cutting the DLQ producer under it. */
+  readonly stopGraceMs?: number;
   /** Bar rule clock and future skew; the contracts' defaults when absent. */
   readonly rules?: BarRuleOptions;
   /** Backoff between attempts of a slice while the database (or the DLQ) fails. */
@@ -146,6 +150,7 @@ export class BarSink {
       // One fetch per partition is one batch: this bounds a batch's memory.
       maxBytesPerPartition: options.maxBatchBytes,
       maxBytes: options.maxBatchBytes * concurrency,
+      ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
     });
     this.#producer = options.kafka.producer();
     this.#records = metrics.getMeter('@backbone/stream').createCounter('backbone.stream.records', {
@@ -185,8 +190,21 @@ export class BarSink {
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       this.#stopping.abort();
-      const results = await Promise.allSettled([this.#consumer.close()]);
-      results.push(...(await Promise.allSettled([this.#producer.close()])));
+      // close() waits for the batch in flight. One stuck in a DLQ send (Kafka away, the
+      // idempotent producer retries forever) is released by closing the producer under it:
+      // its transaction rolls back and the slice stays uncommitted, to be read again.
+      const consumerClosed = this.#consumer.close();
+      const graceMs = this.#options.stopGraceMs ?? 5_000;
+      const inTime = await Promise.race([
+        consumerClosed.then(
+          () => true,
+          () => true,
+        ),
+        sleep(graceMs, false, { ref: false }),
+      ]);
+      if (!inTime)
+        this.#log.warn({ graceMs }, 'batch in flight did not finish; closing the producer under it');
+      const results = await Promise.allSettled([this.#producer.close(), consumerClosed]);
       const failed = results.find((result) => result.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
       this.#log.info(this.stats(), 'bar sink stopped');

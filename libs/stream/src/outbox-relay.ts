@@ -23,6 +23,8 @@ export interface OutboxRelayOptions {
   readonly pollIntervalMs?: number;
   /** Backoff while Kafka or the database fails. */
   readonly retryBackoff?: Partial<BackoffPolicy>;
+  /** How long stop() waits for the round in flight before closing the producer under it. */
+  readonly stopGraceMs?: number;
 }
 
 /** Counters since start. */
@@ -62,6 +64,7 @@ export class OutboxRelay {
   readonly #backoff: BackoffPolicy;
   readonly #batchSize: number;
   readonly #pollIntervalMs: number;
+  readonly #stopGraceMs: number;
   readonly #stopping = new AbortController();
   readonly #stats: OutboxRelayStats = {
     published: 0,
@@ -80,6 +83,7 @@ export class OutboxRelay {
     this.#options = options;
     this.#batchSize = options.batchSize ?? 500;
     this.#pollIntervalMs = options.pollIntervalMs ?? 5_000;
+    this.#stopGraceMs = options.stopGraceMs ?? 5_000;
     if (!(Number.isInteger(this.#batchSize) && this.#batchSize > 0)) {
       throw new StreamOptionsError('batchSize', `must be a positive integer, got ${this.#batchSize}`);
     }
@@ -100,8 +104,15 @@ export class OutboxRelay {
     this.#stopped ??= (async () => {
       this.#stopping.abort();
       this.#wake?.();
+      // A round stuck in a send (Kafka away: the idempotent producer retries forever) is
+      // released by closing the producer under it; its transaction rolls back, the rows wait.
+      const finished = await Promise.race([
+        this.#loop?.then(() => true),
+        sleep(this.#stopGraceMs, false, { ref: false }),
+      ]);
+      if (finished !== true) this.#log.warn('round in flight did not finish; closing the producer under it');
+      await Promise.allSettled([this.#producer.close(), this.#listener?.end()]);
       await this.#loop;
-      await Promise.allSettled([this.#listener?.end(), this.#producer.close()]);
       this.#log.info(this.stats(), 'outbox relay stopped');
     })();
     return this.#stopped;

@@ -108,7 +108,7 @@ export async function createTestKafka(): Promise<TestKafka> {
   };
 }
 
-/** A quiet logger for tests (warnings and errors only, on stderr-like stdout). */
+/** A quiet logger for tests: errors only (expected retries log warnings). */
 export function testLogger(name: string): Logger {
-  return createLogger({ name, level: 'warn' });
+  return createLogger({ name, level: 'error' });
 }
