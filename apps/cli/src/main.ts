@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { registerConfigCommand } from './commands/config.ts';
+import { registerFeedCommand } from './commands/feed.ts';
 import { registerMigrateCommand } from './commands/migrate.ts';
 import { registerStackCommand } from './commands/stack.ts';
+import { registerTopicsCommand } from './commands/topics.ts';
 import { ConfigExplainedError } from './load-cli-config.ts';
 
 /**
@@ -21,8 +23,10 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 registerConfigCommand(program);
+registerFeedCommand(program);
 registerMigrateCommand(program);
 registerStackCommand(program);
+registerTopicsCommand(program);
 
 try {
   await program.parseAsync(process.argv);

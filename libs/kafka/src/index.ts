@@ -42,3 +42,9 @@ export {
   type FeedBar,
 } from './feed/generate.ts';
 export { publishFeed, type FeedProgress, type FeedSummary, type PublishFeedOptions } from './feed/publish.ts';
+export {
+  FeedUsageError,
+  parseFeedRequest,
+  type FeedRequest,
+  type UnvalidatedFeedRequest,
+} from './feed/request.ts';

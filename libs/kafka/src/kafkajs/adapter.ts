@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { redactText } from '@backbone/config';
+// Only names Node's CommonJS export detection finds in kafkajs's index.js may be imported as
+// values (Kafka, Partitioners, logLevel); the others (ConfigSource, KafkaJSError, …) are absent at
+// runtime under native ESM, although the type declarations list them.
 import {
-  ConfigResourceTypes,
-  ConfigSource,
   Kafka,
-  KafkaJSError,
   logLevel as kafkajsLogLevel,
   Partitioners,
   type Admin,
+  type ConfigResourceTypes,
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
@@ -70,6 +71,11 @@ export interface KafkajsClientOptions {
   /** Most verbose kafkajs level forwarded (default `info`). */
   readonly logLevel?: 'error' | 'warn' | 'info' | 'debug' | undefined;
 }
+
+/** Kafka protocol numbers (DescribeConfigs/AlterConfigs): resource type TOPIC, config source TOPIC_CONFIG. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- the enum is not importable at runtime (see above)
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes.TOPIC;
+const TOPIC_CONFIG_SOURCE = 1;
 
 const LOG_LEVELS = {
   error: kafkajsLogLevel.ERROR,
@@ -134,9 +140,14 @@ function toClientError(operation: string, topic: string | undefined, error: unkn
   return new KafkaClientError(`${operation}${topic === undefined ? '' : ` (${topic})`} failed: ${reason}`, {
     operation,
     topic,
-    retriable: error instanceof KafkaJSError && error.retriable,
+    retriable: isRetriable(error),
     cause: error,
   });
+}
+
+/** kafkajs errors carry `retriable`; anything else (our own checks, bugs) is not worth retrying. */
+function isRetriable(error: unknown): boolean {
+  return error instanceof Error && (error as Error & { retriable?: unknown }).retriable === true;
 }
 
 /** kafkajs aggregates per-topic failures (e.g. CreateTopics) under a generic message. */
@@ -447,7 +458,7 @@ class KafkajsAdmin implements AdminPort {
     return call('admin.describeConfigs', topics.join(','), async () => {
       const { resources } = await this.#admin.describeConfigs({
         includeSynonyms: false,
-        resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
+        resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name })),
       });
       const byTopic = new Map<string, TopicConfigEntry[]>();
       for (const resource of resources) {
@@ -466,7 +477,7 @@ class KafkajsAdmin implements AdminPort {
           resource.configEntries.map((entry) => ({
             name: entry.configName,
             value: entry.configValue,
-            isTopicOverride: entry.configSource === ConfigSource.TOPIC_CONFIG,
+            isTopicOverride: (entry.configSource as number) === TOPIC_CONFIG_SOURCE,
             isSensitive: entry.isSensitive,
           })),
         );
@@ -481,7 +492,7 @@ class KafkajsAdmin implements AdminPort {
         validateOnly: false,
         resources: [
           {
-            type: ConfigResourceTypes.TOPIC,
+            type: TOPIC_RESOURCE,
             name: topic,
             configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
           },
