@@ -1,0 +1,58 @@
+export {
+  combine,
+  formatAge,
+  formatCount,
+  notOk,
+  ok,
+  worst,
+  type CheckOutcome,
+  type CheckResult,
+  type Evidence,
+} from './check.ts';
+export { createProbeClients, type OwnedProbeClients } from './clients.ts';
+export {
+  createReadinessChecks,
+  type ProbeClients,
+  type ReadinessChecks,
+  type ReadinessChecksOptions,
+} from './create-checks.ts';
+export { renderDashboard, type DashboardInput, type Endpoint } from './dashboard.ts';
+export {
+  buildReport,
+  evaluateReadiness,
+  exitCodeOf,
+  isRequired,
+  messageOf,
+  type GroupStatuses,
+  type ReadinessReport,
+} from './evaluate.ts';
+export {
+  bullmqChecks,
+  bullmqPrefix,
+  type BullmqChecks,
+  type BullmqProbeInput,
+  type WatchedQueue,
+} from './probes/bullmq.ts';
+export {
+  kafkaChecks,
+  type ExpectedTopic,
+  type KafkaChecks,
+  type KafkaProbeInput,
+  type WatchedGroup,
+} from './probes/kafka.ts';
+export { CACHE_DATASETS, parseInfo, redisChecks, type RedisProbeInput } from './probes/redis.ts';
+export { retentionChecks } from './probes/retention.ts';
+export {
+  EXPECTED_TABLES,
+  expectationsFromConfig,
+  timescaleChecks,
+  type FreshnessExpectations,
+  type TimescaleProbeInput,
+} from './probes/timescaledb.ts';
+export { workerRole, workersCheck, type WorkersProbeInput } from './probes/workers.ts';
+export { renderMarkdown, renderPrometheus } from './render.ts';
+export { ReadinessReporter, type ReadinessReporterOptions, type ReporterLogger } from './reporter.ts';
+export { ProbeTimeoutError, runCheck, type CheckDefinition, type ProbeContext } from './run-check.ts';
+export { grade, rulesFromConfig, type ReadinessRules, type Thresholds } from './rules.ts';
+export { startReadinessServer, type ReadinessServer, type ReadinessServerOptions } from './server.ts';
+export { publishSnapshot, recentSnapshots, storeSnapshot } from './snapshots.ts';

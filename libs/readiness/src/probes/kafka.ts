@@ -1,0 +1,287 @@
+import type { AdminPort, TopicPartitionOffset } from '@backbone/kafka';
+import { consumerLag } from '@backbone/kafka';
+import type pg from 'pg';
+import {
+  combine,
+  formatAge,
+  formatCount,
+  notOk,
+  ok,
+  type CheckOutcome,
+  type Evidence,
+  type Finding,
+} from '../check.ts';
+import type { CheckDefinition } from '../run-check.ts';
+import { grade, type ReadinessRules } from '../rules.ts';
+
+/** A topic the system needs, with the partitions and replication it was provisioned with. */
+export interface ExpectedTopic {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+}
+
+/** A consumer group whose lag is watched. */
+export interface WatchedGroup {
+  groupId: string;
+  topics: string[];
+}
+
+export interface KafkaProbeInput {
+  /** Creates an admin client; called again after a failed connect. */
+  createAdmin: () => AdminPort;
+  rules: ReadinessRules;
+  topics: readonly ExpectedTopic[];
+  groups: readonly WatchedGroup[];
+  /** Dead-letter topic whose growth is watched. */
+  deadLetterTopic: string;
+  /** The database holding `backbone.consumer_offsets` (the sinks' truth) and `backbone.outbox`. */
+  pool: pg.Pool;
+  now?: () => Date;
+}
+
+/** Kafka checks plus the admin client they share; `close()` releases it. */
+export interface KafkaChecks {
+  checks: CheckDefinition[];
+  close(): Promise<void>;
+}
+
+/**
+ * Kafka checks: cluster and brokers, expected topics and partitions with their replicas, consumer
+ * lag per partition, dead-letter growth, and the outbox relay lag.
+ *
+ * @example const kafka = kafkaChecks({ createAdmin: () => client.admin(), rules, topics, groups, deadLetterTopic: TOPICS.marketBarsDlq, pool });
+ */
+export function kafkaChecks(input: KafkaProbeInput): KafkaChecks {
+  const now = input.now ?? (() => new Date());
+  let admin: AdminPort | undefined;
+  let connecting: Promise<AdminPort> | undefined;
+  const connected = (): Promise<AdminPort> => {
+    connecting ??= (async () => {
+      const candidate = input.createAdmin();
+      admin = candidate;
+      try {
+        await candidate.connect();
+        return candidate;
+      } catch (error) {
+        // A failed connect is retried on the next round with a fresh client.
+        connecting = undefined;
+        admin = undefined;
+        await candidate.close().catch(() => undefined);
+        throw error;
+      }
+    })();
+    return connecting;
+  };
+  let previousDlq: { total: bigint; at: number } | undefined;
+  const checks: CheckDefinition[] = [
+    { name: 'kafka.cluster', component: 'kafka', run: async () => probeCluster(await connected()) },
+    {
+      name: 'kafka.topics',
+      component: 'kafka',
+      run: async () => probeTopics(await connected(), input.topics),
+    },
+    {
+      name: 'kafka.consumer-lag',
+      component: 'kafka',
+      run: async () => probeLag(await connected(), input.pool, input.groups, input.rules),
+    },
+    {
+      name: 'kafka.dead-letters',
+      component: 'kafka',
+      run: async () => {
+        const at = now().getTime();
+        const offsets = await (await connected()).fetchTopicOffsets(input.deadLetterTopic);
+        const total = offsets.reduce((sum, partition) => sum + partition.high, 0n);
+        const before = previousDlq;
+        previousDlq = { total, at };
+        return judgeDlq(input.deadLetterTopic, total, before, at);
+      },
+    },
+    {
+      name: 'kafka.outbox-relay',
+      component: 'kafka',
+      run: () => probeOutbox(input.pool, input.rules, now()),
+    },
+  ];
+  return {
+    checks,
+    async close() {
+      const current = admin;
+      admin = undefined;
+      connecting = undefined;
+      await current?.close();
+    },
+  };
+}
+
+async function probeCluster(admin: AdminPort): Promise<CheckOutcome> {
+  const cluster = await admin.describeCluster();
+  const evidence = {
+    clusterId: cluster.clusterId,
+    controller: cluster.controller,
+    brokerCount: cluster.brokers.length,
+    brokers: cluster.brokers.map((broker) => broker.nodeId),
+  };
+  if (cluster.brokers.length === 0) {
+    return notOk(
+      'fail',
+      'kafka_no_brokers',
+      `Kafka cluster ${cluster.clusterId} reports no live brokers.`,
+      evidence,
+    );
+  }
+  if (cluster.controller === null) {
+    return notOk(
+      'warn',
+      'kafka_no_controller',
+      `Kafka cluster ${cluster.clusterId} has no active controller; partition leadership cannot change until one is elected.`,
+      evidence,
+    );
+  }
+  return ok(evidence);
+}
+
+async function probeTopics(admin: AdminPort, expected: readonly ExpectedTopic[]): Promise<CheckOutcome> {
+  const existing = new Set(await admin.listTopics());
+  const missing = expected.filter((topic) => !existing.has(topic.name));
+  const present = expected.filter((topic) => existing.has(topic.name));
+  const metadata =
+    present.length === 0 ? [] : await admin.fetchTopicMetadata(present.map((topic) => topic.name));
+  const findings: Finding[] = missing.map((topic) => ({
+    status: 'fail',
+    reason: 'topic_missing',
+    message: `Kafka topic ${topic.name} does not exist; run ./backbone topics ensure.`,
+  }));
+  const topics: Evidence[] = [];
+  for (const topic of metadata) {
+    const want = expected.find((candidate) => candidate.name === topic.name);
+    const offline = topic.partitions
+      .filter((p) => p.leader < 0 || p.offlineReplicas.length > 0)
+      .map((p) => p.partition);
+    const underReplicated = topic.partitions
+      .filter((p) => p.isr.length < p.replicas.length)
+      .map((p) => p.partition);
+    topics.push({
+      topic: topic.name,
+      partitions: topic.partitions.length,
+      expectedPartitions: want?.partitions ?? null,
+      offlinePartitions: offline,
+      underReplicatedPartitions: underReplicated,
+    });
+    if (want !== undefined && topic.partitions.length < want.partitions) {
+      findings.push({
+        status: 'fail',
+        reason: 'topic_partitions_missing',
+        message: `Kafka topic ${topic.name} has ${topic.partitions.length} partitions, the config expects ${want.partitions}; run ./backbone topics ensure.`,
+      });
+    }
+    if (offline.length > 0) {
+      findings.push({
+        status: 'fail',
+        reason: 'partitions_offline',
+        message: `Kafka topic ${topic.name} has offline partitions ${offline.join(', ')} (no leader or offline replicas); bring the brokers holding them back.`,
+      });
+    }
+    if (underReplicated.length > 0) {
+      findings.push({
+        status: 'warn',
+        reason: 'partitions_under_replicated',
+        message: `Kafka topic ${topic.name} has under-replicated partitions ${underReplicated.join(', ')}; a broker is lagging or down.`,
+      });
+    }
+  }
+  return combine(findings, { missingTopics: missing.map((topic) => topic.name), topics });
+}
+
+async function probeLag(
+  admin: AdminPort,
+  pool: pg.Pool,
+  groups: readonly WatchedGroup[],
+  rules: ReadinessRules,
+): Promise<CheckOutcome> {
+  const findings: Finding[] = [];
+  const partitions: Evidence[] = [];
+  let totalLag = 0n;
+  for (const group of groups) {
+    // The sinks store their next offsets with the data, in the database: that is the truth.
+    const stored = await pool.query<{ topic: string; partition: number; next_offset: string }>(
+      `SELECT topic, partition, next_offset::text FROM backbone.consumer_offsets WHERE group_id = $1 AND topic = ANY($2::text[])`,
+      [group.groupId, group.topics],
+    );
+    const committedOffsets: TopicPartitionOffset[] = stored.rows.map((row) => ({
+      topic: row.topic,
+      partition: row.partition,
+      offset: BigInt(row.next_offset),
+    }));
+    for (const lag of await consumerLag({
+      admin,
+      groupId: group.groupId,
+      topics: group.topics,
+      committedOffsets,
+    })) {
+      totalLag += lag.lag;
+      const value = Number(lag.lag);
+      partitions.push({
+        group: lag.groupId,
+        topic: lag.topic,
+        partition: lag.partition,
+        lag: value,
+        logEndOffset: Number(lag.logEndOffset),
+        nextOffset: lag.nextOffset === null ? null : Number(lag.nextOffset),
+        source: lag.source,
+      });
+      const status = grade(value, rules.lag);
+      if (status !== 'ok') {
+        findings.push({
+          status,
+          reason: 'consumer_lag',
+          message: `Consumer group ${lag.groupId} lags ${formatCount(lag.lag)} messages on ${lag.topic}[${lag.partition}], above the ${status} threshold ${formatCount(rules.lag[status])}; check that the group's worker is running and keeping up.`,
+        });
+      }
+    }
+  }
+  return combine(findings, { totalLag: Number(totalLag), partitions });
+}
+
+function judgeDlq(
+  topic: string,
+  total: bigint,
+  before: { total: bigint; at: number } | undefined,
+  at: number,
+): CheckOutcome {
+  if (before === undefined) return ok({ topic, totalRecords: Number(total), growth: null, perMinute: null });
+  const growth = total - before.total;
+  const minutes = Math.max((at - before.at) / 60_000, 1 / 60);
+  const perMinute = Math.round((Number(growth) / minutes) * 10) / 10;
+  const evidence = { topic, totalRecords: Number(total), growth: Number(growth), perMinute };
+  if (growth <= 0n) return ok(evidence);
+  return notOk(
+    'warn',
+    'dead_letters_growing',
+    `Dead-letter topic ${topic} grew by ${formatCount(growth)} records since the previous probe (${perMinute}/min, ${formatCount(total)} in total); inspect the reason headers of the newest records.`,
+    evidence,
+  );
+}
+
+async function probeOutbox(pool: pg.Pool, rules: ReadinessRules, now: Date): Promise<CheckOutcome> {
+  const result = await pool.query<{ oldest: Date | null; pending: string }>(
+    `SELECT min(created_at) AS oldest, count(*)::text AS pending FROM backbone.outbox WHERE published_at IS NULL`,
+  );
+  const oldest = result.rows[0]?.oldest ?? null;
+  const pending = Number(result.rows[0]?.pending ?? 0);
+  const ageSeconds = oldest === null ? 0 : Math.max(0, (now.getTime() - oldest.getTime()) / 1000);
+  const evidence = {
+    unpublished: pending,
+    oldestUnpublished: oldest?.toISOString() ?? null,
+    relayLagSeconds: Math.round(ageSeconds),
+  };
+  const status = grade(ageSeconds, rules.outboxAgeSeconds);
+  if (status === 'ok') return ok(evidence);
+  return notOk(
+    status,
+    'outbox_relay_lagging',
+    `The outbox holds ${formatCount(pending)} unpublished events, the oldest ${formatAge(ageSeconds)} old (${status} threshold ${formatAge(rules.outboxAgeSeconds[status])}); check the stream-bridge's outbox relay and Kafka.`,
+    evidence,
+  );
+}

@@ -1,0 +1,180 @@
+import { createPool, withTransaction, mergeBars } from '@backbone/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
+import { endpoints } from '../test-support/endpoints.ts';
+import { testConfig, testRules } from '../test-support/config.ts';
+import { runCheck, type CheckDefinition } from '../run-check.ts';
+import { expectationsFromConfig, timescaleChecks } from './timescaledb.ts';
+import { kafkaChecks } from './kafka.ts';
+
+const HOUR = 3_600_000;
+const config = testConfig({
+  ingest: {
+    plans: [
+      { name: 'fx-intraday', provider: 'csv', symbols: ['EURUSD', 'GBPUSD'], timeframes: ['1m'] },
+      { name: 'fx-daily', provider: 'csv', symbols: ['EURUSD'], timeframes: ['1d'] },
+    ],
+  },
+});
+const rules = testRules({}, { probeTimeoutMs: 5_000 });
+
+function check(checks: CheckDefinition[], name: string): CheckDefinition {
+  const found = checks.find((candidate) => candidate.name === name);
+  if (found === undefined) throw new Error(`no check ${name}`);
+  return found;
+}
+
+function bar(symbol: string, timeframe: string, ts: Date) {
+  return { symbol, timeframe, ts, open: 1, high: 2, low: 0.5, close: 1.5, volume: 10, source: 'test' };
+}
+
+describe('TimescaleDB probes on a real PostgreSQL', () => {
+  let db: TestDatabase;
+  let bare: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(endpoints().databaseUrl, 'readiness_pg');
+    bare = await createTestDatabase(endpoints().databaseUrl, 'readiness_bare', { migrated: false });
+  });
+  afterAll(async () => {
+    await Promise.allSettled([db.drop(), bare.drop()]);
+  });
+
+  const checksAt = (pool = db.pool, now = new Date()) =>
+    timescaleChecks({ pool, rules, expectations: expectationsFromConfig(config), now: () => now });
+
+  it('connection: ok with latency, version and mode from the live server', async () => {
+    const result = await runCheck(check(checksAt(), 'timescaledb.connection'), rules.probeTimeoutMs);
+    expect(result.status).toBe('ok');
+    expect(result.evidence.mode).toBe('postgres-partitioned');
+    expect(String(result.evidence.serverVersion)).toMatch(/^\d+/);
+    expect(typeof result.evidence.selectOneMs).toBe('number');
+  });
+
+  it('connection: fail when nothing listens where the database should be', async () => {
+    const nowhere = createPool(
+      { url: 'postgres://postgres@127.0.0.1:1/backbone', connectionTimeoutMs: 1_000 },
+      { onError: () => undefined },
+    );
+    try {
+      const result = await runCheck(check(checksAt(nowhere), 'timescaledb.connection'), 3_000);
+      expect(result.status).toBe('fail');
+      expect(result.reason).toBe('probe_error');
+      expect(result.message).toContain('timescaledb');
+    } finally {
+      await nowhere.end();
+    }
+  });
+
+  it('schema: ok when migrated (partitions for now and ahead), fail naming the tables when not', async () => {
+    const migrated = await runCheck(check(checksAt(), 'timescaledb.schema'), rules.probeTimeoutMs);
+    expect(migrated.status).toBe('ok');
+    expect(migrated.evidence.partitions).toMatchObject({
+      'market_data.bars': { coversNow: true, coversNext: true },
+    });
+
+    const empty = await runCheck(check(checksAt(bare.pool), 'timescaledb.schema'), rules.probeTimeoutMs);
+    expect(empty.status).toBe('fail');
+    expect(empty.reason).toBe('tables_missing');
+    expect(empty.message).toContain('market_data.bars');
+    expect(empty.message).toContain('./backbone migrate');
+  });
+
+  it('freshness: fail for an expected symbol without data, ok when fresh, warn then fail as it ages', async () => {
+    const now = new Date();
+    const missing = await runCheck(check(checksAt(db.pool, now), 'freshness.intraday'), rules.probeTimeoutMs);
+    expect(missing.status).toBe('fail');
+    expect(missing.reason).toBe('expected_symbol_missing');
+    expect(missing.message).toContain('EURUSD');
+
+    const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - 60_000);
+    await withTransaction(db.pool, (client) =>
+      mergeBars(client, [bar('EURUSD', '1m', minute), bar('GBPUSD', '1m', minute)]),
+    );
+    const fresh = await runCheck(check(checksAt(db.pool, now), 'freshness.intraday'), rules.probeTimeoutMs);
+    expect(fresh.status).toBe('ok');
+    expect(fresh.evidence.symbols).toHaveLength(2);
+
+    // Intraday SLA is 900 s: 20 minutes later is past it (warn), an hour later twice past (fail).
+    const later = await runCheck(
+      check(checksAt(db.pool, new Date(now.getTime() + 20 * 60_000)), 'freshness.intraday'),
+      rules.probeTimeoutMs,
+    );
+    expect(later.status).toBe('warn');
+    expect(later.reason).toBe('data_stale');
+    const muchLater = await runCheck(
+      check(checksAt(db.pool, new Date(now.getTime() + HOUR)), 'freshness.intraday'),
+      rules.probeTimeoutMs,
+    );
+    expect(muchLater.status).toBe('fail');
+    expect(muchLater.message).toMatch(/1m bars of EURUSD are \d+m old/);
+  });
+
+  it('freshness: stale daily bars inserted days ago fail with the symbol and its age', async () => {
+    const day = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 - 5 * 86_400_000);
+    await withTransaction(db.pool, (client) => mergeBars(client, [bar('EURUSD', '1d', day)]));
+    const result = await runCheck(check(checksAt(), 'freshness.daily'), rules.probeTimeoutMs);
+    expect(result.status).toBe('fail');
+    expect(result.message).toContain('daily 1d bars of EURUSD are 4d');
+  });
+
+  it('rollups: warn when the 1h rollup trails the 1m bars, ok once refreshed', async () => {
+    const lagging = await runCheck(check(checksAt(), 'freshness.rollups'), rules.probeTimeoutMs);
+    expect(lagging.status).toBe('fail');
+    expect(lagging.message).toContain('market_data.bars_1h is empty');
+    await db.pool.query(
+      `SELECT market_data.refresh_rollup('market_data.bars_1h'::regclass, 'hour', now() - interval '1 day', now() + interval '1 hour')`,
+    );
+    const refreshed = await runCheck(check(checksAt(), 'freshness.rollups'), rules.probeTimeoutMs);
+    expect(refreshed.status).toBe('ok');
+    expect(refreshed.evidence.lagHours).toBe(0);
+  });
+
+  it('ingest runs: warn after one failed run, fail after the configured consecutive failures', async () => {
+    const insertRun = (id: string, status: string, minutesAgo: number, rows = 100) =>
+      db.pool.query(
+        `INSERT INTO backbone.ingest_runs (run_id, dimension, source, plan, status, inserted, started_at, error)
+         VALUES ($1, 'bars', 'csv', 'fx-intraday', $2, $3, now() - make_interval(mins => $4), $5)`,
+        [id, status, rows, minutesAgo, status === 'failed' ? 'provider answered 503' : null],
+      );
+    await insertRun('r1', 'succeeded', 50);
+    const healthy = await runCheck(check(checksAt(), 'ingest.runs'), rules.probeTimeoutMs);
+    expect(healthy.status).toBe('ok');
+    expect(healthy.evidence.rowsLastHour).toBe(100);
+
+    await insertRun('r2', 'failed', 40);
+    const once = await runCheck(check(checksAt(), 'ingest.runs'), rules.probeTimeoutMs);
+    expect(once.status).toBe('warn');
+    expect(once.message).toContain('fx-intraday failed its last 1 run');
+
+    await insertRun('r3', 'failed', 30);
+    await insertRun('r4', 'failed', 20);
+    const thrice = await runCheck(check(checksAt(), 'ingest.runs'), rules.probeTimeoutMs);
+    expect(thrice.status).toBe('fail');
+    expect(thrice.reason).toBe('ingest_runs_failing');
+    expect(thrice.message).toContain('provider answered 503');
+  });
+
+  it('outbox relay: ok when empty or young, fail when the oldest unpublished event is old', async () => {
+    const kafka = kafkaChecks({
+      createAdmin: () => {
+        throw new Error('not used by the outbox check');
+      },
+      rules,
+      topics: [],
+      groups: [],
+      deadLetterTopic: 'unused',
+      pool: db.pool,
+    });
+    const outbox = check(kafka.checks, 'kafka.outbox-relay');
+    expect((await runCheck(outbox, rules.probeTimeoutMs)).status).toBe('ok');
+    await db.pool.query(
+      `INSERT INTO backbone.outbox (topic, key, payload, created_at) VALUES ('backbone.ingest-events.v1', 'k', '{}', now() - interval '20 minutes')`,
+    );
+    const stuck = await runCheck(outbox, rules.probeTimeoutMs);
+    expect(stuck.status).toBe('fail');
+    expect(stuck.message).toMatch(/holds 1 unpublished events, the oldest 20m old/);
+    await db.pool.query(`UPDATE backbone.outbox SET published_at = now()`);
+    expect((await runCheck(outbox, rules.probeTimeoutMs)).status).toBe('ok');
+  });
+});

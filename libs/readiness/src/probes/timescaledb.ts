@@ -1,0 +1,437 @@
+import type { SystemConfig } from '@backbone/config';
+import { timeframeMs, type Timeframe } from '@backbone/contracts';
+import { storageMode } from '@backbone/db';
+import type pg from 'pg';
+import {
+  combine,
+  formatAge,
+  formatCount,
+  notOk,
+  ok,
+  type CheckOutcome,
+  type Evidence,
+  type Finding,
+} from '../check.ts';
+import type { CheckDefinition } from '../run-check.ts';
+import { grade, type ReadinessRules } from '../rules.ts';
+
+/** Which symbols the configured ingest plans promise, per freshness dimension. */
+export interface FreshnessExpectations {
+  /** `1d` bars: symbol → timeframes. */
+  daily: Record<string, string[]>;
+  /** Intraday bars: symbol → timeframes. */
+  intraday: Record<string, string[]>;
+  /** Macro event sources that plans fill (FRED plans → `fred`). */
+  macroSources: string[];
+}
+
+const INTRADAY: readonly string[] = ['1m', '5m', '15m', '30m', '1h', '4h'];
+
+/**
+ * What the ingest plans promise: every plan symbol in every plan timeframe; FRED plans promise
+ * macro events.
+ *
+ * @example const expectations = expectationsFromConfig(config);
+ */
+export function expectationsFromConfig(config: SystemConfig): FreshnessExpectations {
+  const expectations: FreshnessExpectations = { daily: {}, intraday: {}, macroSources: [] };
+  for (const plan of config.ingest.plans) {
+    if (plan.provider === 'fred') {
+      if (!expectations.macroSources.includes('fred')) expectations.macroSources.push('fred');
+      continue;
+    }
+    for (const timeframe of plan.timeframes) {
+      const target =
+        timeframe === '1d'
+          ? expectations.daily
+          : INTRADAY.includes(timeframe)
+            ? expectations.intraday
+            : undefined;
+      if (target === undefined) continue;
+      for (const symbol of plan.symbols) {
+        const list = (target[symbol] ??= []);
+        if (!list.includes(timeframe)) list.push(timeframe);
+      }
+    }
+  }
+  return expectations;
+}
+
+/** Tables the migrations create; a missing one means the database is not migrated. */
+export const EXPECTED_TABLES = [
+  'market_data.bars',
+  'market_data.ticks',
+  'market_data.macro_events',
+  'market_data.bars_1h',
+  'market_data.bars_1d',
+  'backbone.ingest_runs',
+  'backbone.outbox',
+  'backbone.consumer_offsets',
+  'backbone.readiness_snapshots',
+  'backbone.bar_retention',
+] as const;
+
+const PARTITIONED = ['market_data.bars', 'market_data.ticks', 'market_data.macro_events'] as const;
+
+export interface TimescaleProbeInput {
+  pool: pg.Pool;
+  rules: ReadinessRules;
+  expectations: FreshnessExpectations;
+  now?: () => Date;
+}
+
+/**
+ * The database checks: connection, schema, freshness per dimension, rollup lag, ingest-run trend.
+ *
+ * @example const checks = timescaleChecks({ pool, rules, expectations });
+ */
+export function timescaleChecks(input: TimescaleProbeInput): CheckDefinition[] {
+  const now = input.now ?? (() => new Date());
+  return [
+    { name: 'timescaledb.connection', component: 'timescaledb', run: () => probeConnection(input) },
+    { name: 'timescaledb.schema', component: 'timescaledb', run: () => probeSchema(input.pool) },
+    {
+      name: 'freshness.daily',
+      component: 'ingest-freshness',
+      run: () => probeBarFreshness(input, 'daily', now()),
+    },
+    {
+      name: 'freshness.intraday',
+      component: 'ingest-freshness',
+      run: () => probeBarFreshness(input, 'intraday', now()),
+    },
+    { name: 'freshness.macro', component: 'ingest-freshness', run: () => probeMacroFreshness(input, now()) },
+    { name: 'freshness.rollups', component: 'ingest-freshness', run: () => probeRollupLag(input) },
+    { name: 'ingest.runs', component: 'ingest-freshness', run: () => probeIngestRuns(input, now()) },
+  ];
+}
+
+async function probeConnection({ pool, rules }: TimescaleProbeInput): Promise<CheckOutcome> {
+  const started = performance.now();
+  await pool.query('SELECT 1');
+  const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+  const version = await pool.query<{ server_version: string; timescaledb: string | null }>(
+    `SELECT current_setting('server_version') AS server_version,
+            (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS timescaledb`,
+  );
+  const mode = await storageMode(pool);
+  const row = version.rows[0];
+  const evidence: Evidence = {
+    selectOneMs: latencyMs,
+    serverVersion: row?.server_version ?? null,
+    timescaledbVersion: row?.timescaledb ?? null,
+    mode,
+  };
+  if (latencyMs >= rules.probeTimeoutMs / 2) {
+    return notOk(
+      'warn',
+      'database_slow',
+      `PostgreSQL answered SELECT 1 in ${latencyMs} ms, more than half the probe timeout ${rules.probeTimeoutMs} ms; check the database load and the network.`,
+      evidence,
+    );
+  }
+  return ok(evidence);
+}
+
+async function probeSchema(pool: pg.Pool): Promise<CheckOutcome> {
+  const tables = await pool.query<{ name: string; present: boolean }>(
+    `SELECT name, to_regclass(name) IS NOT NULL AS present FROM unnest($1::text[]) AS name`,
+    [EXPECTED_TABLES],
+  );
+  const missing = tables.rows.filter((row) => !row.present).map((row) => row.name);
+  if (missing.length > 0) {
+    return notOk(
+      'fail',
+      'tables_missing',
+      `Database tables ${missing.join(', ')} are missing; run ./backbone migrate.`,
+      { missingTables: missing },
+    );
+  }
+  const mode = await storageMode(pool);
+  if (mode === 'timescaledb') {
+    const hypertables = await pool.query<{ name: string; chunks: string }>(
+      `SELECT hypertable_schema || '.' || hypertable_name AS name, num_chunks::text AS chunks
+       FROM timescaledb_information.hypertables WHERE hypertable_schema = 'market_data'`,
+    );
+    const found = new Set(hypertables.rows.map((row) => row.name));
+    const notHyper = PARTITIONED.filter((table) => !found.has(table));
+    const evidence = {
+      mode,
+      hypertables: Object.fromEntries(hypertables.rows.map((row) => [row.name, Number(row.chunks)])),
+    };
+    if (notHyper.length > 0) {
+      return notOk(
+        'fail',
+        'hypertables_missing',
+        `${notHyper.join(', ')} ${notHyper.length === 1 ? 'is' : 'are'} not a hypertable; the TimescaleDB migration did not complete, run ./backbone migrate.`,
+        evidence,
+      );
+    }
+    return ok(evidence);
+  }
+  // Plain partitioning: writes into a range without a partition fail, so the partition holding
+  // "now" and the next one must exist (created ahead by the maintenance job).
+  const partitions = await pool.query<{
+    parent: string;
+    count: string;
+    covers_now: boolean;
+    covers_next: boolean;
+  }>(
+    `SELECT p.parent,
+            (SELECT count(*) FROM backbone.time_partitions(p.parent::regclass))::text AS count,
+            EXISTS (SELECT 1 FROM backbone.time_partitions(p.parent::regclass) t
+                    WHERE t.range_start <= now() AND now() < t.range_end) AS covers_now,
+            EXISTS (SELECT 1 FROM backbone.time_partitions(p.parent::regclass) t
+                    WHERE t.range_start <= now() + p.width AND now() + p.width < t.range_end) AS covers_next
+     FROM backbone.partition_policies p ORDER BY p.parent`,
+  );
+  const evidence = {
+    mode,
+    partitions: Object.fromEntries(
+      partitions.rows.map((row) => [
+        row.parent,
+        { count: Number(row.count), coversNow: row.covers_now, coversNext: row.covers_next },
+      ]),
+    ),
+  };
+  return combine(
+    partitions.rows.flatMap((row): Finding[] => {
+      if (!row.covers_now) {
+        return [
+          {
+            status: 'fail',
+            reason: 'partition_missing',
+            message: `${row.parent} has no partition for the current time, so inserts fail; run ./backbone migrate or the partition maintenance.`,
+          },
+        ];
+      }
+      if (!row.covers_next) {
+        return [
+          {
+            status: 'warn' as const,
+            reason: 'partitions_not_ahead',
+            message: `${row.parent} has no partition for the next period; the partition maintenance has not run recently.`,
+          },
+        ];
+      }
+      return [];
+    }),
+    evidence,
+  );
+}
+
+interface SymbolAge {
+  symbol: string;
+  timeframe: string;
+  newest: string | null;
+  ageSeconds: number | null;
+  status: 'ok' | 'warn' | 'fail';
+}
+
+async function probeBarFreshness(
+  { pool, rules, expectations }: TimescaleProbeInput,
+  dimension: 'daily' | 'intraday',
+  now: Date,
+): Promise<CheckOutcome> {
+  const sla = rules.freshnessSlaSeconds[dimension];
+  const expected = dimension === 'daily' ? expectations.daily : expectations.intraday;
+  const pairs = Object.entries(expected).flatMap(([symbol, timeframes]) =>
+    timeframes.map((timeframe) => ({ symbol, timeframe })),
+  );
+  const timeframes = dimension === 'daily' ? ['1d'] : INTRADAY;
+  // Expected pairs by index (newest row per primary-key prefix), plus any other symbol that
+  // wrote in the recent window, so data nobody planned for is also seen.
+  const newest = await pool.query<{ symbol: string; timeframe: string; ts: Date | null }>(
+    `SELECT e.symbol, e.timeframe,
+            (SELECT max(b.ts) FROM market_data.bars b WHERE b.symbol = e.symbol AND b.timeframe = e.timeframe) AS ts
+     FROM unnest($1::text[], $2::text[]) AS e(symbol, timeframe)
+     UNION
+     SELECT symbol, timeframe, max(ts) FROM market_data.bars
+     WHERE timeframe = ANY($3::text[]) AND ts > $4::timestamptz - make_interval(secs => $5 * 2)
+       AND NOT (symbol, timeframe) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+     GROUP BY symbol, timeframe`,
+    [pairs.map((p) => p.symbol), pairs.map((p) => p.timeframe), timeframes, now, sla],
+  );
+  const ages: SymbolAge[] = newest.rows
+    .map((row) => {
+      if (row.ts === null) {
+        return {
+          symbol: row.symbol,
+          timeframe: row.timeframe,
+          newest: null,
+          ageSeconds: null,
+          status: 'fail' as const,
+        };
+      }
+      const step = timeframeMs[row.timeframe as Timeframe] as number | undefined;
+      const closedAt = row.ts.getTime() + (step ?? 0);
+      const ageSeconds = Math.max(0, (now.getTime() - closedAt) / 1000);
+      return {
+        symbol: row.symbol,
+        timeframe: row.timeframe,
+        newest: row.ts.toISOString(),
+        ageSeconds: Math.round(ageSeconds),
+        status: grade(ageSeconds, { warn: sla, fail: sla * 2 }),
+      };
+    })
+    .sort((a, b) => a.symbol.localeCompare(b.symbol) || a.timeframe.localeCompare(b.timeframe));
+  const evidence: Evidence = {
+    slaSeconds: sla,
+    expectedSymbols: Object.keys(expected).length,
+    symbols: ages,
+    oldestAgeSeconds: ages.reduce<number | null>(
+      (max, age) => (age.ageSeconds === null ? max : Math.max(max ?? 0, age.ageSeconds)),
+      null,
+    ),
+  };
+  return combine(
+    ages.map((age) => ({
+      status: age.status,
+      reason: age.newest === null ? 'expected_symbol_missing' : 'data_stale',
+      message:
+        age.newest === null
+          ? `No ${dimension} ${age.timeframe} bars for ${age.symbol} although an ingest plan expects them; check the plan's last ingest run.`
+          : `${dimension} ${age.timeframe} bars of ${age.symbol} are ${formatAge(age.ageSeconds ?? 0)} old (newest ${age.newest}), beyond the ${formatAge(sla)} freshness SLA${age.status === 'fail' ? ' twice over' : ''}; check the ingest plan or feed for ${age.symbol}.`,
+    })),
+    evidence,
+  );
+}
+
+async function probeMacroFreshness(
+  { pool, rules, expectations }: TimescaleProbeInput,
+  now: Date,
+): Promise<CheckOutcome> {
+  const sla = rules.freshnessSlaSeconds.macro;
+  const rows = await pool.query<{ source: string; ingested: Date | null; events: string }>(
+    `SELECT s.source, max(m.ingested_at) AS ingested, count(m.*)::text AS events
+     FROM (SELECT unnest($1::text[]) AS source UNION SELECT DISTINCT source FROM market_data.macro_events) s
+     LEFT JOIN market_data.macro_events m ON m.source = s.source
+     GROUP BY s.source ORDER BY s.source`,
+    [expectations.macroSources],
+  );
+  const sources = rows.rows.map((row) => {
+    const ageSeconds =
+      row.ingested === null ? null : Math.max(0, (now.getTime() - row.ingested.getTime()) / 1000);
+    return {
+      source: row.source,
+      newestIngest: row.ingested?.toISOString() ?? null,
+      ageSeconds: ageSeconds === null ? null : Math.round(ageSeconds),
+      events: Number(row.events),
+      status: ageSeconds === null ? ('fail' as const) : grade(ageSeconds, { warn: sla, fail: sla * 2 }),
+    };
+  });
+  return combine(
+    sources.map((source) => ({
+      status: source.status,
+      reason: source.newestIngest === null ? 'expected_source_missing' : 'data_stale',
+      message:
+        source.newestIngest === null
+          ? `No macro events from ${source.source} although an ingest plan expects them; check the FRED plan's last run.`
+          : `Macro events from ${source.source} were last ingested ${formatAge(source.ageSeconds ?? 0)} ago, beyond the ${formatAge(sla)} freshness SLA; check the FRED plan.`,
+    })),
+    { slaSeconds: sla, sources },
+  );
+}
+
+async function probeRollupLag({ pool, rules }: TimescaleProbeInput): Promise<CheckOutcome> {
+  const result = await pool.query<{ bars: Date | null; rollup: Date | null }>(
+    `SELECT (SELECT max(ts) FROM market_data.bars WHERE timeframe = '1m') AS bars,
+            (SELECT max(ts) FROM market_data.bars_1h) AS rollup`,
+  );
+  const row = result.rows[0];
+  const bars = row?.bars ?? null;
+  const rollup = row?.rollup ?? null;
+  if (bars === null)
+    return ok({ newest1mBar: null, newestRollupBucket: rollup?.toISOString() ?? null, lagHours: 0 });
+  const barHour = Math.floor(bars.getTime() / 3_600_000);
+  const lagHours =
+    rollup === null
+      ? Number.POSITIVE_INFINITY
+      : Math.max(0, barHour - Math.floor(rollup.getTime() / 3_600_000));
+  const evidence = {
+    newest1mBar: bars.toISOString(),
+    newestRollupBucket: rollup?.toISOString() ?? null,
+    lagHours: Number.isFinite(lagHours) ? lagHours : null,
+  };
+  const status = grade(lagHours, rules.rollupLagHours);
+  if (status === 'ok') return ok(evidence);
+  return notOk(
+    status,
+    'rollup_lagging',
+    rollup === null
+      ? `The 1h rollup market_data.bars_1h is empty although 1m bars exist up to ${bars.toISOString()}; the rollup refresh is not running.`
+      : `The 1h rollup trails the newest 1m bar by ${lagHours} hours (threshold ${rules.rollupLagHours[status]}); check the rollup refresh after ingest.`,
+    evidence,
+  );
+}
+
+interface RunRow {
+  key: string;
+  status: string;
+  rows: string;
+  started_at: Date;
+  error: string | null;
+}
+
+async function probeIngestRuns({ pool, rules }: TimescaleProbeInput, now: Date): Promise<CheckOutcome> {
+  const recent = await pool.query<RunRow>(
+    `SELECT key, status, rows, started_at, error FROM (
+       SELECT coalesce(plan, dimension || ':' || source) AS key, status,
+              (inserted + updated + unchanged)::text AS rows, started_at, error,
+              row_number() OVER (PARTITION BY coalesce(plan, dimension || ':' || source) ORDER BY started_at DESC) AS n
+       FROM backbone.ingest_runs WHERE status <> 'running') r
+     WHERE n <= 10 ORDER BY key, started_at DESC`,
+  );
+  const lastHour = await pool.query<{ rows: string | null; runs: string }>(
+    `SELECT sum(inserted + updated)::text AS rows, count(*)::text AS runs FROM backbone.ingest_runs
+     WHERE started_at > $1::timestamptz - interval '1 hour'`,
+    [now],
+  );
+  const byKey = new Map<string, RunRow[]>();
+  for (const row of recent.rows) byKey.set(row.key, [...(byKey.get(row.key) ?? []), row]);
+  const findings: Finding[] = [];
+  const plans: Evidence[] = [];
+  for (const [key, runs] of byKey) {
+    const consecutiveFailures = runs.findIndex((run) => run.status !== 'failed');
+    const failedInARow = consecutiveFailures === -1 ? runs.length : consecutiveFailures;
+    const succeeded = runs.filter((run) => run.status !== 'failed').map((run) => Number(run.rows));
+    const latest = succeeded[0];
+    const previous = succeeded.slice(1);
+    const median = previous.length >= 3 ? medianOf(previous) : null;
+    plans.push({
+      plan: key,
+      latestStatus: runs[0]?.status ?? null,
+      latestStartedAt: runs[0]?.started_at.toISOString() ?? null,
+      failedInARow,
+      latestRows: latest ?? null,
+      medianRowsBefore: median,
+    });
+    if (failedInARow > 0) {
+      const lastError = runs[0]?.error ?? 'no error recorded';
+      findings.push({
+        status: failedInARow >= rules.maxConsecutiveFailures ? 'fail' : 'warn',
+        reason: 'ingest_runs_failing',
+        message: `Ingest ${key} failed its last ${failedInARow} run${failedInARow === 1 ? '' : 's'} (fail threshold ${rules.maxConsecutiveFailures}); last error: ${lastError}.`,
+      });
+    } else if (latest !== undefined && median !== null && median > 0 && latest < median / 2) {
+      findings.push({
+        status: 'warn',
+        reason: 'ingest_rows_dropping',
+        message: `Ingest ${key} wrote ${formatCount(latest)} rows in its latest run, less than half the median ${formatCount(median)} of the runs before; check the provider's coverage.`,
+      });
+    }
+  }
+  return combine(findings, {
+    plans,
+    rowsLastHour: Number(lastHour.rows[0]?.rows ?? 0),
+    runsLastHour: Number(lastHour.rows[0]?.runs ?? 0),
+  });
+}
+
+function medianOf(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? 0)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
