@@ -77,6 +77,23 @@ describe('readCsvBars', () => {
   });
 });
 
+describe('readCsvBars cancellation', () => {
+  it('stops reading when the caller aborts', async () => {
+    const controller = new AbortController();
+    const fixture = fileURLToPath(new URL('../../../../fixtures/bars/EURUSD-1m.csv', import.meta.url));
+    let batches = 0;
+    const reading = (async () => {
+      for await (const _batch of readCsvBars(fixture, { batchSize: 100, signal: controller.signal })) {
+        batches += 1;
+        if (batches === 2) controller.abort();
+      }
+    })();
+    await expect(reading).rejects.toMatchObject({ name: 'AbortError' });
+    // 7,200 rows in batches of 100 would be 72 batches; the read stopped long before.
+    expect(batches).toBeLessThan(72);
+  });
+});
+
 describe('createCsvProvider', () => {
   it('filters by symbol, timeframe and inclusive window, and still reports the rejections', async () => {
     const csv = createCsvProvider({ files: [join(csvDir, 'malformed.csv'), join(csvDir, 'crlf.csv')] });
