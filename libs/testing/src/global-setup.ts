@@ -6,9 +6,9 @@ import {
   stackStatus,
   stackUp,
   type ServiceStatus,
-  type StackEndpoints,
 } from '@backbone/stack';
 import type { TestProject } from 'vitest/node';
+import type {} from './endpoints.ts';
 
 /**
  * Runs once per test run, before any test file. Finds the services the integration tests talk
@@ -53,10 +53,4 @@ function describe(status: ServiceStatus): string {
       ? (/^PostgreSQL \S+/.exec(status.version ?? '')?.[0] ?? status.version)
       : status.version;
   return `${status.service} ${version ?? status.state} at ${status.endpoint}`;
-}
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    endpoints: StackEndpoints;
-  }
 }
