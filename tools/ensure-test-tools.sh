@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages that integration tests run for real: Chromium (the dashboard test drives it
+# through playwright-core; no browser download) and Prometheus (the scrape test queries a real
+# server). Installed with apt-get when missing and running as root; otherwise the command to run
+# is printed and the test run stops before it starts.
+set -euo pipefail
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v prometheus >/dev/null || missing+=(prometheus)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test tools missing: ${missing[*]}. Install them: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing ${missing[*]} with apt-get"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
