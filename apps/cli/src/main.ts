@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerConfigCommand } from './commands/config.ts';
 import { registerFeedCommand } from './commands/feed.ts';
+import { registerIngestCommand } from './commands/ingest.ts';
 import { registerMigrateCommand } from './commands/migrate.ts';
 import { registerStackCommand } from './commands/stack.ts';
 import { registerTopicsCommand } from './commands/topics.ts';
@@ -24,6 +25,7 @@ function collect(value: string, previous: string[]): string[] {
 
 registerConfigCommand(program);
 registerFeedCommand(program);
+registerIngestCommand(program);
 registerMigrateCommand(program);
 registerStackCommand(program);
 registerTopicsCommand(program);

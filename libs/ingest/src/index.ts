@@ -1,0 +1,24 @@
+export { IngestFailedError } from './errors/ingest-failed-error.ts';
+export { IngestUsageError, type UsageProblem } from './errors/ingest-usage-error.ts';
+export {
+  isBadInput,
+  isRetriable,
+  runIngest,
+  type IngestDependencies,
+  type IngestProgress,
+  type IngestResult,
+  type IngestRunOptions,
+  type IngestStatus,
+} from './run-ingest.ts';
+export {
+  BAR_PROVIDERS,
+  parseIngestRequest,
+  type BarProviderName,
+  type CsvIngestRequest,
+  type HttpIngestRequest,
+  type IngestRequest,
+  type IngestWindow,
+  type UnvalidatedIngestOptions,
+} from './request.ts';
+export { eventQuality, freshnessSlaSeconds, type RunQuality, type SeriesQuality } from './quality.ts';
+export { createBarProvider, csvFilesFor } from './sources.ts';

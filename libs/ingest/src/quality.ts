@@ -1,0 +1,208 @@
+import type { SystemConfig } from '@backbone/config';
+import { isTimeframe, nextBarOpen, timeframeMs, type IngestQuality } from '@backbone/contracts';
+import {
+  assessQuality,
+  assetClassOf,
+  calendarForAssetClass,
+  type QualityReport,
+} from '@backbone/market-sources';
+
+/** The quality of one series (symbol, timeframe) in a run. */
+export interface SeriesQuality {
+  symbol: string;
+  timeframe: string;
+  calendar: string | null;
+  /** Coverage window `[from, to)`: the requested window, or the data's own extent for files. */
+  from: string;
+  to: string;
+  expectedBars: number | null;
+  observedBars: number;
+  coverage: number | null;
+  gaps: number;
+  falseTicks: number;
+  latestBarTs: string | null;
+  freshnessSeconds: number | null;
+  freshnessSlaSeconds: number;
+  stale: boolean;
+  warnings: string[];
+}
+
+/** The quality section of a run's result: the contract's summary numbers plus every series. */
+export interface RunQuality {
+  /** Observed / expected bars over every series with a calendar; absent when none has one. */
+  coverage?: number;
+  gaps: number;
+  falseTicks: number;
+  stale: number;
+  series: SeriesQuality[];
+}
+
+/** The contract's summary of a run's quality (the ingest-run event carries numbers only). */
+export function eventQuality(quality: RunQuality): IngestQuality {
+  return {
+    ...(quality.coverage === undefined ? {} : { coverage: quality.coverage }),
+    gaps: quality.gaps,
+    falseTicks: quality.falseTicks,
+    stale: quality.stale,
+    series: quality.series.length,
+  };
+}
+
+/** Collects (ts, close) per series while a run streams, for the report at its end. */
+export class QualityCollector {
+  readonly #series = new Map<string, { symbol: string; timeframe: string; ts: number[]; close: number[] }>();
+
+  add(bar: { symbol: string; timeframe: string; ts: string; close: number }): void {
+    const key = `${bar.symbol}\u0000${bar.timeframe}`;
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      series = { symbol: bar.symbol, timeframe: bar.timeframe, ts: [], close: [] };
+      this.#series.set(key, series);
+    }
+    series.ts.push(Date.parse(bar.ts));
+    series.close.push(bar.close);
+  }
+
+  /** Symbols that have at least one valid bar. */
+  symbols(): string[] {
+    return [...new Set([...this.#series.values()].map((series) => series.symbol))].sort();
+  }
+
+  /** The newest bar's open time over every series, in ms; undefined when there is none. */
+  latestTs(): number | undefined {
+    let latest: number | undefined;
+    for (const series of this.#series.values()) {
+      for (const ts of series.ts) if (latest === undefined || ts > latest) latest = ts;
+    }
+    return latest;
+  }
+
+  /**
+   * Coverage, gaps and false ticks on each series' trading calendar over `window` (or the
+   * series' own extent), and staleness of its newest bar against the freshness SLA at `now`.
+   */
+  report(options: {
+    window: { from: Date; to: Date } | undefined;
+    now: Date;
+    readiness: SystemConfig['readiness'];
+    /** Requested symbols with no valid bar still get a (stale, empty) series. */
+    expected?: { symbols: readonly string[]; timeframe: string };
+  }): RunQuality {
+    const series = [...this.#series.values()];
+    for (const symbol of options.expected?.symbols ?? []) {
+      if (!series.some((s) => s.symbol === symbol)) {
+        series.push({ symbol, timeframe: options.expected?.timeframe ?? '1d', ts: [], close: [] });
+      }
+    }
+    const reports = series
+      .sort((a, b) => a.symbol.localeCompare(b.symbol) || a.timeframe.localeCompare(b.timeframe))
+      .map((s) => seriesQuality(s, options));
+    let expectedTotal = 0;
+    let observedTotal = 0;
+    let covered = false;
+    for (const report of reports) {
+      if (report.expectedBars === null) continue;
+      covered = true;
+      expectedTotal += report.expectedBars;
+      observedTotal += report.observedBars;
+    }
+    return {
+      ...(covered ? { coverage: expectedTotal === 0 ? 1 : round(observedTotal / expectedTotal) } : {}),
+      gaps: reports.reduce((sum, report) => sum + report.gaps, 0),
+      falseTicks: reports.reduce((sum, report) => sum + report.falseTicks, 0),
+      stale: reports.filter((report) => report.stale).length,
+      series: reports,
+    };
+  }
+}
+
+function seriesQuality(
+  series: { symbol: string; timeframe: string; ts: number[]; close: number[] },
+  options: { window: { from: Date; to: Date } | undefined; now: Date; readiness: SystemConfig['readiness'] },
+): SeriesQuality {
+  const { timeframe, symbol } = series;
+  const sla = freshnessSlaSeconds(timeframe, options.readiness);
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  for (const ts of series.ts) {
+    if (ts < first) first = ts;
+    if (ts > last) last = ts;
+  }
+  if (!isTimeframe(timeframe)) {
+    return {
+      symbol,
+      timeframe,
+      calendar: null,
+      from: iso(options.window?.from.getTime() ?? first),
+      to: iso(options.window?.to.getTime() ?? last),
+      expectedBars: null,
+      observedBars: new Set(series.ts).size,
+      coverage: null,
+      gaps: 0,
+      falseTicks: 0,
+      latestBarTs: series.ts.length === 0 ? null : iso(last),
+      freshnessSeconds: null,
+      freshnessSlaSeconds: sla,
+      stale: false,
+      warnings: [`no trading calendar for timeframe ${timeframe}: quality not evaluated`],
+    };
+  }
+  const calendar = calendarForAssetClass(assetClassOf(symbol));
+  const bars = series.ts.map((ts, index) => ({ ts: new Date(ts), close: series.close[index] ?? Number.NaN }));
+  const window =
+    options.window ??
+    (series.ts.length === 0
+      ? { from: options.now, to: options.now }
+      : { from: new Date(first), to: nextBarOpen(new Date(last), timeframe) });
+  const coverage = assessQuality(bars, {
+    calendar,
+    timeframe,
+    from: window.from,
+    to: window.to,
+    now: options.now,
+    freshnessSlaSeconds: sla,
+  });
+  // Staleness is about "now", not about the window: was a bar due since the newest one arrived?
+  const freshness: QualityReport =
+    series.ts.length === 0
+      ? coverage
+      : assessQuality([{ ts: new Date(last), close: 1 }], {
+          calendar,
+          timeframe,
+          from: new Date(last),
+          to: options.now.getTime() > last ? options.now : nextBarOpen(new Date(last), timeframe),
+          now: options.now,
+          freshnessSlaSeconds: sla,
+        });
+  return {
+    symbol,
+    timeframe,
+    calendar,
+    from: coverage.from,
+    to: coverage.to,
+    expectedBars: coverage.expectedBars,
+    observedBars: coverage.observedBars,
+    coverage: coverage.coverage === null ? null : round(coverage.coverage),
+    gaps: coverage.gapCount,
+    falseTicks: coverage.falseTickCount,
+    latestBarTs: coverage.latestBarTs,
+    freshnessSeconds: freshness.freshnessSeconds,
+    freshnessSlaSeconds: sla,
+    stale: freshness.stale,
+    warnings: [...new Set([...coverage.warnings, ...freshness.warnings])],
+  };
+}
+
+/** The SLA of a timeframe: `daily` for 1d and longer, `intraday` below. */
+export function freshnessSlaSeconds(timeframe: string, readiness: SystemConfig['readiness']): number {
+  const intraday = isTimeframe(timeframe) && timeframeMs[timeframe] < 86_400_000;
+  return intraday ? readiness.freshnessSlaSeconds.intraday : readiness.freshnessSlaSeconds.daily;
+}
+
+function round(value: number): number {
+  return Math.round(value * 10_000) / 10_000;
+}
+
+function iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : new Date(0).toISOString();
+}

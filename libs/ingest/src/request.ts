@@ -1,0 +1,169 @@
+import { existsSync, statSync } from 'node:fs';
+import { isTimeframe, symbolSchema, type Timeframe } from '@backbone/contracts';
+import { IngestUsageError, type UsageProblem } from './errors/ingest-usage-error.ts';
+
+/** The bar providers the pipeline runs (`fred` serves macro events, see docs/ingestor.md). */
+export const BAR_PROVIDERS = ['csv', 'yahoo'] as const;
+export type BarProviderName = (typeof BAR_PROVIDERS)[number];
+
+/** A closed-open time range `[from, to)`. */
+export interface IngestWindow {
+  from: Date;
+  to: Date;
+}
+
+/** Whole CSV files in the fixture format; every line is stored or rejected with a reason. */
+export interface CsvIngestRequest {
+  provider: 'csv';
+  files: readonly string[];
+}
+
+/** Bars of some symbols over a window from an HTTP provider, optionally failing over to another. */
+export interface HttpIngestRequest {
+  provider: 'yahoo';
+  symbols: readonly string[];
+  timeframe: Timeframe;
+  window: IngestWindow;
+  /** A different provider asked when `provider` fails for a symbol. */
+  fallbackProvider?: BarProviderName;
+}
+
+/** What one ingest run fetches. Build it with {@link parseIngestRequest} from untrusted input. */
+export type IngestRequest = CsvIngestRequest | HttpIngestRequest;
+
+/** Unvalidated options as the CLI (or any caller with strings) has them. */
+export interface UnvalidatedIngestOptions {
+  provider?: string | undefined;
+  files?: readonly string[] | undefined;
+  symbols?: string | readonly string[] | undefined;
+  timeframe?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
+const DAY_MS = 86_400_000;
+/** The contract timeframes Yahoo's chart API serves (it has no 4-hour interval). */
+const YAHOO_TIMEFRAMES = ['1m', '5m', '15m', '30m', '1h', '1d', '1wk', '1mo'] as const;
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Checks ingest options and names every problem at once (exit code 2 in the CLI). Dates are
+ * `YYYY-MM-DD` (UTC; a date-only `to` includes that whole day) or ISO-8601 with a zone.
+ *
+ * @example parseIngestRequest({ provider: 'yahoo', symbols: 'EURUSD,SPY', timeframe: '1d', from: '2026-01-01' }, new Date())
+ */
+export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date): IngestRequest {
+  const problems: UsageProblem[] = [];
+  const provider = options.provider;
+  if (provider === undefined || provider === '') {
+    throw new IngestUsageError([{ field: 'provider', message: `is required (one of csv, yahoo, fred)` }]);
+  }
+  if (provider === 'fred') {
+    throw new IngestUsageError([
+      {
+        field: 'provider',
+        message:
+          'fred serves macro calendar events, which this pipeline does not ingest yet (bars only: csv, yahoo)',
+      },
+    ]);
+  }
+  if (provider === 'csv') {
+    const files = options.files ?? [];
+    if (files.length === 0) problems.push({ field: 'file', message: 'is required with --provider csv' });
+    files.forEach((file, index) => {
+      const field = files.length === 1 ? 'file' : `file[${index}]`;
+      if (!existsSync(file)) problems.push({ field, message: `${file} does not exist` });
+      else if (!statSync(file).isFile()) problems.push({ field, message: `${file} is not a file` });
+    });
+    for (const field of ['symbols', 'timeframe', 'from', 'to'] as const) {
+      if (options[field] !== undefined) {
+        problems.push({
+          field,
+          message:
+            'is not used with --provider csv: a CSV file is ingested whole, every line stored or rejected',
+        });
+      }
+    }
+    if (problems.length > 0) throw new IngestUsageError(problems);
+    return { provider: 'csv', files: [...files] };
+  }
+  if (provider !== 'yahoo') {
+    throw new IngestUsageError([
+      { field: 'provider', message: `unknown provider "${provider.slice(0, 40)}" (one of csv, yahoo, fred)` },
+    ]);
+  }
+  if (options.files !== undefined && options.files.length > 0) {
+    problems.push({ field: 'file', message: 'is only used with --provider csv' });
+  }
+  const symbols = parseSymbols(options.symbols, problems);
+  const timeframe = options.timeframe ?? '1d';
+  const supported = isTimeframe(timeframe) && (YAHOO_TIMEFRAMES as readonly string[]).includes(timeframe);
+  if (!supported) {
+    problems.push({
+      field: 'timeframe',
+      message: `"${timeframe.slice(0, 20)}" is not one of ${YAHOO_TIMEFRAMES.join(', ')}`,
+    });
+  }
+  const from = options.from === undefined ? undefined : parseInstant(options.from, 'from', problems);
+  if (options.from === undefined)
+    problems.push({ field: 'from', message: 'is required with --provider yahoo' });
+  const to = options.to === undefined ? now : parseInstant(options.to, 'to', problems);
+  if (from !== undefined && to !== undefined && from.getTime() >= to.getTime()) {
+    problems.push({
+      field: 'to',
+      message: `reversed or empty date range: from ${from.toISOString()} is not before to ${to.toISOString()}`,
+    });
+  }
+  if (
+    problems.length > 0 ||
+    from === undefined ||
+    to === undefined ||
+    !supported ||
+    !isTimeframe(timeframe)
+  ) {
+    throw new IngestUsageError(problems);
+  }
+  return { provider: 'yahoo', symbols, timeframe, window: { from, to } };
+}
+
+function parseSymbols(input: string | readonly string[] | undefined, problems: UsageProblem[]): string[] {
+  const raw = typeof input === 'string' ? input.split(',') : [...(input ?? [])];
+  const listed = raw.map((symbol) => symbol.trim()).filter((symbol) => symbol !== '');
+  if (listed.length === 0) {
+    problems.push({ field: 'symbols', message: 'is required: a comma-separated list such as EURUSD,SPY' });
+    return [];
+  }
+  const symbols: string[] = [];
+  listed.forEach((symbol, index) => {
+    const parsed = symbolSchema.safeParse(symbol);
+    if (parsed.success) {
+      if (!symbols.includes(parsed.data)) symbols.push(parsed.data);
+    } else {
+      // The offending text is not echoed: it may be anything, including an injection attempt.
+      problems.push({
+        field: `symbols[${index}]`,
+        message: 'must be 1 to 32 characters of A-Z, 0-9, _ . = - (as in EURUSD or BRK.B)',
+      });
+    }
+  });
+  return symbols;
+}
+
+function parseInstant(text: string, field: 'from' | 'to', problems: UsageProblem[]): Date | undefined {
+  if (DATE_ONLY.test(text)) {
+    const midnight = Date.parse(`${text}T00:00:00Z`);
+    if (!Number.isNaN(midnight) && new Date(midnight).toISOString().startsWith(text)) {
+      // A date-only end means "through that day": the window is closed-open.
+      return new Date(field === 'to' ? midnight + DAY_MS : midnight);
+    }
+  } else if (DATE_TIME.test(text)) {
+    const ms = Date.parse(text);
+    if (!Number.isNaN(ms)) return new Date(ms);
+  }
+  problems.push({
+    field,
+    message: `"${text.slice(0, 40)}" is not a date (YYYY-MM-DD) or an ISO-8601 date-time with a zone`,
+  });
+  return undefined;
+}

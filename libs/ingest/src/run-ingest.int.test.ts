@@ -1,0 +1,259 @@
+import { readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemConfigSchema, type SystemConfig } from '@backbone/config';
+import { ingestRunEventSchema } from '@backbone/contracts';
+import { createPool } from '@backbone/db';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IngestFailedError } from './errors/ingest-failed-error.ts';
+import { parseIngestRequest } from './request.ts';
+import { runIngest } from './run-ingest.ts';
+import { createMigratedDatabase, type TestDatabase } from './test-support/database.ts';
+
+const FIXTURES = join(import.meta.dirname, '../../../fixtures/bars');
+const NOW = new Date('2026-11-26T12:00:00Z');
+
+let db: TestDatabase;
+let pool: pg.Pool;
+let scratch: string;
+
+function configWith(overrides: { batchRows?: number } = {}): SystemConfig {
+  return systemConfigSchema.parse({ ingest: { batchRows: overrides.batchRows ?? 5000 } });
+}
+
+beforeAll(async () => {
+  db = await createMigratedDatabase('t_ingest');
+  pool = createPool({ url: db.url, poolSize: 4 }, { applicationName: 'ingest-int-test' });
+  scratch = await mkdtemp(join(tmpdir(), 'ingest-test-'));
+});
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+async function ingestFiles(files: string[], config = configWith()) {
+  return runIngest({ pool, config, now: () => NOW }, parseIngestRequest({ provider: 'csv', files }, NOW));
+}
+
+/** Every stored column of every bar, in key order, as one digest: "identical contents" exactly. */
+async function tableDigest(): Promise<{ rows: number; digest: string }> {
+  const result = await pool.query<{ rows: string; digest: string }>(
+    `SELECT count(*) AS rows,
+            md5(coalesce(string_agg(b::text, '|' ORDER BY symbol, timeframe, ts), '')) AS digest
+     FROM market_data.bars b`,
+  );
+  const row = result.rows[0];
+  return { rows: Number(row?.rows), digest: row?.digest ?? '' };
+}
+
+async function count(sql: string, params: unknown[] = []): Promise<number> {
+  const result = await pool.query<{ n: string }>(sql, params);
+  return Number(result.rows[0]?.n);
+}
+
+async function truncateAll(): Promise<void> {
+  await pool.query(
+    'TRUNCATE market_data.bars, backbone.ingest_runs, backbone.outbox, backbone.rejected_rows',
+  );
+}
+
+describe('runIngest on the shipped fixtures', () => {
+  it('stores every fixture bar once; a second run inserts and updates nothing and leaves the table identical', async () => {
+    await truncateAll();
+    const files = readdirSync(FIXTURES)
+      .filter((name) => name.endsWith('.csv'))
+      .map((name) => join(FIXTURES, name));
+    expect(files.length).toBeGreaterThanOrEqual(8);
+
+    const first = await ingestFiles(files);
+    const afterFirst = await tableDigest();
+    expect(first.status).toBe('succeeded');
+    expect(first.rejected).toBe(0);
+    expect(first.inserted).toBe(afterFirst.rows);
+    expect(first.inserted).toBe(25_629); // 3 × 525 + 504 daily, 3 × 7200 + 1950 minute bars
+    expect(first.quality.coverage).toBe(1);
+    expect(first.quality.gaps).toBe(0);
+
+    const second = await ingestFiles(files);
+    expect(second).toMatchObject({
+      status: 'succeeded',
+      inserted: 0,
+      updated: 0,
+      unchanged: first.inserted,
+      rejected: 0,
+    });
+    expect(await tableDigest()).toEqual(afterFirst);
+  });
+});
+
+describe('runIngest on bad input', () => {
+  it('counts every bad line by reason in backbone.rejected_rows and stores the valid rows exactly once', async () => {
+    await truncateAll();
+    const file = join(scratch, 'bad.csv');
+    await writeFile(
+      file,
+      [
+        'symbol,timeframe,ts,open,high,low,close,volume',
+        'EURUSD,1d,2026-11-16T00:00:00Z,1.1,1.2,1.0,1.15,100', // valid
+        'EURUSD,1d,2026-11-17T00:00:00Z,1.15,1.25,1.1,1.2', // malformed: 7 columns
+        'EURUSD,1d,2026-11-18T00:00:00Z,NaN,1.25,1.1,1.2,100', // NaN price
+        'EURUSD,1d,2026-11-19T00:00:00Z,1.2,1.0,1.3,1.1,100', // high < low
+        "EURUSD'; DROP TABLE market_data.bars; --,1d,2026-11-20T00:00:00Z,1.1,1.2,1.0,1.15,100", // SQL in symbol
+        'EURUSD,1d,2026-11-20T13:00:00Z,1.1,1.2,1.0,1.15,100', // daily bar not at 00:00 UTC
+        'EURUSD,1d,not-a-date,1.1,1.2,1.0,1.15,100', // unparsable timestamp
+        'EURUSD,1d,2026-11-20T00:00:00Z,1.2,1.3,1.1,1.25,100', // valid
+        'EURUSD,1d,2026-11-20T00:00:00Z,1.2,1.3,1.1,1.25,100', // exact duplicate of the line above
+        'EURUSD,1d,2026-12-20T00:00:00Z,1.2,1.3,1.1,1.25,100', // in the future
+        '',
+      ].join('\n'),
+    );
+    const result = await ingestFiles([file]);
+    expect(result.status).toBe('succeeded');
+    expect(result.inserted).toBe(2);
+    expect(result.duplicates).toBe(1);
+    expect(result.rejectedByReason).toEqual({
+      column_count: 1,
+      unparsable_number: 1,
+      ohlc_inconsistent: 1,
+      symbol_invalid: 1,
+      ts_unaligned: 1,
+      unparsable_timestamp: 1,
+      ts_in_future: 1,
+    });
+    expect(result.rejected).toBe(7);
+
+    const stored = await pool.query<{ reason: string; n: string }>(
+      'SELECT reason, count(*) AS n FROM backbone.rejected_rows WHERE run_id = $1 GROUP BY reason',
+      [result.runId],
+    );
+    expect(Object.fromEntries(stored.rows.map((row) => [row.reason, Number(row.n)]))).toEqual(
+      result.rejectedByReason,
+    );
+    expect(await count('SELECT count(*) AS n FROM market_data.bars')).toBe(2);
+    // The SQL never reached a statement: the table it tried to drop is still there with the valid rows.
+    expect(await count(`SELECT count(*) AS n FROM market_data.bars WHERE symbol <> 'EURUSD'`)).toBe(0);
+
+    const again = await ingestFiles([file]);
+    expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 2, rejected: 7 });
+    expect(await count('SELECT count(*) AS n FROM market_data.bars')).toBe(2);
+  });
+
+  it('counts a file that is not a bar CSV as a failed run and says why', async () => {
+    const file = join(scratch, 'wrong-header.csv');
+    await writeFile(file, 'sym,tf,time,o,h,l,c,v\nEURUSD,1d,2026-11-16T00:00:00Z,1,1,1,1,1\n');
+    await expect(ingestFiles([file])).rejects.toThrow(/header must name the columns/);
+  });
+});
+
+describe('the run record and the outbox event', () => {
+  it('commits the ingest_runs row and one valid ingest-run event with the rows', async () => {
+    await truncateAll();
+    const result = await ingestFiles([join(FIXTURES, 'GBPUSD-1d.csv')]);
+    const runs = await pool.query<{ status: string; inserted: string; quality: { gaps: number } }>(
+      'SELECT status, inserted, quality FROM backbone.ingest_runs WHERE run_id = $1',
+      [result.runId],
+    );
+    expect(runs.rows).toHaveLength(1);
+    expect(runs.rows[0]).toMatchObject({ status: 'succeeded', inserted: String(result.inserted) });
+    const outbox = await pool.query<{
+      topic: string;
+      key: string;
+      payload: unknown;
+      headers: Record<string, string>;
+    }>('SELECT topic, key, payload, headers FROM backbone.outbox');
+    expect(outbox.rows).toHaveLength(1);
+    const [row] = outbox.rows;
+    expect(row?.topic).toBe('backbone.ingest-events.v1');
+    expect(row?.key).toBe(result.runId);
+    const event = ingestRunEventSchema.parse(row?.payload);
+    expect(event).toMatchObject({
+      runId: result.runId,
+      dimension: 'bars',
+      source: 'csv',
+      symbols: ['GBPUSD'],
+      timeframe: '1d',
+      counts: { inserted: 525, updated: 0, unchanged: 0, rejected: 0 },
+    });
+    expect(row?.headers['traceparent']).toBe(event.traceContext.traceparent);
+  });
+
+  it('commits neither the rows nor the event nor a succeeded run when the transaction fails', async () => {
+    await truncateAll();
+    // A real failure inside the window's transaction, after the rows were merged.
+    await pool.query(`CREATE FUNCTION backbone.refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'outbox refused by test'; END $$`);
+    await pool.query(
+      'CREATE TRIGGER refuse_outbox BEFORE INSERT ON backbone.outbox FOR EACH ROW EXECUTE FUNCTION backbone.refuse_outbox()',
+    );
+    try {
+      await expect(ingestFiles([join(FIXTURES, 'GBPUSD-1d.csv')])).rejects.toThrow(/outbox refused by test/);
+    } finally {
+      await pool.query('DROP TRIGGER refuse_outbox ON backbone.outbox');
+      await pool.query('DROP FUNCTION backbone.refuse_outbox()');
+    }
+    expect(await count('SELECT count(*) AS n FROM market_data.bars')).toBe(0);
+    expect(await count('SELECT count(*) AS n FROM backbone.outbox')).toBe(0);
+    const runs = await pool.query<{ status: string; inserted: string; error: string }>(
+      'SELECT status, inserted, error FROM backbone.ingest_runs',
+    );
+    expect(runs.rows).toHaveLength(1);
+    expect(runs.rows[0]).toMatchObject({ status: 'failed', inserted: '0' });
+    expect(runs.rows[0]?.error).toMatch(/outbox refused by test/);
+
+    const retry = await ingestFiles([join(FIXTURES, 'GBPUSD-1d.csv')]);
+    expect(retry).toMatchObject({ status: 'succeeded', inserted: 525 });
+    expect(await count('SELECT count(*) AS n FROM backbone.outbox')).toBe(1);
+  });
+
+  it('chunks a long file into windows, each committed with the run row, and publishes one event at the end', async () => {
+    await truncateAll();
+    const progress: number[] = [];
+    const result = await runIngest(
+      {
+        pool,
+        config: configWith({ batchRows: 1000 }),
+        now: () => NOW,
+        onProgress: (p) => progress.push(p.inserted),
+      },
+      parseIngestRequest({ provider: 'csv', files: [join(FIXTURES, 'EURUSD-1m.csv')] }, NOW),
+    );
+    expect(result).toMatchObject({ status: 'succeeded', inserted: 7200, windows: 8 });
+    expect(progress).toEqual([1000, 2000, 3000, 4000, 5000, 6000, 7000, 7200]);
+    expect(await count('SELECT count(*) AS n FROM backbone.outbox')).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM backbone.ingest_runs WHERE status = 'succeeded'`)).toBe(1);
+  });
+});
+
+describe('HTTP providers', () => {
+  it('records a run whose every symbol failed as failed, with a retriable error for a 503', async () => {
+    await truncateAll();
+    const { createServer } = await import('node:http');
+    const server = createServer((_request, response) => {
+      response.writeHead(503, { 'content-type': 'text/html' }).end('<html>busy</html>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const config = systemConfigSchema.parse({
+      ingest: { providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } } },
+    });
+    try {
+      const request = parseIngestRequest(
+        { provider: 'yahoo', symbols: 'EURUSD', timeframe: '1d', from: '2026-11-01', to: '2026-11-20' },
+        NOW,
+      );
+      const failure = await runIngest({ pool, config, now: () => NOW }, request).catch(
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(IngestFailedError);
+      expect(failure).toMatchObject({ failedSymbols: ['EURUSD'], retriable: true });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(await count(`SELECT count(*) AS n FROM backbone.ingest_runs WHERE status = 'failed'`)).toBe(1);
+    expect(await count('SELECT count(*) AS n FROM backbone.outbox')).toBe(0);
+  });
+});
