@@ -64,31 +64,44 @@ export async function publishFeed(options: PublishFeedOptions): Promise<FeedSumm
     };
   };
 
-  while (produced < totalBars && signal?.aborted !== true) {
+  // The next batch is encoded while the previous request is on the wire; requests themselves stay
+  // strictly one after another. `generated` runs ahead of `produced` by at most one batch.
+  let generated = 0;
+  let inFlight: Promise<{ error: unknown } | undefined> = Promise.resolve(undefined);
+  while (generated < totalBars && signal?.aborted !== true) {
     const elapsedMs = now() - startedAt;
     const due =
       ratePerSecond === null
         ? totalBars
         : Math.min(totalBars, Math.floor((elapsedMs / 1000) * ratePerSecond) + 1);
-    if (due <= produced) {
+    if (due <= generated) {
       // Bar i (from 0) is due at i / rate seconds; only paced feeds get here.
-      const nextDueMs = (produced / (ratePerSecond ?? Infinity)) * 1000;
+      const nextDueMs = (generated / (ratePerSecond ?? Infinity)) * 1000;
       await sleep(Math.max(1, nextDueMs - elapsedMs), undefined, { signal }).catch(() => undefined);
       continue;
     }
-    const count = Math.min(due - produced, maxBatchSize);
+    const count = Math.min(due - generated, maxBatchSize);
     const messages: OutgoingMessage[] = [];
     for (let i = 0; i < count; i += 1) {
       const bar = feed.next();
       messages.push({ key: bar.symbol, value: JSON.stringify(bar) });
     }
-    await producer.send(topic, messages);
-    produced += count;
-    if (options.onProgress !== undefined && now() - lastProgressAt >= progressIntervalMs) {
-      lastProgressAt = now();
-      options.onProgress(progress());
-    }
+    generated += count;
+    await settle(inFlight);
+    // The failure is kept, not left unhandled while the next batch is encoded or paced.
+    inFlight = producer.send(topic, messages).then(
+      () => {
+        produced += count;
+        if (options.onProgress !== undefined && now() - lastProgressAt >= progressIntervalMs) {
+          lastProgressAt = now();
+          options.onProgress(progress());
+        }
+        return undefined;
+      },
+      (error: unknown) => ({ error }),
+    );
   }
+  await settle(inFlight);
   const final = progress();
   options.onProgress?.(final);
   return {
@@ -97,4 +110,10 @@ export async function publishFeed(options: PublishFeedOptions): Promise<FeedSumm
     ratePerSecond: final.ratePerSecond,
     lastTsBySymbol: feed.lastTsBySymbol(),
   };
+}
+
+/** Waits for the request in flight and rethrows its failure. */
+async function settle(inFlight: Promise<{ error: unknown } | undefined>): Promise<void> {
+  const failed = await inFlight;
+  if (failed !== undefined) throw failed.error;
 }
