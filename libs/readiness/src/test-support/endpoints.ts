@@ -12,5 +12,5 @@ export interface Endpoints {
  * global setup, which this project's compilation does not see.
  */
 export function endpoints(): Endpoints {
-  return (inject as unknown as (key: 'endpoints') => Endpoints)('endpoints');
+  return (inject)('endpoints');
 }

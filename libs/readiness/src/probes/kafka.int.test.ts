@@ -1,0 +1,149 @@
+import { createKafkajsClient, type KafkaClient, type ProducerPort } from '@backbone/kafka';
+import { createTestTopic, uniqueName, type TestResource } from '@backbone/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCheck, type CheckDefinition } from '../run-check.ts';
+import { testRules } from '../test-support/config.ts';
+import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
+import { endpoints } from '../test-support/endpoints.ts';
+import { freePort } from '../test-support/free-port.ts';
+import { kafkaChecks, type KafkaChecks, type KafkaProbeInput } from './kafka.ts';
+
+const rules = testRules({ readiness: { lag: { warn: 3, fail: 10 } } });
+
+function check(checks: CheckDefinition[], name: string): CheckDefinition {
+  const found = checks.find((candidate) => candidate.name === name);
+  if (found === undefined) throw new Error(`no check ${name}`);
+  return found;
+}
+
+describe('Kafka probes on the real broker', () => {
+  let db: TestDatabase;
+  let kafka: KafkaClient;
+  let producer: ProducerPort;
+  let bars: { name: string } & TestResource;
+  let dlq: { name: string } & TestResource;
+  const opened: KafkaChecks[] = [];
+  const groupId = uniqueName('readiness_group');
+
+  const probes = (overrides: Partial<KafkaProbeInput> = {}): KafkaChecks => {
+    const created = kafkaChecks({
+      createAdmin: () => kafka.admin(),
+      rules,
+      topics: [{ name: bars.name, partitions: 2, replicationFactor: 1 }],
+      groups: [{ groupId, topics: [bars.name] }],
+      deadLetterTopic: dlq.name,
+      pool: db.pool,
+      ...overrides,
+    });
+    opened.push(created);
+    return created;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(endpoints().databaseUrl, 'readiness_kafka');
+    kafka = createKafkajsClient({
+      brokers: endpoints().kafkaBrokers,
+      clientId: 'readiness-test',
+      logLevel: 'error',
+    });
+    bars = await createTestTopic(endpoints().kafkaBrokers, 'readiness_bars', { partitions: 2 });
+    dlq = await createTestTopic(endpoints().kafkaBrokers, 'readiness_dlq');
+    producer = kafka.producer();
+    await producer.connect();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(opened.map((created) => created.close()));
+    await producer.close();
+    await Promise.allSettled([bars.drop(), dlq.drop(), db.drop()]);
+  });
+
+  it('cluster and topics: ok with brokers and the expected partitions', async () => {
+    const { checks } = probes();
+    const cluster = await runCheck(check(checks, 'kafka.cluster'), 10_000);
+    expect(cluster.status).toBe('ok');
+    expect(cluster.evidence.brokerCount).toBeGreaterThanOrEqual(1);
+    const topics = await runCheck(check(checks, 'kafka.topics'), 10_000);
+    expect(topics.status).toBe('ok');
+    expect(topics.evidence.topics).toEqual([
+      {
+        topic: bars.name,
+        partitions: 2,
+        expectedPartitions: 2,
+        offlinePartitions: [],
+        underReplicatedPartitions: [],
+      },
+    ]);
+  });
+
+  it('topics: fail for a missing topic and for fewer partitions than configured', async () => {
+    const missing = uniqueName('readiness_missing');
+    const { checks } = probes({
+      topics: [
+        { name: bars.name, partitions: 4, replicationFactor: 1 },
+        { name: missing, partitions: 1, replicationFactor: 1 },
+      ],
+    });
+    const result = await runCheck(check(checks, 'kafka.topics'), 10_000);
+    expect(result.status).toBe('fail');
+    expect(result.message).toContain(`Kafka topic ${missing} does not exist; run ./backbone topics ensure.`);
+    expect(result.message).toContain(`Kafka topic ${bars.name} has 2 partitions, the config expects 4`);
+  });
+
+  it('cluster: fail when the brokers point at a closed port', async () => {
+    const port = await freePort();
+    const nowhere = createKafkajsClient({
+      brokers: [`127.0.0.1:${port}`],
+      clientId: 'readiness-nowhere',
+      logLevel: 'error',
+    });
+    const { checks } = probes({ createAdmin: () => nowhere.admin() });
+    const result = await runCheck(check(checks, 'kafka.cluster'), 1_500);
+    expect(result.status).toBe('fail');
+    expect(['probe_timeout', 'probe_error']).toContain(result.reason);
+    expect(result.message).toContain('kafka');
+  });
+
+  it('consumer lag per partition: warn, then fail above the thresholds, ok once the sink stored its offsets', async () => {
+    const { checks } = probes();
+    const lag = check(checks, 'kafka.consumer-lag');
+    const send = (count: number) =>
+      producer.send(
+        bars.name,
+        Array.from({ length: count }, (_, i) => ({ key: 'EURUSD', value: `m${i}`, partition: 0 })),
+      );
+    expect((await runCheck(lag, 10_000)).status).toBe('ok');
+    await send(5);
+    const warned = await runCheck(lag, 10_000);
+    expect(warned.status).toBe('warn');
+    expect(warned.message).toContain(
+      `Consumer group ${groupId} lags 5 messages on ${bars.name}[0], above the warn threshold 3`,
+    );
+    await send(7);
+    const failed = await runCheck(lag, 10_000);
+    expect(failed.status).toBe('fail');
+    expect(failed.evidence.totalLag).toBe(12);
+    // The sink's truth is backbone.consumer_offsets: everything applied.
+    await db.pool.query(
+      `INSERT INTO backbone.consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, 0, 12)`,
+      [groupId, bars.name],
+    );
+    const caughtUp = await runCheck(lag, 10_000);
+    expect(caughtUp.status).toBe('ok');
+    expect(caughtUp.evidence.totalLag).toBe(0);
+  });
+
+  it('dead letters: ok without growth, warn with the growth since the previous round', async () => {
+    const { checks } = probes();
+    const dead = check(checks, 'kafka.dead-letters');
+    expect((await runCheck(dead, 10_000)).status).toBe('ok');
+    expect((await runCheck(dead, 10_000)).status).toBe('ok');
+    await producer.send(dlq.name, [
+      { key: 'EURUSD', value: 'bad' },
+      { key: 'EURUSD', value: 'worse' },
+    ]);
+    const grown = await runCheck(dead, 10_000);
+    expect(grown.status).toBe('warn');
+    expect(grown.reason).toBe('dead_letters_growing');
+    expect(grown.message).toContain(`Dead-letter topic ${dlq.name} grew by 2 records`);
+  });
+});
