@@ -1,5 +1,11 @@
 import { defineProject } from 'vitest/config';
 
 export default defineProject({
-  test: { name: 'timescale-ingestor', include: ['src/**/*.test.ts'] },
+  // Integration tests run real BullMQ workers against the real database and Redis.
+  test: {
+    name: 'timescale-ingestor',
+    include: ['src/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
 });

@@ -1,0 +1,199 @@
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { systemConfigSchema, type SystemConfig } from '@backbone/config';
+import { JOBS, type RunPlanJob } from '@backbone/contracts';
+import { createPool } from '@backbone/db';
+import { createLogger } from '@backbone/telemetry';
+import { createTestKeyNamespace, waitFor, type TestResource } from '@backbone/testing';
+import { Redis } from 'ioredis';
+import type pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { planStateKey } from './plan-state.ts';
+import { TimescaleIngestor } from './timescale-ingestor.ts';
+import { createMigratedDatabase, endpoints } from '../test-support/stack.ts';
+
+const FIXTURES = join(import.meta.dirname, '../../../../fixtures/bars');
+
+let database: { url: string; drop(): Promise<void> };
+let pool: pg.Pool;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  database = await createMigratedDatabase('t_ingestor');
+  pool = createPool({ url: database.url, poolSize: 8 });
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+afterAll(async () => {
+  await pool.end();
+  await database.drop();
+});
+
+interface Instance {
+  app: TimescaleIngestor;
+  redis: Redis;
+}
+
+/** One worker instance with its own Redis connections, stopped after the test. */
+async function startInstance(config: SystemConfig): Promise<Instance> {
+  const workerRedis = new Redis(endpoints().redisUrl, { maxRetriesPerRequest: null });
+  const redis = new Redis(endpoints().redisUrl, { maxRetriesPerRequest: 2 });
+  const app = new TimescaleIngestor({
+    config,
+    pool,
+    workerRedis,
+    redis,
+    logger: createLogger({ name: 'ingestor-test', level: 'silent' }),
+    busyRetryDelayMs: 100,
+    planLockTtlMs: 5_000,
+  });
+  cleanups.push(async () => {
+    await app.stop(5_000);
+    await Promise.allSettled([redis.quit(), workerRedis.quit()]);
+  });
+  await app.start();
+  return { app, redis };
+}
+
+function namespace(prefix: string): TestResource & { prefix: string } {
+  const ns = createTestKeyNamespace(endpoints().redisUrl, prefix);
+  cleanups.push(() => ns.drop());
+  return ns;
+}
+
+function configFor(keyNamespace: string, plans: unknown[]): SystemConfig {
+  return systemConfigSchema.parse({
+    database: { url: database.url },
+    redis: { url: endpoints().redisUrl, keyNamespace },
+    ingest: { plans, concurrency: 2, providers: { csv: { directory: FIXTURES } } },
+  });
+}
+
+async function runsOf(plan: string) {
+  const result = await pool.query<{
+    run_id: string;
+    status: string;
+    started_at: Date;
+    finished_at: Date | null;
+    inserted: string;
+  }>(
+    'SELECT run_id, status, started_at, finished_at, inserted FROM backbone.ingest_runs WHERE plan = $1 ORDER BY started_at',
+    [plan],
+  );
+  return result.rows;
+}
+
+describe('TimescaleIngestor', () => {
+  it('runs a scheduled plan job through the real BullMQ and stores its bars', async () => {
+    const ns = namespace('sched');
+    const plan = 'fx-daily-sched';
+    const config = configFor(ns.prefix, [
+      {
+        name: plan,
+        provider: 'csv',
+        symbols: ['EURUSD', 'USDJPY'],
+        timeframes: ['1d'],
+        schedule: { intervalSeconds: 3600, jitterSeconds: 0 },
+      },
+    ]);
+    const { app } = await startInstance(config);
+    const [scheduler] = await app.queue.getJobSchedulers(0, -1);
+    expect(scheduler).toMatchObject({ key: plan, every: 3_600_000 });
+
+    await waitFor(async () => (await runsOf(plan)).some((run) => run.status === 'succeeded'), {
+      timeoutMs: 60_000,
+    });
+    const [run] = await runsOf(plan);
+    expect(run?.inserted).toBe('1050');
+    const stored = await pool.query<{ symbol: string; n: string }>(
+      `SELECT symbol, count(*) AS n FROM market_data.bars WHERE timeframe = '1d' GROUP BY symbol ORDER BY symbol`,
+    );
+    expect(stored.rows).toEqual([
+      { symbol: 'EURUSD', n: '525' },
+      { symbol: 'USDJPY', n: '525' },
+    ]);
+  });
+
+  it('never runs the same plan twice at once, across two worker instances', async () => {
+    const ns = namespace('excl');
+    const plan = 'fx-minutes-excl';
+    // Long interval: only the manual jobs below run in this test (the first scheduled one too).
+    const config = configFor(ns.prefix, [
+      {
+        name: plan,
+        provider: 'csv',
+        symbols: ['GBPUSD'],
+        timeframes: ['1m'],
+        schedule: { intervalSeconds: 3600, jitterSeconds: 0 },
+      },
+    ]);
+    const first = await startInstance(config);
+    await startInstance(config);
+    const manual: RunPlanJob = { planName: plan, reason: 'manual' };
+    await Promise.all(
+      [1, 2, 3, 4].map((n) => first.app.queue.add(JOBS.runPlan, manual, { jobId: `manual-${n}` })),
+    );
+
+    // Every manual job eventually runs (a busy plan delays them, never drops them).
+    await waitFor(async () => (await runsOf(plan)).filter((run) => run.finished_at !== null).length >= 4, {
+      timeoutMs: 100_000,
+    });
+    const runs = (await runsOf(plan)).filter((run) => run.finished_at !== null);
+    for (let index = 1; index < runs.length; index += 1) {
+      const previous = runs[index - 1];
+      const current = runs[index];
+      // Runs of one plan are strictly sequential: each starts after the previous one finished.
+      expect(current?.started_at.getTime()).toBeGreaterThanOrEqual(
+        previous?.finished_at?.getTime() ?? Infinity,
+      );
+    }
+    expect(runs.every((run) => run.status === 'succeeded')).toBe(true);
+  });
+
+  it('stops a plan after its consecutive failures: scheduler removed, state in Redis, failed runs recorded', async () => {
+    const ns = namespace('stop');
+    const plan = 'eq-broken';
+    const server: Server = createServer((_request, response) => {
+      response
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end('{"chart":{"result":null,"error":{"code":"Not Found","description":"No data found"}}}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const config = systemConfigSchema.parse({
+      database: { url: database.url },
+      redis: { url: endpoints().redisUrl, keyNamespace: ns.prefix },
+      ingest: {
+        providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } },
+        plans: [
+          {
+            name: plan,
+            provider: 'yahoo',
+            symbols: ['SPY'],
+            timeframes: ['1d'],
+            lookbackDays: 10,
+            schedule: { intervalSeconds: 3600, jitterSeconds: 0, maxConsecutiveFailures: 2 },
+          },
+        ],
+      },
+    });
+    const { app, redis } = await startInstance(config);
+    // The first scheduled run fails; one manual run more reaches the limit of 2.
+    await waitFor(async () => (await runsOf(plan)).length >= 1, { timeoutMs: 60_000 });
+    await app.queue.add(JOBS.runPlan, { planName: plan, reason: 'manual' } satisfies RunPlanJob, {
+      jobId: 'manual-fail',
+    });
+    await waitFor(async () => (await redis.hget(planStateKey(ns.prefix, plan), 'status')) === 'stopped', {
+      timeoutMs: 60_000,
+    });
+    expect(await app.queue.getJobSchedulers(0, -1)).toEqual([]);
+    const state = await redis.hgetall(planStateKey(ns.prefix, plan));
+    expect(state).toMatchObject({ status: 'stopped', consecutiveFailures: '2' });
+    expect(state['lastError']).toMatch(/404|Not Found/);
+    const runs = await runsOf(plan);
+    expect(runs.map((run) => run.status)).toEqual(['failed', 'failed']);
+  });
+});
