@@ -231,8 +231,8 @@ describe('createHttpClient limits', () => {
     expect(requests).toHaveLength(3);
     const gaps = sentAt.slice(1).map((at, i) => at - (sentAt[i] ?? 0));
     expect(gaps).toHaveLength(2);
-    // Timers have millisecond granularity.
-    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(148);
+    // The limiter spaces actual starts; what is left is the microtask hop into fetch.
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(149);
   });
 });
 
