@@ -1,22 +1,12 @@
 import { migrate } from '@backbone/db';
 import { createKafkajsClient, type AdminPort, type KafkaClient, type ProducerPort } from '@backbone/kafka';
 import { createLogger, type Logger } from '@backbone/telemetry';
-import { uniqueName } from '@backbone/testing';
+import { testEndpoints, uniqueName } from '@backbone/testing';
 import pg from 'pg';
-import { inject } from 'vitest';
 
-interface Endpoints {
-  databaseUrl: string;
-  redisUrl: string;
-  kafkaBrokers: string[];
-}
-
-/**
- * The endpoints the global setup found. The `ProvidedContext` augmentation lives in the testing
- * lib's global setup, which this project's compilation does not see.
- */
-export function endpoints(): Endpoints {
-  return (inject as unknown as (key: 'endpoints') => Endpoints)('endpoints');
+/** The endpoints the global setup found. */
+export function endpoints(): { databaseUrl: string; redisUrl: string; kafkaBrokers: string[] } {
+  return testEndpoints();
 }
 
 /** A migrated database of its own for one test file, dropped by `drop()`. */

@@ -1,0 +1,49 @@
+/**
+ * A bar sink in a process of its own, for crash tests: `node sink-process.ts '<json options>'`.
+ * With `holdAfterCommits: n`, the n-th slice is committed to the database and then the process
+ * prints `HOLD <next offset>` and waits forever, before resolving or committing that offset to
+ * Kafka: the window a `kill -9` is aimed at. Prints `READY` once consuming.
+ */
+import { createKafkajsClient } from '@backbone/kafka';
+import { createLogger } from '@backbone/telemetry';
+import pg from 'pg';
+import { BarSink } from '../bar-sink.ts';
+
+interface SinkProcessOptions {
+  databaseUrl: string;
+  brokers: string[];
+  groupId: string;
+  topic: string;
+  deadLetterTopic: string;
+  ingestEventsTopic: string;
+  maxBatchRecords: number;
+  holdAfterCommits?: number;
+}
+
+const options = JSON.parse(process.argv[2] ?? '{}') as SinkProcessOptions;
+const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
+let commits = 0;
+const sink = new BarSink({
+  kafka: createKafkajsClient({ brokers: options.brokers, clientId: 'sink-process', logLevel: 'error' }),
+  pool,
+  logger: createLogger({ name: 'sink-process', level: 'error' }),
+  groupId: options.groupId,
+  topic: options.topic,
+  deadLetterTopic: options.deadLetterTopic,
+  ingestEventsTopic: options.ingestEventsTopic,
+  maxBatchRecords: options.maxBatchRecords,
+  maxBatchBytes: 1_048_576,
+  maxMessageBytes: 4096,
+  sessionTimeoutMs: 6_000,
+  rules: { now: () => new Date('2026-02-01T00:00:00Z'), maxFutureSkewMs: 0 },
+  faults: {
+    afterDatabaseCommit: async ({ nextOffset }) => {
+      commits += 1;
+      if (commits !== options.holdAfterCommits) return;
+      process.stdout.write(`HOLD ${nextOffset}\n`);
+      await new Promise(() => undefined);
+    },
+  },
+});
+await sink.start();
+process.stdout.write('READY\n');
