@@ -1,0 +1,96 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { IngestUsageError } from './errors/ingest-usage-error.ts';
+import { parseIngestRequest } from './request.ts';
+
+const NOW = new Date('2026-11-26T12:00:00Z');
+const FIXTURE = join(import.meta.dirname, '../../../fixtures/bars/EURUSD-1d.csv');
+
+function problemsOf(options: Parameters<typeof parseIngestRequest>[0]): string[] {
+  try {
+    parseIngestRequest(options, NOW);
+  } catch (error) {
+    if (error instanceof IngestUsageError) return error.problems.map((p) => `${p.field}: ${p.message}`);
+    throw error;
+  }
+  throw new Error('expected an IngestUsageError');
+}
+
+describe('parseIngestRequest', () => {
+  it('reads a yahoo request: symbols upper-cased and de-duplicated, a date-only end includes its day', () => {
+    expect(
+      parseIngestRequest(
+        {
+          provider: 'yahoo',
+          symbols: 'eurusd, SPY,EURUSD',
+          timeframe: '1h',
+          from: '2026-11-01',
+          to: '2026-11-20',
+        },
+        NOW,
+      ),
+    ).toEqual({
+      provider: 'yahoo',
+      symbols: ['EURUSD', 'SPY'],
+      timeframe: '1h',
+      window: { from: new Date('2026-11-01T00:00:00Z'), to: new Date('2026-11-21T00:00:00Z') },
+    });
+  });
+
+  it('defaults the end to now and the timeframe to 1d', () => {
+    const request = parseIngestRequest(
+      { provider: 'yahoo', symbols: 'SPY', from: '2026-11-01T10:00:00+01:00' },
+      NOW,
+    );
+    expect(request).toMatchObject({
+      timeframe: '1d',
+      window: { from: new Date('2026-11-01T09:00:00Z'), to: NOW },
+    });
+  });
+
+  it('reads a csv request of existing files', () => {
+    expect(parseIngestRequest({ provider: 'csv', files: [FIXTURE] }, NOW)).toEqual({
+      provider: 'csv',
+      files: [FIXTURE],
+    });
+  });
+
+  it('names every problem at once: reversed range, bad symbol (not echoed), unknown timeframe', () => {
+    const problems = problemsOf({
+      provider: 'yahoo',
+      symbols: "EURUSD,X'; DROP TABLE market_data.bars;--",
+      timeframe: '4h',
+      from: '2026-02-01',
+      to: '2026-01-01',
+    });
+    expect(problems).toEqual([
+      'symbols[1]: must be 1 to 32 characters of A-Z, 0-9, _ . = - (as in EURUSD or BRK.B)',
+      expect.stringMatching(/^timeframe: "4h" is not one of 1m, 5m/),
+      expect.stringMatching(/^to: reversed or empty date range/),
+    ]);
+    expect(problems.join(' ')).not.toContain('DROP');
+  });
+
+  it('refuses unknown providers, fred, missing files and filters with csv', () => {
+    expect(problemsOf({ provider: 'bloomberg' })).toEqual([
+      'provider: unknown provider "bloomberg" (one of csv, yahoo, fred)',
+    ]);
+    expect(problemsOf({ provider: undefined })[0]).toMatch(/^provider: is required/);
+    expect(problemsOf({ provider: 'fred' })[0]).toMatch(/^provider: fred serves macro calendar events/);
+    expect(problemsOf({ provider: 'csv', files: ['/nonexistent/bars.csv'] })).toEqual([
+      'file: /nonexistent/bars.csv does not exist',
+    ]);
+    expect(problemsOf({ provider: 'csv', files: [FIXTURE], from: '2026-01-01' })[0]).toMatch(
+      /^from: is not used with --provider csv/,
+    );
+  });
+
+  it('refuses impossible dates and missing starts', () => {
+    expect(problemsOf({ provider: 'yahoo', symbols: 'SPY', from: '2026-02-30' })[0]).toMatch(
+      /^from: "2026-02-30" is not a date/,
+    );
+    expect(problemsOf({ provider: 'yahoo', symbols: 'SPY' })).toContain(
+      'from: is required with --provider yahoo',
+    );
+  });
+});
