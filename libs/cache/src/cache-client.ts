@@ -158,6 +158,20 @@ export class CacheClient {
   }
 
   /**
+   * The value under the current version if there is a valid one (fresh or stale), without
+   * loading and without counting: for probes and operators that must not disturb the cache.
+   *
+   * @example const envelope = await cache.peek({ dataset: 'latest-bar', symbol: 'EURUSD', timeframe: '1m' });
+   */
+  async peek<T = unknown>(request: CacheRequest): Promise<CacheEnvelope<T> | undefined> {
+    const definition = this.definition(request.dataset);
+    const entry = entryOf(request);
+    const [, raw] = await this.read(request, entry);
+    if (raw === null) return undefined;
+    return parseEnvelope(raw, definition.name, entry, definition.schema) as CacheEnvelope<T> | undefined;
+  }
+
+  /**
    * Loads a slice and writes it under the current version, unless another loader holds its lock.
    * A load that an invalidation overtook is discarded and repeated, so the value written always
    * reflects every invalidation made before the write.

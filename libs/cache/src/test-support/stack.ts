@@ -3,9 +3,9 @@ import { createTestKeyNamespace, uniqueName } from '@backbone/testing';
 import pg from 'pg';
 import { inject } from 'vitest';
 
-/** The endpoints the global setup found (its ProvidedContext augmentation is not visible here). */
+/** The endpoints the global setup found. */
 export function endpoints(): { databaseUrl: string; redisUrl: string; kafkaBrokers: string[] } {
-  return (inject as unknown as (key: 'endpoints') => ReturnType<typeof endpoints>)('endpoints');
+  return inject('endpoints');
 }
 
 /** A migrated database of its own for one test file, plus a pool on it; `drop()` removes both. */
