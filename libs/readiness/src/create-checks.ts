@@ -54,7 +54,11 @@ export function createReadinessChecks(
   }));
   const queues: WatchedQueue[] = [
     { name: QUEUES.ingest, expectedSchedulers: config.ingest.plans.map((plan) => plan.name) },
-    { name: QUEUES.cacheWarm, expectedSchedulers: [] },
+    {
+      name: QUEUES.cacheWarm,
+      // The cache-warmer keeps one re-warm scheduler (apps/cache-warmer REWARM_SCHEDULER_ID).
+      expectedSchedulers: config.readiness.expectedWorkers.includes('cacheWarmer') ? ['cache-warm-all'] : [],
+    },
   ];
   const kafka = kafkaChecks({
     createAdmin: () => clients.kafka.admin(),

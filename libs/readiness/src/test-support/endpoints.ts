@@ -12,5 +12,5 @@ export interface Endpoints {
  * global setup, which this project's compilation does not see.
  */
 export function endpoints(): Endpoints {
-  return (inject)('endpoints');
+  return inject('endpoints');
 }
