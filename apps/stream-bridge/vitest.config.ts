@@ -1,5 +1,6 @@
 import { defineProject } from 'vitest/config';
 
 export default defineProject({
-  test: { name: 'stream-bridge', include: ['src/**/*.test.ts'] },
+  // Integration tests wait for consumer-group joins on the real broker.
+  test: { name: 'stream-bridge', include: ['src/**/*.test.ts'], testTimeout: 90_000, hookTimeout: 60_000 },
 });

@@ -1,0 +1,137 @@
+import { systemConfigSchema } from '@backbone/config';
+import { ingestRunEventSchema } from '@backbone/contracts';
+import { createPool } from '@backbone/db';
+import { createKafkajsClient, type ConsumedMessage } from '@backbone/kafka';
+import { Supervisor } from '@backbone/supervisor';
+import { createLogger } from '@backbone/telemetry';
+import { testEndpoints, uniqueName, waitFor } from '@backbone/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createMigratedDatabase } from '../test-support/database.ts';
+import { StreamBridge, type StreamBridgeTopics } from './stream-bridge.ts';
+
+const logger = createLogger({ name: 'stream-bridge-test', level: 'error' });
+const kafka = createKafkajsClient({
+  brokers: testEndpoints().kafkaBrokers,
+  clientId: uniqueName('bridge'),
+  logLevel: 'error',
+});
+const admin = kafka.admin();
+const producer = kafka.producer();
+let database: { url: string; drop(): Promise<void> };
+let topics: StreamBridgeTopics;
+
+beforeAll(async () => {
+  database = await createMigratedDatabase('stream_bridge');
+  await Promise.all([admin.connect(), producer.connect()]);
+  topics = { bars: uniqueName('bars'), deadLetter: uniqueName('dlq'), ingestEvents: uniqueName('events') };
+  await admin.createTopics(
+    [topics.bars, topics.deadLetter, topics.ingestEvents].map((name) => ({
+      name,
+      partitions: 2,
+      replicationFactor: 1,
+      configs: {},
+    })),
+  );
+});
+
+afterAll(async () => {
+  await admin.deleteTopics([topics.bars, topics.deadLetter, topics.ingestEvents]);
+  await Promise.allSettled([admin.close(), producer.close()]);
+  await database.drop();
+});
+
+it('runs sink and outbox relay under one supervisor: bars stored, poison dead-lettered, ingest events on Kafka', async () => {
+  const config = systemConfigSchema.parse({
+    database: { url: database.url },
+    kafka: { brokers: testEndpoints().kafkaBrokers, consumer: { maxBatchRecords: 100 } },
+    workers: { streamBridge: { shutdownDeadlineMs: 5_000 } },
+  });
+  const pool = createPool(config.database, { applicationName: 'stream-bridge-test' });
+  const bridge = new StreamBridge({ config, pool, kafka, logger, topics, groupId: uniqueName('group') });
+  await bridge.start();
+  const supervisor = new Supervisor({ name: 'stream-bridge', children: bridge.children, logger });
+  supervisor.start();
+  try {
+    const bars = Array.from({ length: 50 }, (_, i) => ({
+      symbol: `BRG${i % 5}`,
+      timeframe: '1m',
+      ts: new Date(Date.parse('2026-03-02T00:00:00Z') + i * 60_000).toISOString(),
+      open: 10,
+      high: 11,
+      low: 9,
+      close: 10.5,
+      volume: i,
+      source: 'feed',
+    }));
+    await producer.send(topics.bars, [
+      ...bars.map((bar) => ({ key: bar.symbol, value: JSON.stringify(bar) })),
+      { key: 'BRG0', value: 'not json' },
+    ]);
+    await waitFor(
+      async () =>
+        (
+          await pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM market_data.bars WHERE symbol LIKE 'BRG%'`,
+          )
+        ).rows[0]?.n === bars.length,
+      { timeoutMs: 40_000, description: 'the 50 bars stored' },
+    );
+
+    // The relay publishes the sink's ingest events from the outbox to Kafka.
+    const events: ConsumedMessage[] = [];
+    const reader = kafka.consumer({ groupId: uniqueName('reader') });
+    await reader.connect();
+    await reader.subscribe([topics.ingestEvents], { fromBeginning: true });
+    await reader.run({
+      eachBatch: (batch) => {
+        events.push(...batch.messages);
+        return Promise.resolve();
+      },
+    });
+    try {
+      await waitFor(
+        () => {
+          const parsed = events.map((event) =>
+            ingestRunEventSchema.parse(JSON.parse(event.value?.toString() ?? '')),
+          );
+          const inserted = parsed.reduce((sum, event) => sum + event.counts.inserted, 0);
+          const rejected = parsed.reduce((sum, event) => sum + event.counts.rejected, 0);
+          return inserted === bars.length && rejected === 1;
+        },
+        { timeoutMs: 30_000, description: 'ingest events for every stored and rejected record' },
+      );
+    } finally {
+      await reader.close();
+    }
+    const readiness = await bridge.readiness();
+    expect(readiness).toMatchObject({ ready: true, details: { database: 'ok', kafka: 'ok' } });
+    expect(supervisor.snapshot().children.map((child) => [child.name, child.state])).toEqual([
+      ['sink', 'running'],
+      ['outbox-relay', 'running'],
+    ]);
+  } finally {
+    const report = await supervisor.stop();
+    await bridge.stop();
+    await pool.end();
+    expect(report.clean).toBe(true);
+  }
+});
+
+it('is not ready while PostgreSQL does not answer', async () => {
+  const config = systemConfigSchema.parse({
+    database: { url: 'postgres://postgres@127.0.0.1:1/backbone' },
+    kafka: { brokers: testEndpoints().kafkaBrokers },
+  });
+  const pool = createPool(config.database, { onError: () => undefined });
+  const bridge = new StreamBridge({ config, pool, kafka, logger, topics, probeTimeoutMs: 1_000 });
+  await bridge.start();
+  try {
+    const readiness = await bridge.readiness();
+    expect(readiness.ready).toBe(false);
+    expect(readiness.details['kafka']).toBe('ok');
+    expect(readiness.details['database']).not.toBe('ok');
+  } finally {
+    await bridge.stop();
+    await pool.end();
+  }
+});

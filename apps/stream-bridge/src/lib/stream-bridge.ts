@@ -1,0 +1,210 @@
+import { redactText, type SystemConfig } from '@backbone/config';
+import { TOPICS } from '@backbone/contracts';
+import type { AdminPort, KafkaClient } from '@backbone/kafka';
+import { BarSink, OutboxRelay, registerLagGauge, type SinkFaultHooks } from '@backbone/stream';
+import type { ChildSpec } from '@backbone/supervisor';
+import type { Logger, Readiness } from '@backbone/telemetry';
+import type pg from 'pg';
+
+/** The consumer group of the sink; also its `group_id` in `backbone.consumer_offsets`. */
+export const STREAM_BRIDGE_GROUP_ID = 'stream-bridge';
+
+/** The topics the bridge uses; injectable so tests never touch the real ones. */
+export interface StreamBridgeTopics {
+  readonly bars: string;
+  readonly deadLetter: string;
+  readonly ingestEvents: string;
+}
+
+export interface StreamBridgeOptions {
+  readonly config: SystemConfig;
+  readonly pool: pg.Pool;
+  readonly kafka: KafkaClient;
+  readonly logger: Logger;
+  /** Default: the fixed names (`market.bars.v1`, `market.bars.v1.dlq`, `backbone.ingest-events.v1`). */
+  readonly topics?: StreamBridgeTopics;
+  /** Default: {@link STREAM_BRIDGE_GROUP_ID}. */
+  readonly groupId?: string;
+  /** How long a readiness probe of one dependency may take. */
+  readonly probeTimeoutMs?: number;
+  /** Crash-test hooks of the sink; production leaves them unset. */
+  readonly sinkFaults?: SinkFaultHooks;
+}
+
+/**
+ * The stream-bridge worker: two supervised children, `sink` (market.bars.v1 → market_data.bars,
+ * exactly once, dead letters to the DLQ) and `outbox-relay` (backbone.outbox → Kafka), plus the
+ * consumer-lag and outbox-age gauges and the readiness probe. `main.ts` wires the clients in.
+ *
+ * @example
+ * const bridge = new StreamBridge({ config, pool, kafka, logger });
+ * await bridge.start();
+ * const supervisor = new Supervisor({ name: 'stream-bridge', children: bridge.children });
+ */
+export class StreamBridge {
+  readonly topics: StreamBridgeTopics;
+  readonly groupId: string;
+  readonly #options: StreamBridgeOptions;
+  readonly #admin: AdminPort;
+  #sink: BarSink | undefined;
+  #relay: OutboxRelay | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(options: StreamBridgeOptions) {
+    this.#options = options;
+    this.topics = options.topics ?? {
+      bars: TOPICS.marketBars,
+      deadLetter: TOPICS.marketBarsDlq,
+      ingestEvents: TOPICS.ingestEvents,
+    };
+    this.groupId = options.groupId ?? STREAM_BRIDGE_GROUP_ID;
+    this.#admin = options.kafka.admin();
+  }
+
+  /** Connects the admin client (readiness, lag) and registers the gauges. */
+  async start(): Promise<void> {
+    await this.#admin.connect();
+    registerLagGauge({
+      admin: this.#admin,
+      pool: this.#options.pool,
+      groupId: this.groupId,
+      topics: [this.topics.bars],
+      logger: this.#options.logger,
+    });
+  }
+
+  /** Closes the admin client; the children are stopped by their supervisor before. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#admin.close();
+    return this.#stopped;
+  }
+
+  /** The supervised children, started in this order, stopped in reverse. */
+  get children(): ChildSpec[] {
+    const deadlineMs = this.#options.config.workers.streamBridge.shutdownDeadlineMs;
+    return [
+      {
+        name: 'sink',
+        restart: 'permanent',
+        shutdownDeadlineMs: deadlineMs,
+        metadata: { topic: this.topics.bars, groupId: this.groupId, deadLetterTopic: this.topics.deadLetter },
+        start: (signal) => this.#runSink(signal),
+      },
+      {
+        name: 'outbox-relay',
+        restart: 'permanent',
+        shutdownDeadlineMs: deadlineMs,
+        metadata: { channel: 'backbone_outbox' },
+        start: (signal) => this.#runRelay(signal),
+      },
+    ];
+  }
+
+  /** The running sink (replaced on every restart), for health details and tests. */
+  get sink(): BarSink | undefined {
+    return this.#sink;
+  }
+
+  get relay(): OutboxRelay | undefined {
+    return this.#relay;
+  }
+
+  /** Ready only when PostgreSQL and Kafka both answer now. */
+  async readiness(): Promise<Readiness> {
+    const timeoutMs = this.#options.probeTimeoutMs ?? 2_000;
+    const [database, kafka] = await Promise.all([
+      probe(() => this.#options.pool.query('SELECT 1'), timeoutMs),
+      probe(() => this.#admin.describeCluster(), timeoutMs),
+    ]);
+    const sink = this.#sink?.stats();
+    return {
+      ready: database === 'ok' && kafka === 'ok',
+      details: {
+        database,
+        kafka,
+        ...(sink === undefined ? {} : { sink: { ...sink, paused: sink.paused.length } }),
+        ...(this.#relay === undefined ? {} : { relay: this.#relay.stats() }),
+      },
+    };
+  }
+
+  async #runSink(signal: AbortSignal): Promise<void> {
+    const { config, pool, kafka, logger } = this.#options;
+    const sink = new BarSink({
+      kafka,
+      pool,
+      logger,
+      groupId: this.groupId,
+      topic: this.topics.bars,
+      deadLetterTopic: this.topics.deadLetter,
+      ingestEventsTopic: this.topics.ingestEvents,
+      maxBatchRecords: config.kafka.consumer.maxBatchRecords,
+      maxBatchBytes: config.kafka.consumer.maxBatchBytes,
+      maxMessageBytes: config.kafka.maxMessageBytes,
+      concurrency: config.workers.streamBridge.concurrency,
+      // Leave time to stop within the supervisor's deadline.
+      stopGraceMs: Math.max(1, Math.floor(config.workers.streamBridge.shutdownDeadlineMs / 2)),
+      ...(this.#options.sinkFaults === undefined ? {} : { faults: this.#options.sinkFaults }),
+    });
+    this.#sink = sink;
+    try {
+      await sink.start();
+      // Runs until stopped, or until the consumer gives up (a rejection: the supervisor restarts it).
+      await Promise.race([aborted(signal), sink.crashed]);
+    } finally {
+      await sink.stop();
+    }
+  }
+
+  async #runRelay(signal: AbortSignal): Promise<void> {
+    const { config, pool, kafka, logger } = this.#options;
+    const relay = new OutboxRelay({
+      kafka,
+      pool,
+      logger,
+      listenConnection: { connectionString: config.database.url, application_name: 'stream-bridge-listen' },
+      stopGraceMs: Math.max(1, Math.floor(config.workers.streamBridge.shutdownDeadlineMs / 2)),
+    });
+    if (this.#relay === undefined) relay.registerMetrics();
+    this.#relay = relay;
+    try {
+      await relay.start();
+      await aborted(signal);
+    } finally {
+      await relay.stop();
+    }
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    signal.addEventListener(
+      'abort',
+      () => {
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/** 'ok', or why not (redacted). */
+async function probe(check: () => Promise<unknown>, timeoutMs: number): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => {
+          reject(new Error(`no answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }),
+    ]);
+    return 'ok';
+  } catch (error) {
+    return redactText(error instanceof Error ? error.message : String(error));
+  } finally {
+    clearTimeout(timer);
+  }
+}
