@@ -389,6 +389,9 @@ async function execute(
     throw new Error('unreachable: the last chunk always returns');
   } catch (error) {
     if (error instanceof IngestFailedError) throw error;
+    // An aborted run (worker shutdown) is interrupted, not failed: its job goes back to the queue
+    // and the re-run, under the same run id, completes the committed windows.
+    if (deps.signal?.aborted === true) throw error;
     await recordFailure(
       pool,
       runRecord('failed', totals, {

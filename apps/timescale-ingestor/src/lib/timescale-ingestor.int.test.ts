@@ -151,6 +151,49 @@ describe('TimescaleIngestor', () => {
     expect(runs.every((run) => run.status === 'succeeded')).toBe(true);
   });
 
+  it('gives an in-flight job back to the queue when a stop runs out of time', async () => {
+    const ns = namespace('release');
+    const plan = 'eq-slow';
+    // A provider that never answers: the run is still fetching when the stop deadline comes.
+    const server: Server = createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const config = systemConfigSchema.parse({
+      database: { url: database.url },
+      redis: { url: endpoints().redisUrl, keyNamespace: ns.prefix },
+      ingest: {
+        providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0, timeoutMs: 600_000 } },
+        plans: [
+          {
+            name: plan,
+            provider: 'yahoo',
+            symbols: ['SPY'],
+            timeframes: ['1d'],
+            lookbackDays: 5,
+            schedule: { intervalSeconds: 3600, jitterSeconds: 0 },
+          },
+        ],
+      },
+    });
+    const { app } = await startInstance(config);
+    await waitFor(async () => (await app.queue.getJobCounts('active')).active === 1, { timeoutMs: 60_000 });
+    const [active] = await app.queue.getJobs(['active']);
+
+    const started = Date.now();
+    await app.stop(2_000);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const released = await app.queue.getJob(active?.id ?? '');
+    expect(await released?.getState()).toBe('delayed');
+    expect(released?.attemptsMade).toBe(0);
+    // Interrupted, not failed: no failed run is recorded against the plan.
+    expect((await runsOf(plan)).filter((run) => run.status === 'failed')).toEqual([]);
+  });
+
   it('stops a plan after its consecutive failures: scheduler removed, state in Redis, failed runs recorded', async () => {
     const ns = namespace('stop');
     const plan = 'eq-broken';

@@ -1,0 +1,240 @@
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createPool, migrate } from '@backbone/db';
+import { uniqueName, waitFor } from '@backbone/testing';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '../../../..');
+// Each `./backbone` start loads the TypeScript sources; on a busy machine that takes a while.
+const SLOW = 240_000;
+
+const SYMBOLS = 10;
+const MINUTES = 12_000;
+const TOTAL = SYMBOLS * MINUTES;
+const WINDOW = 5_000;
+
+let databaseUrl: string;
+let adminUrl: string;
+let databaseName: string;
+let client: ReturnType<typeof createPool>;
+let scratch: string;
+let bigCsv: string;
+
+function serverUrl(): string {
+  return (inject as unknown as (key: 'endpoints') => { databaseUrl: string })('endpoints').databaseUrl;
+}
+
+beforeAll(async () => {
+  databaseName = uniqueName('t_cli_ingest');
+  const adminAddress = new URL(serverUrl());
+  adminAddress.pathname = '/postgres';
+  adminUrl = adminAddress.toString();
+  const url = new URL(serverUrl());
+  url.pathname = `/${databaseName}`;
+  databaseUrl = url.toString();
+  const admin = createPool({ url: adminUrl, poolSize: 1 });
+  await admin.query(`CREATE DATABASE ${databaseName}`);
+  await admin.end();
+  client = createPool({ url: databaseUrl, poolSize: 2 });
+  const connection = await client.connect();
+  try {
+    await migrate(connection);
+  } finally {
+    connection.release();
+  }
+
+  scratch = await mkdtemp(join(tmpdir(), 'cli-ingest-'));
+  bigCsv = join(scratch, 'big.csv');
+  await writeBigCsv(bigCsv);
+}, SLOW);
+
+afterAll(async () => {
+  await client.end();
+  const admin = createPool({ url: adminUrl, poolSize: 1 });
+  await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+  await admin.end();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** 10 symbols × 12,000 one-minute bars in time order: 24 windows of 5,000 rows. */
+async function writeBigCsv(file: string): Promise<void> {
+  const out = createWriteStream(file);
+  out.write('symbol,timeframe,ts,open,high,low,close,volume\n');
+  const start = Date.parse('2026-01-05T00:00:00Z');
+  for (let minute = 0; minute < MINUTES; minute += 1) {
+    const ts = new Date(start + minute * 60_000).toISOString();
+    let lines = '';
+    for (let s = 0; s < SYMBOLS; s += 1) {
+      const price = (100 + s + Math.sin(minute / 50)).toFixed(4);
+      lines += `SYM${s},1m,${ts},${price},${price},${price},${price},${minute}\n`;
+    }
+    if (!out.write(lines)) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function backbone(args: readonly string[]): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run(
+      join(root, 'backbone'),
+      [...args, '--set', `database.url=${databaseUrl}`],
+      {
+        cwd: root,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
+    if (typeof failed.code !== 'number') throw error;
+    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+async function scalar(sql: string): Promise<number> {
+  const result = await client.query<{ n: string }>(sql);
+  return Number(result.rows[0]?.n);
+}
+
+describe('./backbone ingest', () => {
+  it(
+    'exits 2 with a clear message for bad usage',
+    async () => {
+      const [reversed, unknown, sql, missing] = await Promise.all([
+        backbone([
+          'ingest',
+          '--provider',
+          'yahoo',
+          '--symbols',
+          'EURUSD',
+          '--from',
+          '2026-02-01',
+          '--to',
+          '2026-01-01',
+        ]),
+        backbone(['ingest', '--provider', 'bloomberg', '--symbols', 'EURUSD']),
+        backbone([
+          'ingest',
+          '--provider',
+          'yahoo',
+          '--symbols',
+          "EURUSD,X'; DROP TABLE market_data.bars;--",
+          '--from',
+          '2026-01-01',
+        ]),
+        backbone(['ingest', '--provider', 'csv', '--file', join(scratch, 'missing.csv')]),
+      ]);
+      expect(reversed).toMatchObject({ code: 2, stdout: '' });
+      expect(reversed.stderr).toMatch(/to: reversed or empty date range/);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toMatch(/unknown provider "bloomberg"/);
+      expect(sql.code).toBe(2);
+      expect(sql.stderr).toMatch(/symbols\[1\]: must be 1 to 32 characters/);
+      expect(sql.stderr).not.toMatch(/DROP TABLE/);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/file: .*missing\.csv does not exist/);
+      expect(await scalar('SELECT count(*) AS n FROM backbone.ingest_runs')).toBe(0);
+    },
+    SLOW,
+  );
+
+  it(
+    'leaves only whole windows after kill -9 in a backfill, and a re-run completes it exactly once',
+    async () => {
+      const child = spawn(
+        join(root, 'backbone'),
+        [
+          'ingest',
+          '--provider',
+          'csv',
+          '--file',
+          bigCsv,
+          '--set',
+          `database.url=${databaseUrl}`,
+          '--set',
+          `ingest.batchRows=${WINDOW}`,
+        ],
+        { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] },
+      );
+      const exited = once(child, 'exit');
+      // Kill once a few windows are committed (the run row is committed with each window).
+      await waitFor(
+        async () =>
+          (await scalar(
+            `SELECT coalesce(max(inserted), 0) AS n FROM backbone.ingest_runs WHERE status = 'running'`,
+          )) >=
+          3 * WINDOW,
+        { timeoutMs: SLOW, intervalMs: 50 },
+      );
+      child.kill('SIGKILL');
+      const [, signal] = (await exited) as [number | null, string | null];
+      expect(signal).toBe('SIGKILL');
+
+      const killed = await client.query<{ status: string; inserted: string }>(
+        'SELECT status, inserted FROM backbone.ingest_runs',
+      );
+      expect(killed.rows).toHaveLength(1);
+      expect(killed.rows[0]?.status).toBe('running'); // it really died in the middle
+      const visible = await scalar('SELECT count(*) AS n FROM market_data.bars');
+      expect(visible).toBeGreaterThan(0);
+      expect(visible).toBeLessThan(TOTAL);
+      // Whole windows only: every window holds exactly WINDOW rows, and the run row agrees.
+      expect(visible % WINDOW).toBe(0);
+      expect(visible).toBe(Number(killed.rows[0]?.inserted));
+
+      const rerun = await backbone([
+        'ingest',
+        '--provider',
+        'csv',
+        '--file',
+        bigCsv,
+        '--set',
+        `ingest.batchRows=${WINDOW}`,
+      ]);
+      expect(rerun.code).toBe(0);
+      const summary = JSON.parse(rerun.stdout) as Record<string, unknown>;
+      expect(summary).toMatchObject({
+        inserted: TOTAL - visible,
+        updated: 0,
+        unchanged: visible,
+        rejected: 0,
+      });
+      expect(await scalar('SELECT count(*) AS n FROM market_data.bars')).toBe(TOTAL);
+      expect(await scalar('SELECT count(DISTINCT (symbol, timeframe, ts)) AS n FROM market_data.bars')).toBe(
+        TOTAL,
+      );
+
+      const again = await backbone([
+        'ingest',
+        '--provider',
+        'csv',
+        '--file',
+        bigCsv,
+        '--set',
+        `ingest.batchRows=${WINDOW}`,
+      ]);
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ inserted: 0, updated: 0, unchanged: TOTAL });
+      // Progress went to stderr as JSON lines (no TTY here), one per committed window.
+      const lines = again.stderr
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { msg: string });
+      expect(lines.filter((line) => line.msg === 'window committed')).toHaveLength(TOTAL / WINDOW);
+    },
+    SLOW * 2,
+  );
+});
