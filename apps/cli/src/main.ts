@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerCacheCommand } from './commands/cache.ts';
 import { registerConfigCommand } from './commands/config.ts';
 import { registerFeedCommand } from './commands/feed.ts';
 import { registerIngestCommand } from './commands/ingest.ts';
@@ -23,6 +24,7 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+registerCacheCommand(program);
 registerConfigCommand(program);
 registerFeedCommand(program);
 registerIngestCommand(program);
