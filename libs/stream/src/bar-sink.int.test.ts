@@ -181,6 +181,39 @@ describe('BarSink: bad input', () => {
 });
 
 describe('BarSink: restarts and rebalances', () => {
+  it('reads a partition without a stored offset from the start, whatever Kafka says', async () => {
+    const names = await topics();
+    const groupId = uniqueName('sink');
+    const bars = Array.from({ length: 20 }, (_, minute) => validBar(9150, minute));
+    await kafka.producer.send(names.bars, bars.map(barRecord));
+    // The group's offset in Kafka says 15 (as after a database restore), the database says nothing.
+    const other = kafka.client.consumer({ groupId });
+    let committed = false;
+    await other.connect();
+    await other.subscribe([names.bars], { fromBeginning: true });
+    await other.run({
+      eachBatch: async (batch) => {
+        if (committed) return;
+        await other.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: 15n }]);
+        committed = true;
+      },
+    });
+    await waitFor(() => committed, { timeoutMs: 30_000, description: 'the Kafka offset set to 15' });
+    await other.close();
+
+    const sink = sinkFor(names, groupId);
+    await sink.start();
+    try {
+      await waitFor(async () => (await storedOffset(groupId, names.bars)) === 20n, {
+        timeoutMs: 30_000,
+        description: 'the partition committed',
+      });
+      expect((await storedBars(['SYM9150'])).size).toBe(bars.length);
+    } finally {
+      await sink.stop();
+    }
+  });
+
   it('resumes at the stored offset: a new member of the group applies nothing twice', async () => {
     const names = await topics(3);
     const groupId = uniqueName('sink');

@@ -221,9 +221,19 @@ export class BarSink {
   ): Promise<readonly { topic: string; partition: number; offset: bigint }[]> {
     this.#stats.assignments += 1;
     // The database is the truth: every assigned partition resumes at its stored next offset.
-    // A partition without a row has never been applied; it starts where the group would
-    // (its committed offset, else the beginning), and the offset fence covers any overlap.
-    const positions = await readStoredOffsets(this.#options.pool, this.#options.groupId, assigned);
+    // A partition without a row has had nothing applied, whatever Kafka's group offset says
+    // (e.g. a restored or new database): it is read from the start. Offset 0 below the log
+    // start is out of range, which the consumer resets to the earliest retained record.
+    const stored = await readStoredOffsets(this.#options.pool, this.#options.groupId, assigned);
+    const known = new Set(stored.map(({ topic, partition }) => `${topic}\u0000${partition}`));
+    const positions = [
+      ...stored,
+      ...assigned.flatMap(({ topic, partitions }) =>
+        partitions
+          .filter((partition) => !known.has(`${topic}\u0000${partition}`))
+          .map((partition) => ({ topic, partition, offset: 0n })),
+      ),
+    ];
     this.#log.info(
       { assigned, positions: positions.map((p) => ({ ...p, offset: p.offset.toString() })) },
       'partitions assigned; seeking to the stored offsets',
