@@ -4,6 +4,7 @@ import { registerConfigCommand } from './commands/config.ts';
 import { registerFeedCommand } from './commands/feed.ts';
 import { registerIngestCommand } from './commands/ingest.ts';
 import { registerMigrateCommand } from './commands/migrate.ts';
+import { registerReportCommand } from './commands/report.ts';
 import { registerStackCommand } from './commands/stack.ts';
 import { registerTopicsCommand } from './commands/topics.ts';
 import { ConfigExplainedError } from './load-cli-config.ts';
@@ -29,6 +30,7 @@ registerConfigCommand(program);
 registerFeedCommand(program);
 registerIngestCommand(program);
 registerMigrateCommand(program);
+registerReportCommand(program);
 registerStackCommand(program);
 registerTopicsCommand(program);
 

@@ -11,8 +11,8 @@ export interface OwnedProbeClients extends ProbeClients {
 
 /**
  * Clients tuned for probing: every connection attempt and statement bounded by the probe
- * timeout, Redis commands failing at once while disconnected (no offline queue: a probe must
- * answer `fail`, not wait), Kafka through the port with its own client id.
+ * timeout, Redis commands failing after one reconnect attempt, Kafka through the port with its
+ * own client id.
  *
  * @example const clients = createProbeClients(config, (message) => logger.warn(message));
  */
@@ -32,7 +32,8 @@ export function createProbeClients(
   );
   const redis = new Redis(config.redis.url, {
     lazyConnect: true,
-    enableOfflineQueue: false,
+    // A command issued while disconnected waits for one reconnect attempt, then fails; the
+    // probe timeout bounds the wait either way.
     maxRetriesPerRequest: 1,
     connectTimeout: timeoutMs,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),

@@ -53,9 +53,14 @@ export function createReadinessChecks(
     replicationFactor: topic.replicationFactor,
   }));
   const queues: WatchedQueue[] = [
-    { name: QUEUES.ingest, expectedSchedulers: config.ingest.plans.map((plan) => plan.name) },
+    {
+      name: QUEUES.ingest,
+      expectedSchedulers: config.ingest.plans.map((plan) => plan.name),
+      schedulerOwner: 'timescale-ingestor',
+    },
     {
       name: QUEUES.cacheWarm,
+      schedulerOwner: 'cache-warmer',
       // The cache-warmer keeps one re-warm scheduler (apps/cache-warmer REWARM_SCHEDULER_ID).
       expectedSchedulers: config.readiness.expectedWorkers.includes('cacheWarmer') ? ['cache-warm-all'] : [],
     },

@@ -54,7 +54,7 @@ describe('evaluateReadiness', () => {
     ]);
     expect(report.groups.readiness).toBe('fail');
     expect(exitCodeOf(report.snapshot.status)).toBe(2);
-    expect(report.problems[1]).toContain('bullmq did not answer within 50 ms');
+    expect(report.problems[1]).toContain('bullmq did not answer the bullmq.ingest probe within 50 ms');
   });
 
   it('renders Markdown with problems first and Prometheus gauges per check', () => {

@@ -57,8 +57,8 @@ export async function runCheck(
       status: 'fail',
       reason: timedOut ? 'probe_timeout' : 'probe_error',
       message: timedOut
-        ? `${definition.name}: ${definition.component} did not answer within ${timeoutMs} ms; check that it is up and reachable.`
-        : `${definition.name}: the probe of ${definition.component} failed: ${detail}.`,
+        ? `${definition.component} did not answer the ${definition.name} probe within ${timeoutMs} ms; check that it is up and reachable.`
+        : `The ${definition.name} probe of ${definition.component} failed: ${detail}; check that it is up and reachable.`,
       evidence: { error: detail, timeoutMs },
     };
   } finally {

@@ -8,6 +8,8 @@ import { grade, type ReadinessRules } from '../rules.ts';
 export interface WatchedQueue {
   name: string;
   expectedSchedulers: string[];
+  /** The worker that upserts the schedulers, named in the advice. */
+  schedulerOwner?: string;
 }
 
 export interface BullmqProbeInput {
@@ -89,7 +91,7 @@ async function probeQueue(
       findings.push({
         status: 'fail',
         reason: 'scheduler_missing',
-        message: `BullMQ queue ${watched.name} has no job scheduler ${id} although the config plans it; start the timescale-ingestor, which upserts the schedulers.`,
+        message: `BullMQ queue ${watched.name} has no job scheduler ${id} although the config plans it; start the ${watched.schedulerOwner ?? 'worker that owns it'}, which upserts it.`,
       });
     } else if (scheduler.next !== undefined && now.getTime() - scheduler.next > overdueAfterMs) {
       findings.push({

@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { readinessSnapshotSchema } from '@backbone/contracts';
+import { describe, expect, inject, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '../../../..');
+const { databaseUrl, redisUrl, kafkaBrokers } = inject('endpoints');
+const env = {
+  PATH: '/usr/bin:/bin',
+  DATABASE_URL: databaseUrl,
+  REDIS_URL: redisUrl,
+  KAFKA_BROKERS: kafkaBrokers.join(','),
+};
+const EXIT_FOR = { ok: 0, warn: 1, fail: 2 } as const;
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function backbone(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run(join(root, 'backbone'), [...args], {
+      cwd: root,
+      env: { ...env, ...extraEnv },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
+    if (typeof failed.code !== 'number') throw error;
+    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) =>
+    server.close(() => {
+      resolve();
+    }),
+  );
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+describe('./backbone report', { timeout: 90_000 }, () => {
+  it('writes system_validation_report.json from a live run: now, every check with evidence, exit code = status', async () => {
+    const out = join(root, 'test-output', 'system_validation_report.json');
+    const started = Date.now();
+    const outcome = await backbone(['report', '--format', 'json', '--out', out]);
+    const unvalidated = JSON.parse(await readFile(out, 'utf8')) as Record<string, unknown>;
+    const { groups, problems, ...snapshot } = unvalidated;
+    const report = readinessSnapshotSchema.parse(snapshot);
+    expect(outcome.code, outcome.stderr).toBe(EXIT_FOR[report.status]);
+    expect(Date.parse(report.generatedAt)).toBeGreaterThanOrEqual(started - 1_000);
+    expect(Date.parse(report.generatedAt)).toBeLessThanOrEqual(Date.now());
+    expect(report.components.length).toBeGreaterThanOrEqual(20);
+    for (const component of report.components) {
+      expect(Object.keys(component.evidence).length, component.name).toBeGreaterThan(0);
+      if (component.status !== 'ok') expect(typeof component.evidence.message, component.name).toBe('string');
+    }
+    expect(groups).toMatchObject({ full: report.status });
+    expect(Array.isArray(problems)).toBe(true);
+    expect(outcome.stdout).toContain(`readiness ${report.status.toUpperCase()}`);
+  });
+
+  it('exits 2 with a reason naming Redis when Redis does not answer', async () => {
+    const outcome = await backbone(['report', '--format', 'markdown'], {
+      REDIS_URL: `redis://127.0.0.1:${await closedPort()}`,
+    });
+    expect(outcome.code).toBe(2);
+    expect(outcome.stdout).toContain('# Readiness: FAIL');
+    expect(outcome.stdout).toMatch(/- FAIL redis\.ping: .*redis/);
+  });
+
+  it('exits 2 on an unknown format, naming it', async () => {
+    const outcome = await backbone(['report', '--format', 'yaml']);
+    expect(outcome.code).toBe(2);
+    expect(outcome.stderr).toContain('--format must be one of json, markdown, got yaml');
+  });
+});
