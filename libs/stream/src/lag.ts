@@ -1,4 +1,4 @@
-import { metrics, type ObservableGauge } from '@opentelemetry/api';
+import { metrics, type Meter, type ObservableGauge } from '@opentelemetry/api';
 import { consumerLag, type AdminPort, type PartitionLag } from '@backbone/kafka';
 import type { Logger } from '@backbone/telemetry';
 import type { Pool } from 'pg';
@@ -31,8 +31,11 @@ export async function streamLag(input: StreamLagInput): Promise<PartitionLag[]> 
  *
  * @example registerLagGauge({ admin, pool, groupId, topics: [TOPICS.marketBars], logger });
  */
-export function registerLagGauge(input: StreamLagInput & { readonly logger: Logger }): ObservableGauge {
-  const gauge = metrics.getMeter('@backbone/stream').createObservableGauge('backbone.stream.consumer_lag', {
+export function registerLagGauge(
+  input: StreamLagInput & { readonly logger: Logger; readonly meter?: Meter },
+): ObservableGauge {
+  const meter = input.meter ?? metrics.getMeter('@backbone/stream');
+  const gauge = meter.createObservableGauge('backbone.stream.consumer_lag', {
     description: 'Records in the topic not yet applied by the sink (log end offset - stored next offset).',
     unit: '{record}',
   });
