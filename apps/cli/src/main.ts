@@ -1,12 +1,4 @@
-import { Command } from 'commander';
-import { registerCacheCommand } from './commands/cache.ts';
-import { registerConfigCommand } from './commands/config.ts';
-import { registerFeedCommand } from './commands/feed.ts';
-import { registerIngestCommand } from './commands/ingest.ts';
-import { registerMigrateCommand } from './commands/migrate.ts';
-import { registerReportCommand } from './commands/report.ts';
-import { registerStackCommand } from './commands/stack.ts';
-import { registerTopicsCommand } from './commands/topics.ts';
+import { Command, CommanderError } from 'commander';
 import { ConfigExplainedError } from './load-cli-config.ts';
 
 /**
@@ -16,6 +8,8 @@ import { ConfigExplainedError } from './load-cli-config.ts';
 const program = new Command('backbone')
   .description('Market data backbone: stack, workers, ingest, feed, readiness and cache operations.')
   .showHelpAfterError()
+  // Bad usage exits 2 (commander's own default is 1); help and version exit 0.
+  .exitOverride()
   // Configuration sources, accepted by every command (read by @backbone/config from argv).
   .option('--config <file>', 'YAML configuration file (or BACKBONE_CONFIG)')
   .option('--env-file <file>', 'dotenv file with BACKBONE_* and conventional variables')
@@ -25,18 +19,48 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-registerCacheCommand(program);
-registerConfigCommand(program);
-registerFeedCommand(program);
-registerIngestCommand(program);
-registerMigrateCommand(program);
-registerReportCommand(program);
-registerStackCommand(program);
-registerTopicsCommand(program);
+/**
+ * Command modules, loaded on demand: a command pulls in only its own clients (Kafka, PostgreSQL,
+ * OpenTelemetry …), so `./backbone stack status` does not pay for loading all of them.
+ */
+const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
+  cache: async () => (await import('./commands/cache.ts')).registerCacheCommand,
+  config: async () => (await import('./commands/config.ts')).registerConfigCommand,
+  feed: async () => (await import('./commands/feed.ts')).registerFeedCommand,
+  ingest: async () => (await import('./commands/ingest.ts')).registerIngestCommand,
+  migrate: async () => (await import('./commands/migrate.ts')).registerMigrateCommand,
+  report: async () => (await import('./commands/report.ts')).registerReportCommand,
+  serve: async () => (await import('./commands/serve.ts')).registerServeCommand,
+  stack: async () => (await import('./commands/stack.ts')).registerStackCommand,
+  start: async () => (await import('./commands/start.ts')).registerStartCommand,
+  topics: async () => (await import('./commands/topics.ts')).registerTopicsCommand,
+};
+
+/** The command named on the command line, skipping global options and their values. */
+function requestedCommand(argv: readonly string[]): string | undefined {
+  for (let index = 0; index < argv.length; index++) {
+    const token = argv[index] ?? '';
+    if (['--config', '--env-file', '--set'].includes(token)) index++;
+    else if (!token.startsWith('-')) return token;
+  }
+  return undefined;
+}
+
+const requested = requestedCommand(process.argv.slice(2));
+const toLoad = requested !== undefined && requested in COMMANDS ? [requested] : Object.keys(COMMANDS);
+for (const name of toLoad) {
+  const load = COMMANDS[name];
+  if (load !== undefined) (await load())(program);
+}
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  // Already written to stderr with exit code 2 by loadCliConfig.
-  if (!(error instanceof ConfigExplainedError)) throw error;
+  if (error instanceof CommanderError) {
+    // commander has already printed the message (and the help, for a usage error).
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else if (!(error instanceof ConfigExplainedError)) {
+    // A ConfigExplainedError was already written to stderr with exit code 2 by loadCliConfig.
+    throw error;
+  }
 }
