@@ -170,7 +170,14 @@ function seriesQuality(
           calendar,
           timeframe,
           from: new Date(last),
-          to: options.now.getTime() > last ? options.now : nextBarOpen(new Date(last), timeframe),
+          // Any trading calendar has a session within two weeks: looking further only costs time
+          // (an old series would otherwise expand years of expected bars just to say "stale").
+          to: new Date(
+            Math.max(
+              Math.min(options.now.getTime(), last + STALENESS_HORIZON_MS),
+              nextBarOpen(new Date(last), timeframe).getTime(),
+            ),
+          ),
           now: options.now,
           freshnessSlaSeconds: sla,
         });
@@ -198,6 +205,8 @@ export function freshnessSlaSeconds(timeframe: string, readiness: SystemConfig['
   const intraday = isTimeframe(timeframe) && timeframeMs[timeframe] < 86_400_000;
   return intraday ? readiness.freshnessSlaSeconds.intraday : readiness.freshnessSlaSeconds.daily;
 }
+
+const STALENESS_HORIZON_MS = 14 * 86_400_000;
 
 function round(value: number): number {
   return Math.round(value * 10_000) / 10_000;

@@ -227,7 +227,82 @@ describe('the run record and the outbox event', () => {
   });
 });
 
+/** A Yahoo v8 chart body (the documented shape) of SPY daily bars stamped at the 14:30 UTC open. */
+function spyChart(days: string[], lastClose: number): unknown {
+  const timestamp = days.map((day) => Date.parse(`${day}T14:30:00Z`) / 1000);
+  const closes = days.map((_, index) => (index === days.length - 1 ? lastClose : 600 + index));
+  return {
+    chart: {
+      result: [
+        {
+          meta: {
+            symbol: 'SPY',
+            gmtoffset: -18_000,
+            exchangeTimezoneName: 'America/New_York',
+            dataGranularity: '1d',
+          },
+          timestamp,
+          indicators: {
+            quote: [
+              {
+                open: closes.map((close) => close - 1),
+                high: closes.map((close) => close + 2),
+                low: closes.map((close) => close - 2),
+                close: closes,
+                volume: closes.map(() => 1_000_000),
+              },
+            ],
+          },
+        },
+      ],
+      error: null,
+    },
+  };
+}
+
 describe('HTTP providers', () => {
+  it('stores a window of Yahoo bars, and a later run updates only the still-forming last bar', async () => {
+    await truncateAll();
+    const { createServer } = await import('node:http');
+    let lastClose = 604;
+    const days = ['2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19', '2026-11-20'];
+    const server = createServer((_request, response) => {
+      response
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(spyChart(days, lastClose)));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const config = systemConfigSchema.parse({
+      ingest: { providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } } },
+    });
+    const request = parseIngestRequest(
+      { provider: 'yahoo', symbols: 'SPY', timeframe: '1d', from: '2026-11-16', to: '2026-11-20' },
+      NOW,
+    );
+    try {
+      const first = await runIngest({ pool, config, now: () => NOW }, request);
+      expect(first).toMatchObject({ status: 'succeeded', inserted: 5, updated: 0, missingSymbols: [] });
+      expect(first.quality.series[0]).toMatchObject({
+        symbol: 'SPY',
+        calendar: 'nyse',
+        expectedBars: 5,
+        coverage: 1,
+      });
+
+      lastClose = 604.5; // the provider revised the last bar
+      const second = await runIngest({ pool, config, now: () => NOW }, request);
+      expect(second).toMatchObject({ status: 'succeeded', inserted: 0, updated: 1, unchanged: 4 });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const last = await pool.query<{ close: number; revision: number }>(
+      `SELECT close, revision FROM market_data.bars WHERE symbol = 'SPY' AND ts = '2026-11-20T00:00:00Z'`,
+    );
+    expect(last.rows).toEqual([{ close: 604.5, revision: 1 }]);
+  });
+
   it('records a run whose every symbol failed as failed, with a retriable error for a 503', async () => {
     await truncateAll();
     const { createServer } = await import('node:http');

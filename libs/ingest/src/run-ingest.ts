@@ -412,19 +412,29 @@ const emptyChunk: SourceChunk = { rows: [], rejections: [], failures: [] };
 /**
  * Yields every item with a flag on the last one, so the last window can carry the run's final
  * state; an empty source yields `empty` as its only (last) item, so every run commits its record.
+ * It reads one item ahead and starts reading the one after while the caller works on the current
+ * item: parsing the next window overlaps the database writing this one.
  */
 async function* withLast<T>(items: AsyncIterable<T>, empty: T): AsyncGenerator<{ value: T; last: boolean }> {
   const iterator = items[Symbol.asyncIterator]();
-  let current = await iterator.next();
+  const current = await iterator.next();
   if (current.done === true) {
     yield { value: empty, last: true };
     return;
   }
+  let value = current.value;
+  let next = await iterator.next();
   for (;;) {
-    const next = await iterator.next();
-    yield { value: current.value, last: next.done === true };
-    if (next.done === true) return;
-    current = next;
+    if (next.done === true) {
+      yield { value, last: true };
+      return;
+    }
+    const afterNext = iterator.next();
+    // Awaited below; until then a failure must not count as an unhandled rejection.
+    afterNext.catch(() => undefined);
+    yield { value, last: false };
+    value = next.value;
+    next = await afterNext;
   }
 }
 

@@ -12,6 +12,35 @@ import { planStateKey } from './plan-state.ts';
 import { TimescaleIngestor } from './timescale-ingestor.ts';
 import { createMigratedDatabase, endpoints } from '../test-support/stack.ts';
 
+/** A Yahoo v8 chart body with SPY's daily bars of the last three days. */
+function spyChart(): unknown {
+  const day = 86_400_000;
+  const today = Math.floor(Date.now() / day) * day;
+  const timestamp = [3, 2, 1].map((back) => (today - back * day + 14.5 * 3_600_000) / 1000);
+  return {
+    chart: {
+      result: [
+        {
+          meta: { symbol: 'SPY', gmtoffset: -18_000, exchangeTimezoneName: 'America/New_York' },
+          timestamp,
+          indicators: {
+            quote: [
+              {
+                open: [600, 601, 602],
+                high: [605, 606, 607],
+                low: [595, 596, 597],
+                close: [601, 602, 603],
+                volume: [1, 2, 3],
+              },
+            ],
+          },
+        },
+      ],
+      error: null,
+    },
+  };
+}
+
 const FIXTURES = join(import.meta.dirname, '../../../../fixtures/bars');
 
 let database: { url: string; drop(): Promise<void> };
@@ -149,6 +178,61 @@ describe('TimescaleIngestor', () => {
       );
     }
     expect(runs.every((run) => run.status === 'succeeded')).toBe(true);
+  });
+
+  it('re-plans the symbols a partial run missed with a longer, bounded lookback', async () => {
+    const ns = namespace('recover');
+    const plan = 'eq-partial';
+    // SPY answers with bars; QQQ is not found (a permanent error for that symbol only).
+    const server: Server = createServer((request, response) => {
+      if (request.url?.includes('/SPY') === true) {
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(spyChart()));
+      } else {
+        response
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end('{"chart":{"result":null,"error":{"code":"Not Found","description":"No data found"}}}');
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const config = systemConfigSchema.parse({
+      database: { url: database.url },
+      redis: { url: endpoints().redisUrl, keyNamespace: ns.prefix },
+      ingest: {
+        providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } },
+        plans: [
+          {
+            name: plan,
+            provider: 'yahoo',
+            symbols: ['SPY', 'QQQ'],
+            timeframes: ['1d'],
+            lookbackDays: 10,
+            schedule: { intervalSeconds: 3600, jitterSeconds: 0 },
+          },
+        ],
+      },
+    });
+    const { app } = await startInstance(config);
+    await waitFor(async () => (await runsOf(plan)).some((run) => run.status === 'partial'), {
+      timeoutMs: 60_000,
+    });
+    let recovery: Awaited<ReturnType<typeof app.queue.getJobs>>[number] | undefined;
+    await waitFor(
+      async () => {
+        recovery = (await app.queue.getJobs(['delayed', 'waiting', 'active', 'completed', 'failed'])).find(
+          (job) => job.id?.startsWith(`recovery-${plan}-`),
+        );
+        return recovery !== undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    const data = recovery?.data as RunPlanJob;
+    expect(data).toMatchObject({ planName: plan, reason: 'recovery', symbols: ['QQQ'] });
+    const lookbackDays =
+      (Date.parse(data.window?.to ?? '') - Date.parse(data.window?.from ?? '')) / 86_400_000;
+    expect(lookbackDays).toBe(20); // twice the plan's 10 days (bounded at 365)
   });
 
   it('gives an in-flight job back to the queue when a stop runs out of time', async () => {
