@@ -328,18 +328,26 @@ export class BarSink {
       },
       attributes: { 'messaging.batch.message_count': slice.length },
     });
+    const startedAt = performance.now();
+    const timings = { lockMs: 0, planMs: 0, deadLetterMs: 0, mergeMs: 0 };
+    const lap = (since: number): number => Math.round(performance.now() - since);
     const outcome = await runInSpan(span, () =>
       withTransaction(this.#options.pool, async (client) => {
+        let phase = performance.now();
         const fromOffset = await lockNextOffset(client, this.#options.groupId, topic, partition);
+        timings.lockMs = lap(phase);
+        phase = performance.now();
         const plan = planBatch(slice, {
           fromOffset,
           maxMessageBytes: this.#options.maxMessageBytes,
           rules: this.#options.rules,
         });
+        timings.planMs = lap(phase);
         if (plan.fenced === slice.length) return { plan, counts: undefined, nextOffset: fromOffset };
         // Dead letters go out BEFORE the commit that moves the offset past them: a crash in
         // between re-sends them (at-least-once DLQ), never loses them.
         const unsent = plan.rejected.filter((rejected) => !deadLettered.has(rejected.message.offset));
+        phase = performance.now();
         if (unsent.length > 0) {
           const seenAt = this.#now();
           await this.#producer.send(
@@ -348,12 +356,15 @@ export class BarSink {
           );
           for (const rejected of unsent) deadLettered.add(rejected.message.offset);
         }
+        timings.deadLetterMs = lap(phase);
+        phase = performance.now();
         const runId = randomUUID();
         const counts = await mergeBars(
           client,
           plan.bars.map(({ bar }) => bar),
           { runId },
         );
+        timings.mergeMs = lap(phase);
         const nextOffset = plan.lastOffset + 1n;
         await storeNextOffset(client, this.#options.groupId, topic, partition, nextOffset);
         const event = ingestEventFor(plan, counts, {
@@ -370,6 +381,17 @@ export class BarSink {
       }),
     );
     this.#count(outcome.plan, outcome.counts);
+    this.#log.debug(
+      {
+        partition,
+        records: slice.length,
+        fenced: outcome.plan.fenced,
+        deadLettered: outcome.plan.rejected.length,
+        ...timings,
+        totalMs: lap(startedAt),
+      },
+      'slice committed',
+    );
     if (outcome.counts !== undefined) {
       await this.#options.faults?.afterDatabaseCommit?.({ topic, partition, nextOffset: outcome.nextOffset });
     }
