@@ -1,0 +1,102 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPool } from '@backbone/db';
+import { createTestKeyNamespace, waitFor } from '@backbone/testing';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createMigratedDatabase, endpoints } from './test-support/stack.ts';
+
+const root = join(import.meta.dirname, '../../..');
+const node = join(root, 'node_modules/node/bin/node');
+
+let database: { url: string; drop(): Promise<void> };
+let scratch: string;
+
+beforeAll(async () => {
+  database = await createMigratedDatabase('t_ingestor_main');
+  scratch = await mkdtemp(join(tmpdir(), 'ingestor-main-'));
+});
+afterAll(async () => {
+  await database.drop();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+it('runs as a process: schedules and runs its plan, answers /readyz and /metrics, heartbeats, exits 0 on SIGTERM', async () => {
+  const ns = createTestKeyNamespace(endpoints().redisUrl, 'main');
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const configFile = join(scratch, 'config.yaml');
+  await writeFile(
+    configFile,
+    [
+      'ingest:',
+      `  providers: { csv: { directory: ${JSON.stringify(join(root, 'fixtures/bars'))} } }`,
+      '  plans:',
+      '    - { name: spy-daily-main, provider: csv, symbols: [SPY], timeframes: [1d], schedule: { intervalSeconds: 3600, jitterSeconds: 0 } }',
+      'supervisor: { heartbeatIntervalMs: 200, heartbeatTtlSeconds: 5 }',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(
+    node,
+    [
+      '--import',
+      '@backbone/telemetry/register',
+      join(root, 'apps/timescale-ingestor/src/main.ts'),
+      '--config',
+      configFile,
+      '--set',
+      `database.url=${database.url}`,
+      '--set',
+      `redis.url=${endpoints().redisUrl}`,
+      '--set',
+      `redis.keyNamespace=${ns.prefix}`,
+      '--set',
+      `workers.timescaleIngestor.port=${port}`,
+    ],
+    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = once(child, 'exit');
+  const pool = createPool({ url: database.url, poolSize: 1 });
+  const redis = new Redis(endpoints().redisUrl);
+  try {
+    await waitFor(
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+        return response?.status === 200;
+      },
+      { timeoutMs: 120_000, intervalMs: 200, description: `/readyz 200 (stderr: ${stderr})` },
+    );
+    await waitFor(
+      async () => {
+        const runs = await pool.query(
+          `SELECT 1 FROM backbone.ingest_runs WHERE plan = 'spy-daily-main' AND status = 'succeeded'`,
+        );
+        return runs.rowCount === 1;
+      },
+      { timeoutMs: 60_000 },
+    );
+    const stored = await pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM market_data.bars WHERE symbol = 'SPY'`,
+    );
+    expect(stored.rows[0]?.n).toBe('504');
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/backbone_ingest_rows_total\{[^}]*outcome="inserted"[^}]*\} 504/);
+    const heartbeats = await redis.keys(`${ns.prefix}workers:timescale-ingestor:*`);
+    expect(heartbeats).toHaveLength(1);
+
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number | null];
+    expect(code).toBe(0);
+    expect(await redis.keys(`${ns.prefix}workers:timescale-ingestor:*`)).toEqual([]);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await pool.end();
+    redis.disconnect();
+    await ns.drop();
+  }
+}, 240_000);
