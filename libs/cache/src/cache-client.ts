@@ -42,7 +42,7 @@ export interface CacheClientOptions {
 /** Where a returned value came from. */
 export type CacheSource = 'cache' | 'loaded' | 'peer' | 'stale' | 'database';
 
-/** A value returned by {@link CacheClient.get}. */
+/** A value returned by {@link CacheClient.get}; the envelope is frozen (shared between callers). */
 export interface CacheResult<T = unknown> {
   envelope: CacheEnvelope<T>;
   /**
@@ -65,6 +65,10 @@ export interface WarmResult {
 export type CacheStatus = 'healthy' | 'degraded';
 
 const DEFAULT_LOCK_TTL_MS = 5_000;
+/** Minimum time between two LRU touches of one entry by one client. */
+const TOUCH_INTERVAL_MS = 1_000;
+/** Decoded values remembered per value key, so identical bytes are not parsed and validated twice. */
+const DECODED_MEMO_SIZE = 1_024;
 const DEFAULT_LOAD_TIMEOUT_MS = 3_000;
 const MAX_WARM_ATTEMPTS = 3;
 
@@ -91,6 +95,8 @@ export class CacheClient {
   private readonly now: () => number;
   private readonly inFlight = new Map<string, Promise<CacheResult>>();
   private readonly pending = new Map<string, number>();
+  private readonly lastTouch = new Map<string, number>();
+  private readonly decoded = new Map<string, { raw: string; envelope: CacheEnvelope }>();
   private readonly flushTimer: NodeJS.Timeout;
   private readonly lookups: Counter;
   private readonly loadDuration: Histogram;
@@ -254,13 +260,19 @@ export class CacheClient {
   }
 
   private async read(request: CacheRequest, entry: string): Promise<[string, string | null]> {
+    const lruKey = this.keys.lru(request.dataset);
+    const touchKey = `${lruKey}|${entry}`;
+    const now = Date.now();
+    const touch = now - (this.lastTouch.get(touchKey) ?? 0) >= TOUCH_INTERVAL_MS;
+    if (touch) remember(this.lastTouch, touchKey, now);
     const result = await this.redis.cacheRead(
       this.keys.versions,
-      this.keys.lru(request.dataset),
+      lruKey,
       this.keys.prefix,
       request.dataset,
       request.symbol,
       entry,
+      touch ? '1' : '0',
     );
     this.lastRedisFailure = undefined;
     return result;
@@ -274,10 +286,19 @@ export class CacheClient {
     raw: string | null,
   ): Promise<CacheEnvelope | undefined> {
     if (raw === null) return undefined;
+    const valueKey = this.keys.value(definition.name, versionTag, entry);
+    // Values are immutable per key version until rewritten; the same bytes decode the same way.
+    const memo = this.decoded.get(valueKey);
+    if (memo?.raw === raw) return memo.envelope;
     const envelope = parseEnvelope(raw, definition.name, entry, definition.schema);
-    if (envelope !== undefined) return envelope;
+    if (envelope !== undefined) {
+      // Shared by every caller that reads these bytes, so nobody may change it.
+      deepFreeze(envelope);
+      remember(this.decoded, valueKey, { raw, envelope });
+      return envelope;
+    }
     this.count(definition.name, 'corrupt', 'corrupt');
-    await this.redis.unlink(this.keys.value(definition.name, versionTag, entry));
+    await this.redis.unlink(valueKey);
     return undefined;
   }
 
@@ -430,4 +451,20 @@ export class CacheClient {
   private add(field: string, n: number): void {
     this.pending.set(field, (this.pending.get(field) ?? 0) + n);
   }
+}
+
+/** Sets `key` in a size-bounded map, dropping the oldest insertion when full. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > DECODED_MEMO_SIZE) {
+    const oldest = map.keys().next();
+    if (oldest.done !== true) map.delete(oldest.value);
+  }
+}
+
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const child of Object.values(value)) deepFreeze(child);
 }

@@ -9,13 +9,15 @@ import type { Redis } from 'ioredis';
  * not allow; the backbone runs a single Redis (or a replicated primary), see docs/cache.md.
  */
 
-// KEYS: versions, lru. ARGV: prefix, dataset, symbol, entry.
-// Returns {versionTag, value|nil}; refreshes the entry's LRU score (server clock) on a hit.
+// KEYS: versions, lru. ARGV: prefix, dataset, symbol, entry, touch (1/0).
+// Returns {versionTag, value|nil}; with touch=1 refreshes the entry's LRU score (server clock)
+// on a hit. Clients touch an entry at most about once a second: LRU order at that granularity
+// is plenty for eviction, and most hits then skip the ZADD write.
 const READ = `
 local v = redis.call('HMGET', KEYS[1], ARGV[2], ARGV[2] .. ':' .. ARGV[3])
 local tag = (v[1] or '0') .. '.' .. (v[2] or '0')
 local value = redis.call('GET', ARGV[1] .. 'val:' .. ARGV[2] .. ':' .. tag .. ':' .. ARGV[4])
-if value then
+if value and ARGV[5] == '1' then
   local t = redis.call('TIME')
   redis.call('ZADD', KEYS[2], 'XX', t[1] * 1000 + math.floor(t[2] / 1000), ARGV[4])
 end
@@ -64,6 +66,7 @@ export interface CacheScripts {
     dataset: string,
     symbol: string,
     entry: string,
+    touch: '1' | '0',
   ): Promise<[string, string | null]>;
   cacheWrite(
     versions: string,

@@ -49,9 +49,12 @@ beforeAll(async () => {
   producer = kafka.producer();
   await producer.connect();
 });
+const stops: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
+  // Warmer instances stop together (each leaves the consumer group), then the rest in reverse.
+  await Promise.all(stops.splice(0).map((stop) => stop()));
   for (const close of cleanup.splice(0).reverse()) await close();
-});
+}, 60_000);
 afterAll(async () => {
   await producer.close();
   await db.drop();
@@ -101,7 +104,7 @@ async function warmer(prefix: string, options: { topic?: string; groupId?: strin
   });
   const stop = new AbortController();
   const loops: Promise<void>[] = [];
-  cleanup.push(async () => {
+  stops.push(async () => {
     stop.abort();
     await Promise.allSettled(loops);
     await app.queue.close();
@@ -177,12 +180,19 @@ describe('ingest events -> fresh keys', () => {
         { description: 'latest-bar warmed from run 1' },
       );
       expect(latest.data.ts).toBe(first.at(-1)?.ts.toISOString());
-      const recent = await instance.cache.peek<CachedBar[]>({
-        dataset: 'recent-bars',
-        symbol,
-        timeframe: '1m',
-      });
-      expect(recent?.data).toHaveLength(20);
+      // Each slice is its own job: wait for each.
+      const recent = await waitFor(
+        async () => {
+          const envelope = await instance.cache.peek<CachedBar[]>({
+            dataset: 'recent-bars',
+            symbol,
+            timeframe: '1m',
+          });
+          return envelope?.sourceRunId === run1 ? envelope : undefined;
+        },
+        { description: 'recent-bars warmed from run 1' },
+      );
+      expect(recent.data).toHaveLength(20);
       const hourly = await waitFor(
         () => instance.cache.peek<CachedRollup[]>({ dataset: 'rollups', symbol, timeframe: '1h' }),
         {
