@@ -56,3 +56,10 @@ export { ProbeTimeoutError, runCheck, type CheckDefinition, type ProbeContext } 
 export { grade, rulesFromConfig, type ReadinessRules, type Thresholds } from './rules.ts';
 export { startReadinessServer, type ReadinessServer, type ReadinessServerOptions } from './server.ts';
 export { publishSnapshot, recentSnapshots, storeSnapshot } from './snapshots.ts';
+export {
+  measureOutage,
+  OutageNotObservedError,
+  type MeasureOutageOptions,
+  type OutageMeasurement,
+} from './drill/measure-outage.ts';
+export { CuttableTcpProxy, type ProxyTarget } from './drill/tcp-proxy.ts';
