@@ -19,19 +19,32 @@ import { StreamOptionsError } from './errors.ts';
 import { ingestEventFor } from './ingest-event.ts';
 import { lockNextOffset, readStoredOffsets, storeNextOffset } from './offset-store.ts';
 
-/** Where a slice stands when a fault hook runs. */
+/** A slice about to be applied. */
+export interface SliceStart {
+  readonly topic: string;
+  readonly partition: number;
+  readonly firstOffset: bigint;
+  readonly lastOffset: bigint;
+}
+
+/** Where a slice stands after its transaction committed. */
 export interface SliceCommit {
   readonly topic: string;
   readonly partition: number;
   /** The next offset now stored in the database. */
   readonly nextOffset: bigint;
+  /** Records of the slice skipped by the offset fence (applied before, by anyone). */
+  readonly fenced: number;
+  readonly records: number;
 }
 
 /**
- * Fault-injection points for crash tests (a hook that never resolves holds the sink exactly
- * there while the test kills the process). Production leaves them unset.
+ * Fault-injection points for crash and zombie tests (a hook that does not resolve holds the sink
+ * exactly there while the test kills or races the process). Production leaves them unset.
  */
 export interface SinkFaultHooks {
+  /** Before a slice's transaction begins (the records are fetched, nothing is locked). */
+  beforeSlice?(slice: SliceStart): Promise<void> | void;
   /** After the database COMMIT of a slice, before its offset is resolved or committed to Kafka. */
   afterDatabaseCommit?(commit: SliceCommit): Promise<void> | void;
 }
@@ -328,6 +341,12 @@ export class BarSink {
       },
       attributes: { 'messaging.batch.message_count': slice.length },
     });
+    await this.#options.faults?.beforeSlice?.({
+      topic,
+      partition,
+      firstOffset: first?.offset ?? 0n,
+      lastOffset: slice.at(-1)?.offset ?? 0n,
+    });
     const startedAt = performance.now();
     const timings = { lockMs: 0, planMs: 0, deadLetterMs: 0, mergeMs: 0 };
     const lap = (since: number): number => Math.round(performance.now() - since);
@@ -392,9 +411,13 @@ export class BarSink {
       },
       'slice committed',
     );
-    if (outcome.counts !== undefined) {
-      await this.#options.faults?.afterDatabaseCommit?.({ topic, partition, nextOffset: outcome.nextOffset });
-    }
+    await this.#options.faults?.afterDatabaseCommit?.({
+      topic,
+      partition,
+      nextOffset: outcome.nextOffset,
+      fenced: outcome.plan.fenced,
+      records: slice.length,
+    });
     return outcome.nextOffset;
   }
 

@@ -4,6 +4,7 @@ export {
   type BarSinkStats,
   type SinkFaultHooks,
   type SliceCommit,
+  type SliceStart,
 } from './bar-sink.ts';
 export {
   deadLetterRecord,

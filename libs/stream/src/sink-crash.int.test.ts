@@ -32,7 +32,7 @@ afterAll(async () => {
 /** Starts a sink process; resolves with it and a live view of the lines it printed. */
 function startSinkProcess(options: Record<string, unknown>): { child: ChildProcess; lines: string[] } {
   const child = spawn(process.execPath, [SINK_PROCESS, JSON.stringify(options)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   children.push(child);
   const lines: string[] = [];
@@ -140,5 +140,59 @@ it(
       deadLetters.map((record) => record.headers[DEAD_LETTER_HEADERS.originalOffset]),
     );
     expect([...dlqOffsets].sort()).toEqual([...poisonOffsets].sort());
+  },
+);
+
+it(
+  'a zombie that lost its partition mid-batch applies nothing: the offset fence',
+  { timeout: 180_000 },
+  async () => {
+    const topic = await kafka.topic('bars');
+    const groupId = uniqueName('sink');
+    const base = {
+      databaseUrl: db.url,
+      brokers: endpoints().kafkaBrokers,
+      groupId,
+      topic,
+      deadLetterTopic: await kafka.topic('dlq'),
+      ingestEventsTopic: 'zombie-events',
+      maxBatchRecords: 1000,
+    };
+    const bars = Array.from({ length: 100 }, (_, minute) => validBar(9500, minute));
+    await kafka.producer.send(topic, bars.map(barRecord));
+
+    // The zombie fetches the batch and stops right before its transaction.
+    const zombie = startSinkProcess({ ...base, holdBeforeFirstSlice: true });
+    await waitFor(() => zombie.lines.includes('PAUSED 0-99'), {
+      timeoutMs: 60_000,
+      description: 'the zombie holding a fetched batch',
+    });
+    // It neither heartbeats nor rejoins, so the group gives its partition to a successor.
+    const successor = startSinkProcess(base);
+    try {
+      await waitFor(async () => (await storedOffset(groupId, topic)) === 100n, {
+        timeoutMs: 60_000,
+        description: 'the successor to apply the partition',
+      });
+      // The zombie wakes up and applies its stale batch: the fence makes that a no-op.
+      zombie.child.stdin?.write('continue\n');
+      const committed = await waitFor(() => zombie.lines.find((line) => line.startsWith('COMMITTED ')), {
+        timeoutMs: 30_000,
+        description: "the zombie's transaction",
+      });
+      expect(committed).toBe('COMMITTED 100 fenced=100/100');
+    } finally {
+      await Promise.all([killHard(zombie.child), killHard(successor.child)]);
+    }
+    const rows = await db.pool.query<{ revision: number }>(
+      `SELECT revision FROM market_data.bars WHERE symbol = 'SYM9500'`,
+    );
+    expect(rows.rows.length).toBe(bars.length);
+    expect(rows.rows.every((row) => row.revision === 0)).toBe(true);
+    const inserted = await db.pool.query<{ inserted: number; events: number }>(
+      `SELECT coalesce(sum((payload->'counts'->>'inserted')::int), 0)::int AS inserted, count(*)::int AS events
+     FROM backbone.outbox WHERE topic = 'zombie-events'`,
+    );
+    expect(inserted.rows[0]?.inserted).toBe(bars.length);
   },
 );

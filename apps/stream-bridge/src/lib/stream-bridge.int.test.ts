@@ -77,7 +77,21 @@ it('runs sink and outbox relay under one supervisor: bars stored, poison dead-le
       { timeoutMs: 40_000, description: 'the 50 bars stored' },
     );
 
-    // The relay publishes the sink's ingest events from the outbox to Kafka.
+    // The sink wrote one ingest event per transaction; the relay publishes all of them.
+    const outbox = await waitFor(
+      async () => {
+        const result = await pool.query<{ rows: number; inserted: number; rejected: number }>(
+          `SELECT count(*)::int AS rows,
+                  coalesce(sum((payload->'counts'->>'inserted')::int), 0)::int AS inserted,
+                  coalesce(sum((payload->'counts'->>'rejected')::int), 0)::int AS rejected
+           FROM backbone.outbox WHERE topic = $1 AND published_at IS NOT NULL`,
+          [topics.ingestEvents],
+        );
+        const row = result.rows[0];
+        return row !== undefined && row.inserted === bars.length && row.rejected === 1 ? row : undefined;
+      },
+      { timeoutMs: 60_000, description: 'ingest events for every stored and rejected record, published' },
+    );
     const events: ConsumedMessage[] = [];
     const reader = kafka.consumer({ groupId: uniqueName('reader') });
     await reader.connect();
@@ -85,24 +99,26 @@ it('runs sink and outbox relay under one supervisor: bars stored, poison dead-le
     await reader.run({
       eachBatch: (batch) => {
         events.push(...batch.messages);
+        const last = batch.messages.at(-1);
+        if (last !== undefined) batch.resolveOffset(last.offset);
         return Promise.resolve();
       },
     });
     try {
-      await waitFor(
-        () => {
-          const parsed = events.map((event) =>
-            ingestRunEventSchema.parse(JSON.parse(event.value?.toString() ?? '')),
-          );
-          const inserted = parsed.reduce((sum, event) => sum + event.counts.inserted, 0);
-          const rejected = parsed.reduce((sum, event) => sum + event.counts.rejected, 0);
-          return inserted === bars.length && rejected === 1;
-        },
-        { timeoutMs: 30_000, description: 'ingest events for every stored and rejected record' },
-      );
+      await waitFor(() => events.length >= outbox.rows, {
+        timeoutMs: 60_000,
+        description: `${outbox.rows} ingest events on Kafka`,
+      });
     } finally {
       await reader.close();
     }
+    const parsed = events.map((event) =>
+      ingestRunEventSchema.parse(JSON.parse(event.value?.toString() ?? '')),
+    );
+    expect(parsed.reduce((sum, event) => sum + event.counts.inserted, 0)).toBe(bars.length);
+    expect(parsed.reduce((sum, event) => sum + event.counts.rejected, 0)).toBe(1);
+    expect(events.length).toBe(outbox.rows);
+    expect(events.map((event) => event.key?.toString())).toEqual(parsed.map((event) => event.runId));
     const readiness = await bridge.readiness();
     expect(readiness).toMatchObject({ ready: true, details: { database: 'ok', kafka: 'ok' } });
     expect(supervisor.snapshot().children.map((child) => [child.name, child.state])).toEqual([
