@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPool, migrate } from '@backbone/db';
-import { uniqueName, waitFor } from '@backbone/testing';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { testEndpoints, uniqueName, waitFor } from '@backbone/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '../../../..');
@@ -27,7 +27,7 @@ let scratch: string;
 let bigCsv: string;
 
 function serverUrl(): string {
-  return (inject as unknown as (key: 'endpoints') => { databaseUrl: string })('endpoints').databaseUrl;
+  return testEndpoints().databaseUrl;
 }
 
 beforeAll(async () => {

@@ -1,11 +1,10 @@
 import { migrate } from '@backbone/db';
-import { uniqueName } from '@backbone/testing';
+import { testEndpoints, uniqueName } from '@backbone/testing';
 import pg from 'pg';
-import { inject } from 'vitest';
 
-/** The endpoints the global setup found (the `ProvidedContext` augmentation lives in libs/testing). */
+/** The endpoints the global setup found. */
 export function endpoints(): { databaseUrl: string; redisUrl: string } {
-  return (inject as unknown as (key: 'endpoints') => { databaseUrl: string; redisUrl: string })('endpoints');
+  return testEndpoints();
 }
 
 /** A migrated database of its own, dropped by `drop()`. */

@@ -1,7 +1,6 @@
 import { migrate } from '@backbone/db';
-import { uniqueName } from '@backbone/testing';
+import { testEndpoints, uniqueName } from '@backbone/testing';
 import pg from 'pg';
-import { inject } from 'vitest';
 
 /** A migrated database of its own for one test file, dropped by `drop()`. */
 export interface TestDatabase {
@@ -15,7 +14,7 @@ export interface TestDatabase {
  * it. The migrations use fixed schema names, so isolation is per database.
  */
 export async function createMigratedDatabase(prefix: string): Promise<TestDatabase> {
-  const serverUrl = endpoints().databaseUrl;
+  const serverUrl = testEndpoints().databaseUrl;
   const name = uniqueName(prefix);
   const adminUrl = withDatabase(serverUrl, 'postgres');
   const url = withDatabase(serverUrl, name);
@@ -44,15 +43,4 @@ function withDatabase(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);
   url.pathname = `/${database}`;
   return url.toString();
-}
-
-/** The endpoints the global setup found (the augmentation of `ProvidedContext` lives in libs/testing). */
-export function endpoints(): { databaseUrl: string; redisUrl: string; kafkaBrokers: string[] } {
-  return (
-    inject as unknown as (key: 'endpoints') => {
-      databaseUrl: string;
-      redisUrl: string;
-      kafkaBrokers: string[];
-    }
-  )('endpoints');
 }
