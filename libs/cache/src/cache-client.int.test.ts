@@ -356,6 +356,29 @@ describe('faults', () => {
     await expect(stuck.cache.get(LATEST)).rejects.toMatchObject({ name: 'CacheLoadError', timedOut: true });
   });
 
+  it('goes degraded when its Redis connection is cut and healthy again once Redis answers', async () => {
+    const ns = namespace('recover');
+    const redisPort = Number(new URL(endpoints().redisUrl).port || 6379);
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: redisPort });
+    cleanup.push(() => proxy.close());
+    const { cache, redis } = await client(ns, { redisUrl: `redis://127.0.0.1:${proxy.port}` });
+    await cache.warm(LATEST);
+    expect((await cache.get(LATEST)).source).toBe('cache');
+    expect(cache.status()).toBe('healthy');
+
+    proxy.refuse(true);
+    proxy.cut();
+    await waitFor(() => redis.status !== 'ready', { description: 'connection lost' });
+    const during = await cache.get<CachedBar>(LATEST);
+    expect(during.source).toBe('database');
+    expect(during.envelope.data.ts).toBe(lastBar?.ts.toISOString());
+    expect(cache.status()).toBe('degraded');
+
+    proxy.refuse(false);
+    await waitFor(() => cache.status() === 'healthy', { description: 'reconnected' });
+    expect((await cache.get(LATEST)).source).toBe('cache');
+  });
+
   it('a connection drop during warming: the warmer resumes and no pre-invalidation value survives', async () => {
     const ns = namespace('drop');
     const redisPort = Number(new URL(endpoints().redisUrl).port || 6379);

@@ -146,21 +146,23 @@ export class CacheClient {
       return (await this.readDegraded(definition, request, entry)) as CacheResult<T>;
     }
     const [versionTag, raw] = read;
-    const cached = await this.decode(definition, entry, versionTag, raw);
+    const cached = await this.decode(definition, entry, versionTag, raw).catch(() => undefined);
     if (cached !== undefined && cached.freshUntil >= this.now()) {
       this.count(request.dataset, 'hits', 'hit');
       return { envelope: cached, source: 'cache' } as CacheResult<T>;
     }
     this.count(request.dataset, 'misses', 'miss');
-    const flightKey = this.keys.value(request.dataset, versionTag, entry);
-    let flight = this.inFlight.get(flightKey);
-    if (flight === undefined) {
-      flight = this.loadThroughLock(definition, request, entry, versionTag, cached).finally(() => {
-        this.inFlight.delete(flightKey);
-      });
-      this.inFlight.set(flightKey, flight);
+    const flight = this.singleFlight(this.keys.value(request.dataset, versionTag, entry), () =>
+      this.loadThroughLock(definition, request, entry, versionTag, cached),
+    );
+    try {
+      return (await flight) as CacheResult<T>;
+    } catch (error) {
+      if (error instanceof CacheLoadError || error instanceof CacheWaitTimeoutError) throw error;
+      // Anything else came from Redis (lock, poll): Redis failed mid-miss, so read degraded.
+      this.lastRedisFailure = error;
+      return (await this.readDegraded(definition, request, entry)) as CacheResult<T>;
     }
-    return (await flight) as CacheResult<T>;
   }
 
   /**
@@ -319,7 +321,12 @@ export class CacheClient {
         try {
           const slice = await this.load(definition, request, entry);
           const envelope = this.envelope(definition.name, entry, slice);
-          await this.write(request, entry, versionTag, slice, envelope);
+          try {
+            await this.write(request, entry, versionTag, slice, envelope);
+          } catch (error) {
+            // The value is loaded and correct; only caching it failed. Serve it, report degraded.
+            this.lastRedisFailure = error;
+          }
           return { envelope, source: 'loaded' };
         } catch (error) {
           if (stale !== undefined && this.withinGrace(stale)) {
@@ -349,14 +356,29 @@ export class CacheClient {
     }
   }
 
-  private async readDegraded(
+  private readDegraded(
     definition: DatasetDefinition,
     request: CacheRequest,
     entry: string,
   ): Promise<CacheResult> {
     this.count(request.dataset, 'degraded', 'degraded');
-    const slice = await this.load(definition, request, entry);
-    return { envelope: this.envelope(definition.name, entry, slice), source: 'database' };
+    // Without Redis there is no cross-process lock; single-flight still spares the database
+    // one query per concurrent reader of this process.
+    return this.singleFlight(`database|${definition.name}|${entry}`, async () => {
+      const slice = await this.load(definition, request, entry);
+      return { envelope: this.envelope(definition.name, entry, slice), source: 'database' };
+    });
+  }
+
+  private singleFlight(key: string, run: () => Promise<CacheResult>): Promise<CacheResult> {
+    let flight = this.inFlight.get(key);
+    if (flight === undefined) {
+      flight = run().finally(() => {
+        this.inFlight.delete(key);
+      });
+      this.inFlight.set(key, flight);
+    }
+    return flight;
   }
 
   /** Runs the dataset loader with the load timeout; counts loads, failures and latency. */
