@@ -27,7 +27,6 @@ async function main(config: SystemConfig): Promise<void> {
   const settings = config.workers.readinessReporter;
   const logger = createLogger({ name: WORKER, level: config.telemetry.logLevel });
   const telemetry = activeTelemetry();
-  const app = new ReporterApp({ config, logger });
   // The heartbeat has its own client: the probes' client fails fast by design, a heartbeat retries.
   const heartbeatRedis = new Redis(config.redis.url, {
     maxRetriesPerRequest: 2,
@@ -47,11 +46,16 @@ async function main(config: SystemConfig): Promise<void> {
         name: 'probe-loop',
         restart: 'permanent',
         shutdownDeadlineMs: settings.shutdownDeadlineMs,
+        // A fresh app per (re)start, always stopped, so a restart never inherits half-closed clients.
         start: async (signal) => {
-          await app.start();
-          await new Promise<void>((resolve) => {
-            if (signal.aborted) resolve();
-            else
+          const app = new ReporterApp({ config, logger });
+          try {
+            await app.start();
+            await new Promise<void>((resolve) => {
+              if (signal.aborted) {
+                resolve();
+                return;
+              }
               signal.addEventListener(
                 'abort',
                 () => {
@@ -59,8 +63,10 @@ async function main(config: SystemConfig): Promise<void> {
                 },
                 { once: true },
               );
-          });
-          await app.stop();
+            });
+          } finally {
+            await app.stop();
+          }
         },
       },
     ],
@@ -78,7 +84,6 @@ async function main(config: SystemConfig): Promise<void> {
     logger,
     onShutdown: [
       { name: 'heartbeat', close: () => heartbeat.stop() },
-      { name: 'reporter', close: () => app.stop() },
       {
         name: 'redis',
         close: async () => {
