@@ -10,6 +10,7 @@ import { runSupervisedProcess, startHeartbeat, Supervisor } from '@backbone/supe
 import { activeTelemetry, createLogger, startHealthServer } from '@backbone/telemetry';
 import { Redis } from 'ioredis';
 import { checkReadiness } from './lib/readiness.ts';
+import { storageMaintenanceChild } from './lib/storage-maintenance.ts';
 import { TimescaleIngestor } from './lib/timescale-ingestor.ts';
 
 const WORKER = 'timescale-ingestor';
@@ -73,6 +74,12 @@ async function main(config: SystemConfig): Promise<void> {
           await app.stop(settings.shutdownDeadlineMs);
         },
       },
+      storageMaintenanceChild({
+        pool,
+        logger,
+        intervalMs: config.storage.maintenanceIntervalSeconds * 1000,
+        recentWindowMs: config.storage.rollupRecentWindowHours * 3_600_000,
+      }),
     ],
   });
   const health = await startHealthServer({

@@ -357,7 +357,7 @@ const ingestSchema = z
         csv: z
           .object({
             /** Directory holding the CSV files (relative paths are relative to the working directory). */
-            directory: z.string().min(1).default('fixtures/csv'),
+            directory: z.string().min(1).default('fixtures/bars'),
           })
           .strict()
           .prefault({}),
@@ -442,6 +442,10 @@ const storageSchema = z
     compressAfterDays: positiveInt.default(7),
     /** Future partitions kept created ahead of time (plain PostgreSQL partitioning only). */
     partitionsAhead: positiveInt.max(365).default(4),
+    /** Seconds between two storage maintenance passes of the ingestor (retention, partitions, rollups). */
+    maintenanceIntervalSeconds: positiveInt.min(10).default(60),
+    /** Hours of recent 1m bars whose 1h/1d rollups each maintenance pass recomputes. */
+    rollupRecentWindowHours: positiveInt.max(24 * 31).default(48),
   })
   .strict();
 

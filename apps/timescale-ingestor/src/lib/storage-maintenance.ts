@@ -1,0 +1,76 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { refreshRollups, runStorageMaintenance } from '@backbone/db';
+import type { ChildSpec } from '@backbone/supervisor';
+import type { Logger } from '@backbone/telemetry';
+import type pg from 'pg';
+
+export interface StorageMaintenanceOptions {
+  pool: pg.Pool;
+  logger: Logger;
+  /** Pause between two passes. */
+  intervalMs: number;
+  /** After the first pass, rollups are recomputed over this much recent history each pass. */
+  recentWindowMs: number;
+  now?: () => Date;
+}
+
+/**
+ * The supervised child that keeps storage in shape where nothing else does: plain PostgreSQL has
+ * no job scheduler, so without it no partition would be created ahead, nothing would ever be
+ * pruned and the 1h/1d rollups would stay empty. Each pass runs the retention pass (partitions
+ * ahead, expired partitions and bars dropped; on TimescaleDB its jobs run now) and recomputes the
+ * rollups: the first pass over all 1m bars, later passes over the recent window, where the feed
+ * and the schedules write. Passes are idempotent, so several ingestor instances may run them.
+ * A failed pass is logged and retried on the next one; it never stops the worker.
+ */
+export function storageMaintenanceChild(options: StorageMaintenanceOptions): ChildSpec {
+  const now = options.now ?? (() => new Date());
+  return {
+    name: 'storage-maintenance',
+    restart: 'permanent',
+    metadata: { intervalMs: options.intervalMs },
+    start: async (signal) => {
+      let first = true;
+      while (!signal.aborted) {
+        try {
+          await maintainOnce(options, now(), first);
+          first = false;
+        } catch (error) {
+          options.logger.warn({ err: error }, 'storage maintenance pass failed; retrying next pass');
+        }
+        await sleep(options.intervalMs, undefined, { signal }).catch(() => undefined);
+      }
+    },
+  };
+}
+
+async function maintainOnce(
+  options: StorageMaintenanceOptions,
+  at: Date,
+  everything: boolean,
+): Promise<void> {
+  const client = await options.pool.connect();
+  try {
+    const retention = await runStorageMaintenance(client, { at });
+    let from = new Date(at.getTime() - options.recentWindowMs);
+    if (everything) {
+      const oldest = await client.query<{ oldest: Date | null }>(
+        "SELECT min(ts) AS oldest FROM market_data.bars WHERE timeframe = '1m'",
+      );
+      from = oldest.rows[0]?.oldest ?? from;
+    }
+    const rollups = await refreshRollups(client, { from, to: at });
+    options.logger.info(
+      {
+        mode: retention.mode,
+        partitionsCreated: retention.created.length,
+        partitionsDropped: retention.dropped,
+        barsPruned: retention.barsPruned,
+        rollupWindow: { from: rollups.from, to: rollups.to },
+      },
+      'storage maintenance pass done',
+    );
+  } finally {
+    client.release();
+  }
+}
