@@ -1,4 +1,12 @@
 export { testEndpoints } from './endpoints.ts';
-export { createTestKeyNamespace, createTestSchema, createTestTopic, type TestResource } from './isolation.ts';
+export {
+  createTestDatabase,
+  createTestKeyNamespace,
+  createTestSchema,
+  createTestTopic,
+  type TestDatabase,
+  type TestResource,
+} from './isolation.ts';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { uniqueName } from './unique-name.ts';
 export { waitFor, type WaitForOptions } from './wait-for.ts';

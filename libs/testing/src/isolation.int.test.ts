@@ -2,7 +2,12 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
-import { createTestKeyNamespace, createTestSchema, createTestTopic } from './isolation.ts';
+import {
+  createTestDatabase,
+  createTestKeyNamespace,
+  createTestSchema,
+  createTestTopic,
+} from './isolation.ts';
 import { uniqueName } from './unique-name.ts';
 
 // Round trips through each real service, using the isolation helpers the other test files use.
@@ -30,6 +35,46 @@ describe('createTestSchema', () => {
       expect(left.rowCount).toBe(0);
     } finally {
       await client.end();
+    }
+  });
+});
+
+describe('createTestDatabase', () => {
+  it('creates a database, runs the given migration in it, and drops it despite open connections', async () => {
+    const database = await createTestDatabase('roundtrip', {
+      migrate: (client) => client.query('create table bars (symbol text primary key)'),
+    });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    client.on('error', () => undefined); // DROP ... WITH (FORCE) terminates this connection
+    await client.query('insert into bars values ($1)', ['EURUSD']);
+    const { rows } = await client.query<{ symbol: string }>('select symbol from bars');
+    expect(rows).toEqual([{ symbol: 'EURUSD' }]);
+
+    await database.drop();
+    await client.end().catch(() => undefined);
+    const admin = new pg.Client({ connectionString: endpoints.databaseUrl });
+    await admin.connect();
+    try {
+      const left = await admin.query('select 1 from pg_database where datname = $1', [database.name]);
+      expect(left.rowCount).toBe(0);
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it('drops the database again when the migration fails', async () => {
+    const prefix = uniqueName('failing');
+    await expect(
+      createTestDatabase(prefix, { migrate: (client) => client.query('select * from no_such_table') }),
+    ).rejects.toThrow(/no_such_table/);
+    const admin = new pg.Client({ connectionString: endpoints.databaseUrl });
+    await admin.connect();
+    try {
+      const left = await admin.query('select 1 from pg_database where datname like $1', [`t_${prefix}_%`]);
+      expect(left.rowCount).toBe(0);
+    } finally {
+      await admin.end();
     }
   });
 });

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { testEndpoints } from './endpoints.ts';
 import { uniqueName } from './unique-name.ts';
 
 /** A per-test resource that removes itself; usable with `await using` or an explicit `drop()`. */
@@ -36,6 +37,58 @@ export async function createTestSchema(
       () => undefined,
     ),
   );
+}
+
+/** A database of its own on the test server; `url` points at it. */
+export interface TestDatabase extends TestResource {
+  readonly name: string;
+  readonly url: string;
+}
+
+/**
+ * A fresh PostgreSQL database with a unique name on the test server, dropped (`WITH (FORCE)`,
+ * so leftover connections do not block it) by `drop()`. Pass `migrate` from `@backbone/db` to
+ * apply the schema migrations: they use fixed schema names, so isolating them needs a database,
+ * not a schema. (`migrate` is passed in rather than imported so that libs/db's own tests can use
+ * this harness without a dependency cycle.)
+ *
+ * @example
+ * import { migrate } from '@backbone/db';
+ * const db = await createTestDatabase('ingest', { migrate });
+ * afterAll(() => db.drop());
+ * const pool = createPool({ url: db.url, poolSize: 4 });
+ */
+export async function createTestDatabase(
+  prefix: string,
+  { migrate }: { migrate?: (client: pg.Client) => Promise<unknown> } = {},
+): Promise<TestDatabase> {
+  const name = uniqueName(prefix);
+  // The name is interpolated into CREATE/DROP DATABASE (identifiers cannot be parameters).
+  if (!SQL_IDENTIFIER.test(name)) throw new Error(`invalid test database name: ${name}`);
+  const server = testEndpoints().databaseUrl;
+  const adminUrl = withDatabase(server, 'postgres');
+  const url = withDatabase(server, name);
+  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  const database = disposable({ name, url }, async () => {
+    await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  });
+  if (migrate !== undefined) {
+    try {
+      await withClient(url, migrate);
+    } catch (error) {
+      await database.drop();
+      throw error;
+    }
+  }
+  return database;
+}
+
+const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function withDatabase(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
 }
 
 async function withClient<T>(databaseUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto';
  * @example const schema = uniqueName('bars'); // "t_bars_4f1c2a9e"
  */
 export function uniqueName(prefix: string): string {
-  const safePrefix = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40);
+  const safePrefix = prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 40);
   return `t_${safePrefix}_${randomBytes(4).toString('hex')}`;
 }
