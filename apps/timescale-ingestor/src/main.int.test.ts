@@ -3,11 +3,10 @@ import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPool } from '@backbone/db';
-import { createTestKeyNamespace, waitFor } from '@backbone/testing';
+import { createPool, migrate } from '@backbone/db';
+import { createTestDatabase, createTestKeyNamespace, testEndpoints, waitFor } from '@backbone/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createMigratedDatabase, endpoints } from './test-support/stack.ts';
 
 const root = join(import.meta.dirname, '../../..');
 const node = join(root, 'node_modules/node/bin/node');
@@ -16,7 +15,7 @@ let database: { url: string; drop(): Promise<void> };
 let scratch: string;
 
 beforeAll(async () => {
-  database = await createMigratedDatabase('t_ingestor_main');
+  database = await createTestDatabase('t_ingestor_main', { migrate });
   scratch = await mkdtemp(join(tmpdir(), 'ingestor-main-'));
 });
 afterAll(async () => {
@@ -25,7 +24,7 @@ afterAll(async () => {
 });
 
 it('runs as a process: schedules and runs its plan, answers /readyz and /metrics, heartbeats, exits 0 on SIGTERM', async () => {
-  const ns = createTestKeyNamespace(endpoints().redisUrl, 'main');
+  const ns = createTestKeyNamespace(testEndpoints().redisUrl, 'main');
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const configFile = join(scratch, 'config.yaml');
   await writeFile(
@@ -50,7 +49,7 @@ it('runs as a process: schedules and runs its plan, answers /readyz and /metrics
       '--set',
       `database.url=${database.url}`,
       '--set',
-      `redis.url=${endpoints().redisUrl}`,
+      `redis.url=${testEndpoints().redisUrl}`,
       '--set',
       `redis.keyNamespace=${ns.prefix}`,
       '--set',
@@ -62,7 +61,7 @@ it('runs as a process: schedules and runs its plan, answers /readyz and /metrics
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = once(child, 'exit');
   const pool = createPool({ url: database.url, poolSize: 1 });
-  const redis = new Redis(endpoints().redisUrl);
+  const redis = new Redis(testEndpoints().redisUrl);
   try {
     await waitFor(
       async () => {

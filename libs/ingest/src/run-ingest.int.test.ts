@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemConfigSchema, type SystemConfig } from '@backbone/config';
 import { ingestRunEventSchema } from '@backbone/contracts';
-import { createPool } from '@backbone/db';
+import { createPool, migrate } from '@backbone/db';
+import { createTestDatabase, type TestDatabase } from '@backbone/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestFailedError } from './errors/ingest-failed-error.ts';
 import { parseIngestRequest } from './request.ts';
 import { runIngest } from './run-ingest.ts';
-import { createMigratedDatabase, type TestDatabase } from './test-support/database.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../../fixtures/bars');
 const NOW = new Date('2026-11-26T12:00:00Z');
@@ -24,7 +24,7 @@ function configWith(overrides: { batchRows?: number } = {}): SystemConfig {
 }
 
 beforeAll(async () => {
-  db = await createMigratedDatabase('t_ingest');
+  db = await createTestDatabase('t_ingest', { migrate });
   pool = createPool({ url: db.url, poolSize: 4 }, { applicationName: 'ingest-int-test' });
   scratch = await mkdtemp(join(tmpdir(), 'ingest-test-'));
 });

@@ -1,12 +1,11 @@
 import { systemConfigSchema } from '@backbone/config';
 import { ingestRunEventSchema } from '@backbone/contracts';
-import { createPool } from '@backbone/db';
+import { createPool, migrate } from '@backbone/db';
 import { createKafkajsClient, type ConsumedMessage } from '@backbone/kafka';
 import { Supervisor } from '@backbone/supervisor';
 import { createLogger } from '@backbone/telemetry';
-import { testEndpoints, uniqueName, waitFor } from '@backbone/testing';
+import { createTestDatabase, testEndpoints, uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createMigratedDatabase } from '../test-support/database.ts';
 import { StreamBridge, type StreamBridgeTopics } from './stream-bridge.ts';
 
 const logger = createLogger({ name: 'stream-bridge-test', level: 'error' });
@@ -21,7 +20,7 @@ let database: { url: string; drop(): Promise<void> };
 let topics: StreamBridgeTopics;
 
 beforeAll(async () => {
-  database = await createMigratedDatabase('stream_bridge');
+  database = await createTestDatabase('stream_bridge', { migrate });
   await Promise.all([admin.connect(), producer.connect()]);
   topics = { bars: uniqueName('bars'), deadLetter: uniqueName('dlq'), ingestEvents: uniqueName('events') };
   await admin.createTopics(

@@ -1,14 +1,13 @@
-import { createPool, mergeBars, withTransaction } from '@backbone/db';
+import { createPool, mergeBars, migrate, withTransaction } from '@backbone/db';
 import { createLogger } from '@backbone/telemetry';
-import { waitFor } from '@backbone/testing';
+import { createTestDatabase, type TestDatabase, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMigratedDatabase } from '../test-support/stack.ts';
 import { storageMaintenanceChild } from './storage-maintenance.ts';
 
 describe('storage maintenance child', () => {
-  let database: Awaited<ReturnType<typeof createMigratedDatabase>>;
+  let database: TestDatabase;
   beforeAll(async () => {
-    database = await createMigratedDatabase('maintenance');
+    database = await createTestDatabase('maintenance', { migrate });
   });
   afterAll(async () => {
     await database.drop();

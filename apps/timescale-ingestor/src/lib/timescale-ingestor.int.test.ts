@@ -2,15 +2,20 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { systemConfigSchema, type SystemConfig } from '@backbone/config';
 import { JOBS, type RunPlanJob } from '@backbone/contracts';
-import { createPool } from '@backbone/db';
+import { createPool, migrate } from '@backbone/db';
 import { createLogger } from '@backbone/telemetry';
-import { createTestKeyNamespace, waitFor, type TestResource } from '@backbone/testing';
+import {
+  createTestDatabase,
+  createTestKeyNamespace,
+  testEndpoints,
+  type TestResource,
+  waitFor,
+} from '@backbone/testing';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { planStateKey } from './plan-state.ts';
 import { TimescaleIngestor } from './timescale-ingestor.ts';
-import { createMigratedDatabase, endpoints } from '../test-support/stack.ts';
 
 /** A Yahoo v8 chart body with SPY's daily bars of the last three days. */
 function spyChart(): unknown {
@@ -48,7 +53,7 @@ let pool: pg.Pool;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  database = await createMigratedDatabase('t_ingestor');
+  database = await createTestDatabase('t_ingestor', { migrate });
   pool = createPool({ url: database.url, poolSize: 8 });
 });
 afterEach(async () => {
@@ -66,8 +71,8 @@ interface Instance {
 
 /** One worker instance with its own Redis connections, stopped after the test. */
 async function startInstance(config: SystemConfig): Promise<Instance> {
-  const workerRedis = new Redis(endpoints().redisUrl, { maxRetriesPerRequest: null });
-  const redis = new Redis(endpoints().redisUrl, { maxRetriesPerRequest: 2 });
+  const workerRedis = new Redis(testEndpoints().redisUrl, { maxRetriesPerRequest: null });
+  const redis = new Redis(testEndpoints().redisUrl, { maxRetriesPerRequest: 2 });
   const app = new TimescaleIngestor({
     config,
     pool,
@@ -86,7 +91,7 @@ async function startInstance(config: SystemConfig): Promise<Instance> {
 }
 
 function namespace(prefix: string): TestResource & { prefix: string } {
-  const ns = createTestKeyNamespace(endpoints().redisUrl, prefix);
+  const ns = createTestKeyNamespace(testEndpoints().redisUrl, prefix);
   cleanups.push(() => ns.drop());
   return ns;
 }
@@ -94,7 +99,7 @@ function namespace(prefix: string): TestResource & { prefix: string } {
 function configFor(keyNamespace: string, plans: unknown[]): SystemConfig {
   return systemConfigSchema.parse({
     database: { url: database.url },
-    redis: { url: endpoints().redisUrl, keyNamespace },
+    redis: { url: testEndpoints().redisUrl, keyNamespace },
     ingest: { plans, concurrency: 2, providers: { csv: { directory: FIXTURES } } },
   });
 }
@@ -199,7 +204,7 @@ describe('TimescaleIngestor', () => {
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const config = systemConfigSchema.parse({
       database: { url: database.url },
-      redis: { url: endpoints().redisUrl, keyNamespace: ns.prefix },
+      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
       ingest: {
         providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } },
         plans: [
@@ -249,7 +254,7 @@ describe('TimescaleIngestor', () => {
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const config = systemConfigSchema.parse({
       database: { url: database.url },
-      redis: { url: endpoints().redisUrl, keyNamespace: ns.prefix },
+      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
       ingest: {
         providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0, timeoutMs: 600_000 } },
         plans: [
@@ -292,7 +297,7 @@ describe('TimescaleIngestor', () => {
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const config = systemConfigSchema.parse({
       database: { url: database.url },
-      redis: { url: endpoints().redisUrl, keyNamespace: ns.prefix },
+      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
       ingest: {
         providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } },
         plans: [
