@@ -8,6 +8,7 @@ export {
   StorageModeError,
 } from './errors.ts';
 export { mergeBars, type BarRow, type MergeCounts } from './merge-bars.ts';
+export { mergeMacroEvents, type MacroEventRow } from './merge-macro-events.ts';
 export { migrate, type MigrateOptions, type MigrateResult } from './migrate.ts';
 export { loadMigrations, MIGRATIONS_DIR, type Migration } from './migration-files.ts';
 export { createPool, withTransaction, type DatabaseConfig } from './pool.ts';

@@ -1,9 +1,7 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ClientBase } from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { copyLines, createStagingTable } from './copy-staging.ts';
 import { copyNumber, copyText, copyTimestamp } from './copy-text.ts';
-import { InvalidRowError, NotInTransactionError } from './errors.ts';
+import { InvalidRowError } from './errors.ts';
 
 /**
  * One bar as the write path takes it: the shape of the `market.bars.v1` contract. `ts` is the
@@ -34,7 +32,6 @@ export interface MergeCounts {
 }
 
 const STAGING = 'backbone_bars_staging';
-const ROWS_PER_CHUNK = 2000;
 
 /**
  * Writes bars in the caller's transaction: COPY into a temporary staging table, keep the last
@@ -53,29 +50,21 @@ export async function mergeBars(
   if (bars.length === 0) return { inserted: 0, updated: 0, unchanged: 0, duplicatesInBatch: 0 };
   const lines = bars.map(toCopyLine);
 
-  // ON COMMIT DROP: the staging table can never outlive the transaction, even if this process
-  // dies. Dropping it at the end as well lets one transaction merge several batches.
-  await client.query(
-    `CREATE TEMP TABLE ${STAGING} (
-       seq integer NOT NULL, symbol text NOT NULL, timeframe text NOT NULL, ts timestamptz NOT NULL,
-       open double precision NOT NULL, high double precision NOT NULL, low double precision NOT NULL,
-       close double precision NOT NULL, volume double precision NOT NULL, source text NOT NULL
-     ) ON COMMIT DROP`,
+  // Dropping the staging table at the end as well lets one transaction merge several batches.
+  await createStagingTable(
+    client,
+    STAGING,
+    `seq integer NOT NULL, symbol text NOT NULL, timeframe text NOT NULL, ts timestamptz NOT NULL,
+     open double precision NOT NULL, high double precision NOT NULL, low double precision NOT NULL,
+     close double precision NOT NULL, volume double precision NOT NULL, source text NOT NULL`,
+    'mergeBars',
   );
-  // Creating a table assigns a transaction id; outside a transaction block it is gone again.
-  const inTransaction = await client.query<{ assigned: boolean }>(
-    'SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS assigned',
+  await copyLines(
+    client,
+    STAGING,
+    'seq, symbol, timeframe, ts, open, high, low, close, volume, source',
+    lines,
   );
-  if (inTransaction.rows[0]?.assigned !== true) {
-    throw new NotInTransactionError('mergeBars must run inside a transaction (use withTransaction)');
-  }
-
-  const copy = client.query(
-    copyFrom(
-      `COPY ${STAGING} (seq, symbol, timeframe, ts, open, high, low, close, volume, source) FROM STDIN`,
-    ),
-  );
-  await pipeline(Readable.from(chunked(lines)), copy);
 
   // Partitions for the batch's range must exist before the insert (a no-op on TimescaleDB).
   await client.query(
@@ -144,10 +133,4 @@ function toCopyLine(bar: BarRow, index: number): string {
     copyNumber(bar.volume),
     copyText(bar.source),
   ].join('\t');
-}
-
-function* chunked(lines: readonly string[]): Generator<string> {
-  for (let start = 0; start < lines.length; start += ROWS_PER_CHUNK) {
-    yield lines.slice(start, start + ROWS_PER_CHUNK).join('\n') + '\n';
-  }
 }

@@ -1,0 +1,52 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ClientBase } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { NotInTransactionError } from './errors.ts';
+
+const ROWS_PER_CHUNK = 2000;
+
+/**
+ * Creates the temporary staging table of a merge (`ON COMMIT DROP`, so it can never outlive the
+ * transaction even if this process dies) and refuses to go on outside a transaction block, where
+ * the table would be gone again before the merge reads it.
+ *
+ * @example await createStagingTable(client, 'backbone_bars_staging', 'seq integer NOT NULL, …', 'mergeBars');
+ */
+export async function createStagingTable(
+  client: ClientBase,
+  table: string,
+  columnsDdl: string,
+  caller: string,
+): Promise<void> {
+  await client.query(`CREATE TEMP TABLE ${table} (${columnsDdl}) ON COMMIT DROP`);
+  // Creating a table assigns a transaction id; outside a transaction block it is gone again.
+  const inTransaction = await client.query<{ assigned: boolean }>(
+    'SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS assigned',
+  );
+  if (inTransaction.rows[0]?.assigned !== true) {
+    throw new NotInTransactionError(`${caller} must run inside a transaction (use withTransaction)`);
+  }
+}
+
+/**
+ * Streams COPY text-format lines (see copy-text.ts) into `table (columns)`, a few thousand lines
+ * per write so a large batch never becomes one huge string.
+ *
+ * @example await copyLines(client, 'backbone_bars_staging', 'seq, symbol, ts', lines);
+ */
+export async function copyLines(
+  client: ClientBase,
+  table: string,
+  columns: string,
+  lines: readonly string[],
+): Promise<void> {
+  const copy = client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`));
+  await pipeline(Readable.from(chunked(lines)), copy);
+}
+
+function* chunked(lines: readonly string[]): Generator<string> {
+  for (let start = 0; start < lines.length; start += ROWS_PER_CHUNK) {
+    yield lines.slice(start, start + ROWS_PER_CHUNK).join('\n') + '\n';
+  }
+}
