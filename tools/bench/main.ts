@@ -1,0 +1,170 @@
+/**
+ * The benchmark harness (issue #9): the project against the machine's own limits, side by side
+ * in one run. Not part of `npm test`; speed is measured here, never asserted in tests.
+ *
+ *   npm run bench -- [--quick] [--only sink,ingest,cache]
+ *
+ * Writes bench/results/<timestamp>.json (every raw sample) and regenerates docs/benchmarks.md.
+ * Needs the local stack (`./backbone stack up`), psql and redis-benchmark on the PATH.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '@backbone/config';
+import { runCacheScenario } from './cache-scenario.ts';
+import { runIngestScenario } from './ingest-scenario.ts';
+import { command } from './measure.ts';
+import { benchmarksMarkdown, type BenchResults } from './report.ts';
+import { runSinkScenario } from './sink-scenario.ts';
+
+const ROOT = new URL('../../', import.meta.url);
+const SCENARIOS = ['sink', 'ingest', 'cache'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+/** Sizes per mode: quick stays under 2 minutes on the shared machine, full under 15. */
+const SIZES = {
+  quick: {
+    sinkBars: 20_000,
+    ingestRows: 100_000,
+    repetitions: 3,
+    ingestRepetitions: 2,
+    cacheSeconds: 2,
+    cacheRequests: 50_000,
+  },
+  full: {
+    sinkBars: 500_000,
+    ingestRows: 1_000_000,
+    repetitions: 5,
+    ingestRepetitions: 3,
+    cacheSeconds: 5,
+    cacheRequests: 1_000_000,
+  },
+} as const;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+  });
+  const only = parseOnly(values.only);
+  const mode = values.quick ? 'quick' : 'full';
+  const sizes = SIZES[mode];
+  // The harness's own flags are not config flags: the config comes from files and the environment.
+  const config = loadConfig({ argv: [] });
+  const startedAt = new Date();
+  const started = performance.now();
+  const workDir = mkdtempSync(join(tmpdir(), 'backbone-bench-'));
+  const log = (message: string): void => {
+    process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
+  };
+  const scenarios: BenchResults['scenarios'] = {};
+  try {
+    if (only.has('sink')) {
+      log(`sink: ${String(sizes.sinkBars)} bars x ${String(sizes.repetitions)}`);
+      Object.assign(scenarios, {
+        sink: await runSinkScenario({
+          config,
+          bars: sizes.sinkBars,
+          repetitions: sizes.repetitions,
+          workDir,
+          timeoutMs: 600_000,
+        }),
+      });
+    }
+    if (only.has('ingest')) {
+      log(`ingest: ${String(sizes.ingestRows)} rows x ${String(sizes.ingestRepetitions)}`);
+      Object.assign(scenarios, {
+        ingest: await runIngestScenario({
+          config,
+          rows: sizes.ingestRows,
+          repetitions: sizes.ingestRepetitions,
+          workDir,
+        }),
+      });
+    }
+    if (only.has('cache')) {
+      log(`cache: ${String(sizes.cacheSeconds)} s loops x ${String(sizes.repetitions)}`);
+      Object.assign(scenarios, {
+        cache: await runCacheScenario({
+          redisUrl: config.redis.url,
+          concurrency: 50,
+          seconds: sizes.cacheSeconds,
+          requests: sizes.cacheRequests,
+          repetitions: sizes.repetitions,
+        }),
+      });
+    }
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+
+  const results: BenchResults = {
+    startedAt: startedAt.toISOString(),
+    durationSeconds: (performance.now() - started) / 1000,
+    mode,
+    machine: {
+      cores: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+      loadAverageAtStart: loadavg(),
+      platform: `${platform()} ${release()}`,
+    },
+    versions: await versions(config.database.url),
+    scenarios,
+  };
+  const resultsDir = new URL('bench/results/', ROOT);
+  mkdirSync(resultsDir, { recursive: true });
+  const resultsFile = `bench/results/${startedAt
+    .toISOString()
+    .replaceAll(':', '-')
+    .replace(/\.\d+Z$/, 'Z')}.json`;
+  writeFileSync(new URL(resultsFile, ROOT), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(new URL('docs/benchmarks.md', ROOT), benchmarksMarkdown(results, resultsFile));
+  log(`wrote ${resultsFile} and docs/benchmarks.md`);
+  process.stdout.write(`${JSON.stringify(results.scenarios, null, 2)}\n`);
+}
+
+function parseOnly(value: string | undefined): Set<Scenario> {
+  if (value === undefined) return new Set(SCENARIOS);
+  const picked = value.split(',').map((name) => name.trim());
+  const unknown = picked.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `--only: unknown scenario(s) ${unknown.join(', ')} (one of ${SCENARIOS.join(', ')})`,
+    );
+  }
+  return new Set(picked as Scenario[]);
+}
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+async function versions(databaseUrl: string): Promise<Record<string, string>> {
+  const packageVersion = (name: string): string => {
+    const file = new URL(`node_modules/${name}/package.json`, ROOT);
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  };
+  const tool = async (file: string, args: string[]): Promise<string> =>
+    (await command(file, args).catch(() => 'unavailable')).trim();
+  return {
+    node: process.version,
+    backbone:
+      (await tool('git', ['-C', new URL('.', ROOT).pathname, 'rev-parse', '--short', 'HEAD'])) || 'unknown',
+    postgresql: await tool('psql', ['--no-psqlrc', '-At', '-d', databaseUrl, '-c', 'SHOW server_version']),
+    redis: (await tool('redis-server', ['--version'])).replace(/^.*v=(\S+).*$/, '$1'),
+    kafkajs: packageVersion('kafkajs'),
+    pg: packageVersion('pg'),
+    ioredis: packageVersion('ioredis'),
+  };
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+}
