@@ -26,6 +26,7 @@ function collect(value: string, previous: string[]): string[] {
 const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
   cache: async () => (await import('./commands/cache.ts')).registerCacheCommand,
   config: async () => (await import('./commands/config.ts')).registerConfigCommand,
+  drill: async () => (await import('./commands/drill.ts')).registerDrillCommand,
   feed: async () => (await import('./commands/feed.ts')).registerFeedCommand,
   ingest: async () => (await import('./commands/ingest.ts')).registerIngestCommand,
   migrate: async () => (await import('./commands/migrate.ts')).registerMigrateCommand,

@@ -63,3 +63,11 @@ export {
   type OutageMeasurement,
 } from './drill/measure-outage.ts';
 export { CuttableTcpProxy, type ProxyTarget } from './drill/tcp-proxy.ts';
+export { DrillLoadError, DrillRefusedError, DrillTargetError } from './drills/errors.ts';
+export {
+  DRILL_TARGETS,
+  runDrill,
+  type DrillOptions,
+  type DrillReport,
+  type DrillTarget,
+} from './drills/run-drill.ts';

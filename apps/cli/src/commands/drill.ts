@@ -1,0 +1,76 @@
+import { redactText } from '@backbone/config';
+import {
+  DRILL_TARGETS,
+  DrillRefusedError,
+  DrillTargetError,
+  rulesFromConfig,
+  runDrill,
+  type DrillTarget,
+} from '@backbone/readiness';
+import type { Command } from 'commander';
+import { loadCliConfig } from '../load-cli-config.ts';
+
+interface DrillFlags {
+  confirmNonLocal?: boolean;
+  bars?: string;
+  rate?: string;
+}
+
+/**
+ * `./backbone drill redis|kafka|timescale`: a real failover drill (see docs/readiness.md, Drills).
+ * Prints `{ target, detectionSeconds, recoverySeconds, produced, stored, lost, duplicated,
+ * cacheFresh }` as JSON. Exit 0 when nothing was lost or duplicated and the cache is fresh again,
+ * 1 when the drill ran and found a loss, a duplicate or a stale cache (or could not finish), 2 for
+ * bad usage, a refused non-local stack or a target that cannot be drilled.
+ */
+export function registerDrillCommand(program: Command): void {
+  program
+    .command('drill')
+    .description('Failover drill: cut a dependency under load, measure detection and recovery, reconcile.')
+    .argument('<target>', DRILL_TARGETS.join(' | '))
+    .option('--confirm-non-local', 'allow hosts other than 127.0.0.1/localhost')
+    .option('--bars <n>', 'bars the feed produces', '1500')
+    .option('--rate <n>', 'feed bars per second', '150')
+    .action(async (target: string, flags: DrillFlags) => {
+      const totalBars = Number(flags.bars);
+      const ratePerSecond = Number(flags.rate);
+      if (!(DRILL_TARGETS as readonly string[]).includes(target)) {
+        usage(`target must be one of ${DRILL_TARGETS.join(', ')}, got ${target}`);
+        return;
+      }
+      if (!Number.isInteger(totalBars) || totalBars < 1) {
+        usage(`--bars must be a positive integer, got ${flags.bars}`);
+        return;
+      }
+      if (!Number.isFinite(ratePerSecond) || ratePerSecond <= 0) {
+        usage(`--rate must be a positive number, got ${flags.rate}`);
+        return;
+      }
+      const config = loadCliConfig();
+      try {
+        const report = await runDrill(target as DrillTarget, {
+          databaseUrl: config.database.url,
+          redisUrl: config.redis.url,
+          kafkaBrokers: config.kafka.brokers,
+          rules: rulesFromConfig(config),
+          confirmNonLocal: flags.confirmNonLocal === true,
+          totalBars,
+          ratePerSecond,
+        });
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        process.exitCode = report.lost === 0 && report.duplicated === 0 && report.cacheFresh ? 0 : 1;
+      } catch (error) {
+        process.stderr.write(`drill: ${describe(error)}\n`);
+        process.exitCode = error instanceof DrillRefusedError || error instanceof DrillTargetError ? 2 : 1;
+      }
+    });
+}
+
+function usage(message: string): void {
+  process.stderr.write(`drill: ${message}\n`);
+  process.exitCode = 2;
+}
+
+function describe(error: unknown): string {
+  return redactText(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+}

@@ -1,0 +1,54 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { testRules } from '../test-support/config.ts';
+import { endpoints } from '../test-support/endpoints.ts';
+import { DrillRefusedError, DrillTargetError } from './errors.ts';
+import { runDrill, type DrillOptions, type DrillReport } from './run-drill.ts';
+
+function drillOptions(): DrillOptions {
+  const { databaseUrl, redisUrl, kafkaBrokers } = endpoints();
+  // A 1 s probe timeout so a cut is judged quickly; the load runs ~8 s at 150 bars/s.
+  return {
+    databaseUrl,
+    redisUrl,
+    kafkaBrokers,
+    rules: testRules({}, { probeTimeoutMs: 1_000 }),
+    totalBars: 1_200,
+    ratePerSecond: 150,
+    pollIntervalMs: 100,
+    timeoutMs: 20_000,
+  };
+}
+
+const reports: DrillReport[] = [];
+afterAll(() => {
+  // The measured numbers, for the record of a test run (not asserted: speed is never asserted).
+  for (const report of reports) process.stdout.write(`drill ${JSON.stringify(report)}\n`);
+});
+
+describe.each(['timescale', 'redis'] as const)('the %s drill against the local stack', (target) => {
+  it('detects the cut and the recovery, loses and duplicates nothing, and the cache is fresh again', async () => {
+    const report = await runDrill(target, drillOptions());
+    reports.push(report);
+    expect(report.target).toBe(target);
+    expect(report.detectionSeconds).toBeGreaterThan(0);
+    expect(report.recoverySeconds).toBeGreaterThan(0);
+    expect(report.produced).toBe(1_200);
+    expect(report.stored).toBe(report.produced);
+    expect(report.lost).toBe(0);
+    expect(report.duplicated).toBe(0);
+    expect(report.cacheFresh).toBe(true);
+  }, 60_000);
+});
+
+describe('drill guards', () => {
+  it('refuses a non-local stack unless confirmed, naming the hosts', async () => {
+    const options = { ...drillOptions(), redisUrl: 'redis://cache.example.com:6379' };
+    const refused = runDrill('redis', options);
+    await expect(refused).rejects.toBeInstanceOf(DrillRefusedError);
+    await expect(refused).rejects.toMatchObject({ hosts: ['cache.example.com'] });
+  });
+
+  it('reports the kafka drill as not implemented instead of pretending', async () => {
+    await expect(runDrill('kafka', drillOptions())).rejects.toBeInstanceOf(DrillTargetError);
+  });
+});

@@ -1,0 +1,438 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CacheClient, createCacheRedis, createMarketDatasets, redisReady } from '@backbone/cache';
+import { migrate } from '@backbone/db';
+import {
+  createBarFeed,
+  createKafkajsClient,
+  defaultFeedStart,
+  publishFeed,
+  type BarFeed,
+} from '@backbone/kafka';
+import { BarSink } from '@backbone/stream';
+import { createLogger, type Logger } from '@backbone/telemetry';
+import type { Redis } from 'ioredis';
+import pg from 'pg';
+import { measureOutage } from '../drill/measure-outage.ts';
+import { CuttableTcpProxy } from '../drill/tcp-proxy.ts';
+import { redisChecks } from '../probes/redis.ts';
+import { timescaleChecks } from '../probes/timescaledb.ts';
+import { runCheck, type CheckDefinition } from '../run-check.ts';
+import type { ReadinessRules } from '../rules.ts';
+import { DrillLoadError, DrillRefusedError, DrillTargetError } from './errors.ts';
+
+/** The dependencies a drill can cut. */
+export const DRILL_TARGETS = ['redis', 'kafka', 'timescale'] as const;
+export type DrillTarget = (typeof DRILL_TARGETS)[number];
+
+export interface DrillOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  kafkaBrokers: readonly string[];
+  /** Probe timeout and the rest of the readiness rules (`rulesFromConfig(config)`). */
+  rules: ReadinessRules;
+  /** Required to run against any host other than 127.0.0.1/localhost. */
+  confirmNonLocal?: boolean;
+  /** Bars the feed produces in total (default 1500). */
+  totalBars?: number;
+  /** Feed pace in bars per second (default 150): the load keeps running across cut and restore. */
+  ratePerSecond?: number;
+  /** Symbols of the feed; the cache reads their latest bar (default EURUSD, GBPUSD, USDJPY). */
+  symbols?: readonly string[];
+  /** Pause between probes while waiting for detection or recovery (default 200 ms). */
+  pollIntervalMs?: number;
+  /** Bound on every wait: baseline, detection, recovery, catch-up, cache freshness (default 30 s). */
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+/** What a drill measured and reconciled. */
+export interface DrillReport {
+  target: DrillTarget;
+  /** Seconds from the cut until the readiness probe said `fail`. */
+  detectionSeconds: number;
+  /** Seconds from the restore until it said `ok` again. */
+  recoverySeconds: number;
+  /** Bars the feed produced (acknowledged by Kafka). */
+  produced: number;
+  /** Distinct produced bars found in the table. */
+  stored: number;
+  /** produced − stored. */
+  lost: number;
+  /** Extra rows per key plus rows written more than once (revision > 0, re-applied records). */
+  duplicated: number;
+  /** Every symbol's cached latest bar is the last bar the feed produced, served from Redis. */
+  cacheFresh: boolean;
+}
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+const CACHE_POLICY = { ttlSeconds: 1, maxKeysPerDataset: 1_000, staleGraceSeconds: 5 };
+
+/**
+ * A real failover drill: runs a measured load (feed → bar topic → BarSink → a private database;
+ * cache reads of the latest bar per symbol) with the target dependency reached only through a
+ * {@link CuttableTcpProxy}, cuts the proxy, measures until readiness (probed through the same
+ * proxy) says `fail`, restores it, measures until `ok`, then reconciles the table against every
+ * bar produced and checks the cache is fresh again. The shared services are never stopped; the
+ * drill's database, topics and keys are removed at the end.
+ *
+ * @example const report = await runDrill('redis', { databaseUrl, redisUrl, kafkaBrokers, rules: rulesFromConfig(config) });
+ */
+export async function runDrill(target: DrillTarget, options: DrillOptions): Promise<DrillReport> {
+  if (target === 'kafka') {
+    throw new DrillTargetError(
+      target,
+      'not implemented: the broker advertises its own address, so a proxy cannot cut client traffic; it needs a private broker (see docs/readiness.md)',
+    );
+  }
+  refuseNonLocal(options);
+  const logger = options.logger ?? createLogger({ name: 'drill', level: 'error' });
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const symbols = options.symbols ?? ['EURUSD', 'GBPUSD', 'USDJPY'];
+  const totalBars = options.totalBars ?? 1_500;
+  const id = randomBytes(6).toString('hex');
+  const resources = new Resources();
+  try {
+    const database = await createDrillDatabase(options.databaseUrl, `backbone_drill_${id}`);
+    resources.defer(database.drop);
+    const direct = new pg.Pool({ connectionString: database.url, max: 2 });
+    direct.on('error', () => undefined);
+    resources.defer(() => direct.end());
+
+    const upstream = new URL(target === 'timescale' ? database.url : options.redisUrl);
+    const proxy = await CuttableTcpProxy.start({
+      host: upstream.hostname,
+      port: Number(upstream.port || (target === 'timescale' ? 5432 : 6379)),
+    });
+    resources.defer(() => proxy.close());
+    const proxied = (url: string): string => {
+      const through = new URL(url);
+      through.host = `127.0.0.1:${proxy.port}`;
+      return through.toString();
+    };
+
+    const sinkPool = new pg.Pool({
+      connectionString: target === 'timescale' ? proxied(database.url) : database.url,
+      max: 4,
+      connectionTimeoutMillis: 2_000,
+    });
+    sinkPool.on('error', () => undefined);
+    // A cut ends connections that are checked out but between queries; pg emits that on the client
+    // itself, where no one listens, and Node would crash. The next query on it fails and is retried.
+    sinkPool.on('connect', (client) => {
+      client.on('error', () => undefined);
+    });
+    resources.defer(() => sinkPool.end());
+
+    const redisUrl = target === 'redis' ? proxied(options.redisUrl) : options.redisUrl;
+    const redis = createCacheRedis(
+      { url: redisUrl, tls: { enabled: false, rejectUnauthorized: true } },
+      { connectionName: 'backbone-drill', onError: () => undefined },
+    );
+    resources.defer(() => {
+      redis.disconnect();
+    });
+    const keyNamespace = `backbone:drill:${id}:`;
+    resources.defer(() => deleteKeys(options.redisUrl, keyNamespace));
+    const cache = new CacheClient({
+      redis,
+      keyNamespace,
+      datasets: createMarketDatasets(sinkPool, {
+        latestBar: { enabled: true },
+        recentBars: { enabled: false, count: 1 },
+        rollups: { enabled: false, days: 1 },
+        macroCalendar: { enabled: false, days: 1 },
+      }),
+      policy: CACHE_POLICY,
+      loadTimeoutMs: 1_000,
+    });
+    resources.defer(() => cache.close());
+
+    const probe = probeOf(target, { sinkPool, redis, keyNamespace, rules: options.rules });
+
+    const kafka = createKafkajsClient({
+      brokers: [...options.kafkaBrokers],
+      clientId: `backbone-drill-${id}`,
+      logLevel: 'error',
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    resources.defer(() => admin.close());
+    const topic = `backbone.drill.${id}.bars`;
+    const deadLetterTopic = `${topic}.dlq`;
+    await admin.createTopics([
+      { name: topic, partitions: 3, replicationFactor: 1, configs: {} },
+      { name: deadLetterTopic, partitions: 1, replicationFactor: 1, configs: {} },
+    ]);
+    resources.defer(() => admin.deleteTopics([topic, deadLetterTopic]));
+    const producer = kafka.producer();
+    await producer.connect();
+    resources.defer(() => producer.close());
+
+    const sink = new BarSink({
+      kafka,
+      pool: sinkPool,
+      logger,
+      groupId: `backbone-drill-${id}`,
+      topic,
+      deadLetterTopic,
+      ingestEventsTopic: `${topic}.events`,
+      maxBatchRecords: 200,
+      maxBatchBytes: 1_048_576,
+      maxMessageBytes: 65_536,
+      retryBackoff: { initialMs: 50, maxMs: 500 },
+    });
+    await sink.start();
+    resources.defer(() => sink.stop());
+    // First in the clean-up: a drill that failed mid-outage must not leave the sink cut off.
+    resources.defer(() => {
+      proxy.restore();
+    });
+
+    const produced = new Set<string>();
+    const feed = recording(
+      createBarFeed({
+        symbols,
+        timeframe: '1m',
+        seed: 7,
+        start: defaultFeedStart(new Date(), '1m', totalBars, symbols.length),
+        source: 'drill',
+      }),
+      produced,
+    );
+    const feeding = publishFeed({
+      producer,
+      topic,
+      feed,
+      totalBars,
+      ratePerSecond: options.ratePerSecond ?? 150,
+    });
+    // Settled here so a failure while the outage is measured is not an unhandled rejection.
+    const fed = feeding.then(
+      (summary) => ({ summary }),
+      (error: unknown) => ({ error }),
+    );
+    const reads = new AbortController();
+    const reading = readCache(cache, symbols, reads.signal);
+
+    await until('load', timeoutMs, () => Promise.resolve(sink.stats().inserted > 0));
+    const outage = await measureOutage({
+      probe,
+      cut: () => {
+        proxy.cut();
+      },
+      restore: () => {
+        proxy.restore();
+      },
+      pollIntervalMs: options.pollIntervalMs ?? 200,
+      timeoutMs,
+    });
+
+    const feedResult = await fed;
+    reads.abort();
+    await reading;
+    if ('error' in feedResult) {
+      throw new DrillLoadError('feed', 'the feed failed while the drill ran', { cause: feedResult.error });
+    }
+    const producedCount = feedResult.summary.produced;
+    await until('catch-up', timeoutMs, async () => {
+      const stats = sink.stats();
+      return stats.records + stats.fenced >= producedCount && (await countRows(direct)) >= produced.size;
+    }).catch((error: unknown) => {
+      // A sink that never catches up is reported as lost bars, not as a crash of the drill.
+      logger.warn({ err: error }, 'the sink did not catch up; reconciling what is stored');
+    });
+
+    const reconciled = await reconcile(direct, produced, sink.stats());
+    const lastTs = feed.lastTsBySymbol();
+    const cacheFresh = await until('cache freshness', timeoutMs, async () => {
+      for (const symbol of symbols) {
+        const result = await cache.get<{ ts: string } | null>({
+          dataset: 'latest-bar',
+          symbol,
+          timeframe: '1m',
+        });
+        if (!['cache', 'loaded', 'peer'].includes(result.source)) return false;
+        const ts = result.envelope.data?.ts;
+        if (ts === undefined || Date.parse(ts) !== Date.parse(lastTs[symbol] ?? '')) return false;
+      }
+      return true;
+    }).then(
+      () => true,
+      () => false,
+    );
+    return {
+      target,
+      detectionSeconds: outage.detectionSeconds,
+      recoverySeconds: outage.recoverySeconds,
+      produced: producedCount,
+      ...reconciled,
+      cacheFresh,
+    };
+  } finally {
+    await resources.release(logger);
+  }
+}
+
+/** Throws {@link DrillRefusedError} when a service is not on this machine and not confirmed. */
+function refuseNonLocal(options: DrillOptions): void {
+  if (options.confirmNonLocal === true) return;
+  const hosts = [
+    new URL(options.databaseUrl).hostname,
+    new URL(options.redisUrl).hostname,
+    ...options.kafkaBrokers.map((broker) => broker.replace(/:\d+$/, '')),
+  ];
+  const remote = [...new Set(hosts.filter((host) => !LOCAL_HOSTS.has(host)))];
+  if (remote.length > 0) throw new DrillRefusedError(remote);
+}
+
+function probeOf(
+  target: 'redis' | 'timescale',
+  input: { sinkPool: pg.Pool; redis: Redis; keyNamespace: string; rules: ReadinessRules },
+): () => Promise<'ok' | 'warn' | 'fail'> {
+  const checks: CheckDefinition[] =
+    target === 'timescale'
+      ? timescaleChecks({
+          pool: input.sinkPool,
+          rules: input.rules,
+          expectations: { daily: {}, intraday: {}, macroSources: [] },
+        })
+      : redisChecks({ redis: input.redis, keyNamespace: input.keyNamespace, rules: input.rules });
+  const name = target === 'timescale' ? 'timescaledb.connection' : 'redis.ping';
+  const check = checks.find((candidate) => candidate.name === name);
+  if (check === undefined) throw new DrillTargetError(target, `no ${name} check`);
+  return async () => (await runCheck(check, input.rules.probeTimeoutMs)).status;
+}
+
+/** The feed, remembering the key of every bar it hands out. */
+function recording(feed: BarFeed, produced: Set<string>): BarFeed {
+  return {
+    next() {
+      const bar = feed.next();
+      produced.add(barKey(bar.symbol, bar.ts));
+      return bar;
+    },
+    get generated() {
+      return feed.generated;
+    },
+    lastTsBySymbol: () => feed.lastTsBySymbol(),
+  };
+}
+
+function barKey(symbol: string, ts: string | Date): string {
+  return `${symbol}|${new Date(ts).toISOString()}`;
+}
+
+/** Reads every symbol's latest bar through the cache until aborted; failures are the outage. */
+async function readCache(cache: CacheClient, symbols: readonly string[], signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    await Promise.allSettled(
+      symbols.map((symbol) => cache.get({ dataset: 'latest-bar', symbol, timeframe: '1m' })),
+    );
+    await sleep(100, undefined, { signal }).catch(() => undefined);
+  }
+}
+
+async function countRows(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM market_data.bars');
+  return Number(rows[0]?.n ?? 0);
+}
+
+async function reconcile(
+  pool: pg.Pool,
+  produced: ReadonlySet<string>,
+  stats: { updated: number; unchanged: number },
+): Promise<{ stored: number; lost: number; duplicated: number }> {
+  const { rows } = await pool.query<{ symbol: string; ts: Date; copies: number; rewritten: number }>(
+    `SELECT symbol, ts, count(*)::int AS copies, count(*) FILTER (WHERE revision > 0)::int AS rewritten
+       FROM market_data.bars GROUP BY symbol, timeframe, ts`,
+  );
+  let stored = 0;
+  let duplicated = stats.unchanged;
+  for (const row of rows) {
+    if (produced.has(barKey(row.symbol, row.ts))) stored += 1;
+    duplicated += row.copies - 1 + row.rewritten;
+  }
+  return { stored, lost: produced.size - stored, duplicated };
+}
+
+/** Polls `condition` until true; throws {@link DrillLoadError} after `timeoutMs`. */
+async function until(phase: string, timeoutMs: number, condition: () => Promise<boolean>): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await condition().catch(() => false)) return;
+    if (performance.now() >= deadline) throw new DrillLoadError(phase, `not reached within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+async function createDrillDatabase(
+  serverUrl: string,
+  name: string,
+): Promise<{ url: string; drop: () => Promise<void> }> {
+  const adminUrl = withDatabase(serverUrl, 'postgres');
+  const url = withDatabase(serverUrl, name);
+  // `name` is generated here from hex digits: a safe identifier.
+  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  await withClient(url, (client) => migrate(client));
+  return {
+    url,
+    drop: async () => {
+      await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
+function withDatabase(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Removes the drill's cache keys from the real Redis (not through the proxy). */
+async function deleteKeys(redisUrl: string, keyNamespace: string): Promise<void> {
+  const redis = createCacheRedis(
+    { url: redisUrl, tls: { enabled: false, rejectUnauthorized: true } },
+    { connectionName: 'backbone-drill-cleanup', commandTimeoutMs: 2_000, onError: () => undefined },
+  );
+  try {
+    if (!(await redisReady(redis, 2_000))) throw new Error('Redis did not answer; drill keys left behind');
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyNamespace}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Clean-up steps, run in reverse order of creation; a failing step does not stop the others. */
+class Resources {
+  readonly #steps: (() => unknown)[] = [];
+
+  defer(step: () => unknown): void {
+    this.#steps.push(step);
+  }
+
+  async release(logger: Logger): Promise<void> {
+    for (const step of this.#steps.reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn({ err: error }, 'drill clean-up step failed');
+      }
+    }
+  }
+}
