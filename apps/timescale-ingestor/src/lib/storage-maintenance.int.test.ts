@@ -14,13 +14,7 @@ describe('storage maintenance child', () => {
   });
 
   it('rolls up every 1m bar on its first pass, recent ones later, and creates partitions ahead', async () => {
-    const pool = createPool({
-      url: database.url,
-      poolSize: 2,
-      statementTimeoutMs: 10_000,
-      ssl: { enabled: false, rejectUnauthorized: true },
-      schemas: { marketData: 'market_data', system: 'backbone' },
-    });
+    const pool = createPool({ url: database.url, poolSize: 2 });
     // Two hours of 1m history ten days old: outside the recent window, inside the 30-day retention.
     const now = new Date();
     const old = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - 10 * 86_400_000;
