@@ -13,8 +13,10 @@ export {
 export {
   BAR_PROVIDERS,
   parseIngestRequest,
+  type BarIngestRequest,
   type BarProviderName,
   type CsvIngestRequest,
+  type FredIngestRequest,
   type HttpIngestRequest,
   type IngestRequest,
   type IngestWindow,
@@ -22,3 +24,5 @@ export {
 } from './request.ts';
 export { eventQuality, freshnessSlaSeconds, type RunQuality, type SeriesQuality } from './quality.ts';
 export { createBarProvider, csvFilesFor } from './sources.ts';
+export { DEFAULT_FRED_SERIES } from './fred-series.ts';
+export { validateEvents } from './macro-ingest.ts';

@@ -71,18 +71,50 @@ describe('parseIngestRequest', () => {
     expect(problems.join(' ')).not.toContain('DROP');
   });
 
-  it('refuses unknown providers, fred, missing files and filters with csv', () => {
+  it('refuses unknown providers, missing files and filters with csv', () => {
     expect(problemsOf({ provider: 'bloomberg' })).toEqual([
       'provider: unknown provider "bloomberg" (one of csv, yahoo, fred)',
     ]);
     expect(problemsOf({ provider: undefined })[0]).toMatch(/^provider: is required/);
-    expect(problemsOf({ provider: 'fred' })[0]).toMatch(/^provider: fred serves macro calendar events/);
     expect(problemsOf({ provider: 'csv', files: ['/nonexistent/bars.csv'] })).toEqual([
       'file: /nonexistent/bars.csv does not exist',
     ]);
     expect(problemsOf({ provider: 'csv', files: [FIXTURE], from: '2026-01-01' })[0]).toMatch(
       /^from: is not used with --provider csv/,
     );
+  });
+
+  it('reads a fred request: all tracked series by default, or the ones named', () => {
+    const all = parseIngestRequest({ provider: 'fred', from: '2026-10-01', to: '2026-12-31' }, NOW);
+    expect(all).toMatchObject({
+      provider: 'fred',
+      window: { from: new Date('2026-10-01T00:00:00Z'), to: new Date('2027-01-01T00:00:00Z') },
+    });
+    expect(all.provider === 'fred' && all.series.map((spec) => spec.seriesId)).toEqual([
+      'CPIAUCSL',
+      'UNRATE',
+      'PAYEMS',
+      'GDP',
+    ]);
+    const some = parseIngestRequest(
+      { provider: 'fred', symbols: 'payems, CPIAUCSL', from: '2026-10-01' },
+      NOW,
+    );
+    expect(some.provider === 'fred' && some.series.map((spec) => [spec.seriesId, spec.releaseId])).toEqual([
+      ['CPIAUCSL', 10],
+      ['PAYEMS', 50],
+    ]);
+  });
+
+  it('refuses fred requests with unknown series, a timeframe, files or no start', () => {
+    expect(
+      problemsOf({ provider: 'fred', symbols: 'PAYEMS,NOPE', timeframe: '1d', files: [FIXTURE] }),
+    ).toEqual([
+      'file: is only used with --provider csv',
+      'timeframe: is not used with --provider fred (macro events have none)',
+      'symbols[1]: NOPE is not a tracked FRED series (one of CPIAUCSL, UNRATE, PAYEMS, GDP)',
+      'from: is required with --provider fred',
+    ]);
   });
 
   it('refuses impossible dates and missing starts', () => {

@@ -1,6 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { isTimeframe, symbolSchema, type Timeframe } from '@backbone/contracts';
+import type { FredSeriesSpec } from '@backbone/market-sources';
 import { IngestUsageError, type UsageProblem } from './errors/ingest-usage-error.ts';
+import { DEFAULT_FRED_SERIES } from './fred-series.ts';
 
 /** The bar providers the pipeline runs (`fred` serves macro events, see docs/ingestor.md). */
 export const BAR_PROVIDERS = ['csv', 'yahoo'] as const;
@@ -28,8 +30,18 @@ export interface HttpIngestRequest {
   fallbackProvider?: BarProviderName;
 }
 
+/** Macro calendar events (FRED releases of the chosen series) over a window; dimension `macro`. */
+export interface FredIngestRequest {
+  provider: 'fred';
+  series: readonly FredSeriesSpec[];
+  window: IngestWindow;
+}
+
+/** The requests whose records are bars. */
+export type BarIngestRequest = CsvIngestRequest | HttpIngestRequest;
+
 /** What one ingest run fetches. Build it with {@link parseIngestRequest} from untrusted input. */
-export type IngestRequest = CsvIngestRequest | HttpIngestRequest;
+export type IngestRequest = BarIngestRequest | FredIngestRequest;
 
 /** Unvalidated options as the CLI (or any caller with strings) has them. */
 export interface UnvalidatedIngestOptions {
@@ -59,15 +71,7 @@ export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date)
   if (provider === undefined || provider === '') {
     throw new IngestUsageError([{ field: 'provider', message: `is required (one of csv, yahoo, fred)` }]);
   }
-  if (provider === 'fred') {
-    throw new IngestUsageError([
-      {
-        field: 'provider',
-        message:
-          'fred serves macro calendar events, which this pipeline does not ingest yet (bars only: csv, yahoo)',
-      },
-    ]);
-  }
+  if (provider === 'fred') return parseFredRequest(options, now);
   if (provider === 'csv') {
     const files = options.files ?? [];
     if (files.length === 0) problems.push({ field: 'file', message: 'is required with --provider csv' });
@@ -105,16 +109,7 @@ export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date)
       message: `"${timeframe.slice(0, 20)}" is not one of ${YAHOO_TIMEFRAMES.join(', ')}`,
     });
   }
-  const from = options.from === undefined ? undefined : parseInstant(options.from, 'from', problems);
-  if (options.from === undefined)
-    problems.push({ field: 'from', message: 'is required with --provider yahoo' });
-  const to = options.to === undefined ? now : parseInstant(options.to, 'to', problems);
-  if (from !== undefined && to !== undefined && from.getTime() >= to.getTime()) {
-    problems.push({
-      field: 'to',
-      message: `reversed or empty date range: from ${from.toISOString()} is not before to ${to.toISOString()}`,
-    });
-  }
+  const { from, to } = parseWindow(options, 'yahoo', now, problems);
   if (
     problems.length > 0 ||
     from === undefined ||
@@ -125,6 +120,55 @@ export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date)
     throw new IngestUsageError(problems);
   }
   return { provider: 'yahoo', symbols, timeframe, window: { from, to } };
+}
+
+function parseFredRequest(options: UnvalidatedIngestOptions, now: Date): FredIngestRequest {
+  const problems: UsageProblem[] = [];
+  if (options.files !== undefined && options.files.length > 0) {
+    problems.push({ field: 'file', message: 'is only used with --provider csv' });
+  }
+  if (options.timeframe !== undefined) {
+    problems.push({
+      field: 'timeframe',
+      message: 'is not used with --provider fred (macro events have none)',
+    });
+  }
+  let series = DEFAULT_FRED_SERIES;
+  if (options.symbols !== undefined) {
+    const known = DEFAULT_FRED_SERIES.map((spec) => spec.seriesId);
+    const ids = parseSymbols(options.symbols, problems);
+    ids.forEach((id, index) => {
+      if (!known.includes(id)) {
+        problems.push({
+          field: `symbols[${index}]`,
+          message: `${id} is not a tracked FRED series (one of ${known.join(', ')})`,
+        });
+      }
+    });
+    series = DEFAULT_FRED_SERIES.filter((spec) => ids.includes(spec.seriesId));
+  }
+  const { from, to } = parseWindow(options, 'fred', now, problems);
+  if (problems.length > 0 || from === undefined || to === undefined) throw new IngestUsageError(problems);
+  return { provider: 'fred', series, window: { from, to } };
+}
+
+function parseWindow(
+  options: UnvalidatedIngestOptions,
+  provider: string,
+  now: Date,
+  problems: UsageProblem[],
+): { from: Date | undefined; to: Date | undefined } {
+  const from = options.from === undefined ? undefined : parseInstant(options.from, 'from', problems);
+  if (options.from === undefined)
+    problems.push({ field: 'from', message: `is required with --provider ${provider}` });
+  const to = options.to === undefined ? now : parseInstant(options.to, 'to', problems);
+  if (from !== undefined && to !== undefined && from.getTime() >= to.getTime()) {
+    problems.push({
+      field: 'to',
+      message: `reversed or empty date range: from ${from.toISOString()} is not before to ${to.toISOString()}`,
+    });
+  }
+  return { from, to };
 }
 
 function parseSymbols(input: string | readonly string[] | undefined, problems: UsageProblem[]): string[] {

@@ -25,7 +25,8 @@ import { IngestFailedError } from './errors/ingest-failed-error.ts';
 import { IngestUsageError } from './errors/ingest-usage-error.ts';
 import { ingestMetrics } from './metrics.ts';
 import { QualityCollector, eventQuality, type RunQuality } from './quality.ts';
-import type { IngestRequest, IngestWindow } from './request.ts';
+import { runMacroIngest } from './macro-ingest.ts';
+import type { BarIngestRequest, FredIngestRequest, IngestRequest, IngestWindow } from './request.ts';
 import {
   createBarProvider,
   csvChunks,
@@ -124,7 +125,7 @@ export async function runIngest(
   const runId = options.runId ?? randomUUID();
   const attributes = {
     provider: request.provider,
-    dimension: 'bars',
+    dimension: request.provider === 'fred' ? 'macro' : 'bars',
     ...(options.plan === undefined ? {} : { plan: options.plan }),
   };
   return tracer.startActiveSpan(
@@ -132,7 +133,10 @@ export async function runIngest(
     { attributes: { ...attributes, 'backbone.run_id': runId } },
     async (span) => {
       try {
-        const result = await execute(deps, request, runId, options.plan, span);
+        const result =
+          request.provider === 'fred'
+            ? await executeMacro(deps, request, runId, options.plan)
+            : await execute(deps, request, runId, options.plan, span);
         span.setAttributes({
           'backbone.ingest.status': result.status,
           'backbone.ingest.inserted': result.inserted,
@@ -152,9 +156,45 @@ export async function runIngest(
   );
 }
 
+/** FRED runs write macro events (dimension `macro`) in one transaction; see macro-ingest.ts. */
+async function executeMacro(
+  deps: IngestDependencies,
+  request: FredIngestRequest,
+  runId: string,
+  plan: string | undefined,
+): Promise<IngestResult> {
+  const started = performance.now();
+  const outcome = await runMacroIngest(
+    {
+      pool: deps.pool,
+      config: deps.config,
+      now: deps.now ?? (() => new Date()),
+      traceContext: () => currentTraceContext() ?? newTraceContext(),
+      ...(deps.signal === undefined ? {} : { signal: deps.signal }),
+    },
+    request,
+    runId,
+    plan,
+  );
+  const result: IngestResult = { runId, ...outcome, durationMs: Math.round(performance.now() - started) };
+  deps.onProgress?.({
+    runId,
+    windowsCommitted: 1,
+    recordsRead:
+      outcome.inserted + outcome.updated + outcome.unchanged + outcome.duplicates + outcome.rejected,
+    inserted: outcome.inserted,
+    updated: outcome.updated,
+    unchanged: outcome.unchanged,
+    rejected: outcome.rejected,
+    window: { from: request.window.from.toISOString(), to: request.window.to.toISOString() },
+  });
+  recordRunMetrics(result, 'fred', 'macro');
+  return result;
+}
+
 async function execute(
   deps: IngestDependencies,
-  request: IngestRequest,
+  request: BarIngestRequest,
   runId: string,
   plan: string | undefined,
   runSpan: Span,
@@ -453,7 +493,7 @@ interface FinalState {
 }
 
 function finalState(input: {
-  request: IngestRequest;
+  request: BarIngestRequest;
   quality: QualityCollector;
   now: Date;
   readiness: SystemConfig['readiness'];
@@ -497,7 +537,7 @@ function finalState(input: {
 }
 
 function eventWindow(
-  request: IngestRequest,
+  request: BarIngestRequest,
   dataFrom: number,
   dataTo: number,
   producedAt: Date,
@@ -565,8 +605,8 @@ async function runInChildSpan<T>(
   });
 }
 
-function recordRunMetrics(result: IngestResult, source: string): void {
-  ingestMetrics.run(result.status, result.durationMs / 1000, { source, dimension: 'bars' });
+function recordRunMetrics(result: IngestResult, source: string, dimension = 'bars'): void {
+  ingestMetrics.run(result.status, result.durationMs / 1000, { source, dimension });
   for (const series of result.quality.series) {
     if (series.freshnessSeconds !== null) {
       ingestMetrics.freshness(series.freshnessSeconds, {
