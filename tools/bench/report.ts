@@ -89,6 +89,25 @@ ${rows.join('\n')}
 
 ${details.join('\n')}
 
+## Why targets are missed (as far as known)
+
+No CPU profile was taken in this run; these are the known costs, not a measured breakdown.
+
+- **The machine.** The harness, Kafka, PostgreSQL and Redis share ${String(machine.cores)} cores. psql hands
+  its rows to the server and waits; the project's Node process competes with the database for
+  the same cores while it parses, validates and encodes, so every ratio here is pessimistic
+  compared with a machine where the database has cores of its own.
+- **Sink.** Per record: JSON parse and zod validation of the wire contract, COPY text encoding;
+  per slice (at most \`kafka.consumer.maxBatchRecords\` records of one partition): its own
+  transaction with the offset-row lock, the offset write and an outbox event, which is the
+  exactly-once price; psql merges everything in one transaction.
+- **Ingest.** docs/ingestor.md profiled it: CSV parsing (\`csv-parse\` with \`info\`/\`raw\`), per-row zod
+  validation, COPY encoding and GC, plus one transaction (with its run row) per window of
+  \`ingest.batchRows\` lines.
+- **Cache.** Each hit is one EVALSHA plus envelope validation; even a bare ioredis GET from the same
+  process reaches only about half of redis-benchmark (a C client), so most of the gap is the
+  JavaScript client side, not Redis.
+
 ## How to run
 
 \`\`\`sh
