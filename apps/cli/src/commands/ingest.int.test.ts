@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPool, migrate } from '@backbone/db';
-import { testEndpoints, uniqueName, waitFor } from '@backbone/testing';
+import { createTestDatabase, type TestDatabase, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -19,35 +19,16 @@ const MINUTES = 12_000;
 const TOTAL = SYMBOLS * MINUTES;
 const WINDOW = 5_000;
 
+let database: TestDatabase;
 let databaseUrl: string;
-let adminUrl: string;
-let databaseName: string;
 let client: ReturnType<typeof createPool>;
 let scratch: string;
 let bigCsv: string;
 
-function serverUrl(): string {
-  return testEndpoints().databaseUrl;
-}
-
 beforeAll(async () => {
-  databaseName = uniqueName('t_cli_ingest');
-  const adminAddress = new URL(serverUrl());
-  adminAddress.pathname = '/postgres';
-  adminUrl = adminAddress.toString();
-  const url = new URL(serverUrl());
-  url.pathname = `/${databaseName}`;
-  databaseUrl = url.toString();
-  const admin = createPool({ url: adminUrl, poolSize: 1 });
-  await admin.query(`CREATE DATABASE ${databaseName}`);
-  await admin.end();
+  database = await createTestDatabase('t_cli_ingest', { migrate });
+  databaseUrl = database.url;
   client = createPool({ url: databaseUrl, poolSize: 2 });
-  const connection = await client.connect();
-  try {
-    await migrate(connection);
-  } finally {
-    connection.release();
-  }
 
   scratch = await mkdtemp(join(tmpdir(), 'cli-ingest-'));
   bigCsv = join(scratch, 'big.csv');
@@ -56,9 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client.end();
-  const admin = createPool({ url: adminUrl, poolSize: 1 });
-  await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
-  await admin.end();
+  await database.drop();
   await rm(scratch, { recursive: true, force: true });
 });
 
