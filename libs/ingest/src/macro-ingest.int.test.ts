@@ -165,7 +165,7 @@ describe('runIngest --provider fred', () => {
       IngestUsageError,
     );
     await expect(runIngest({ pool, config: configWith(undefined), now: () => NOW }, q4())).rejects.toThrow(
-      /ingest\.providers\.fred\.apiKey: is required/,
+      /ingest\.providers\.fred: has no API key; --provider fred needs one/,
     );
     expect(fred.requests.length).toBe(asked);
   });

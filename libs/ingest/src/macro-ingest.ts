@@ -76,8 +76,9 @@ export async function runMacroIngest(
   if (fred.apiKey === undefined) {
     throw new IngestUsageError([
       {
-        field: 'ingest.providers.fred.apiKey',
-        message: 'is required for --provider fred (env BACKBONE_INGEST__PROVIDERS__FRED__API_KEY)',
+        // Named without "apiKey: …", which redactText would take for a secret and mask.
+        field: 'ingest.providers.fred',
+        message: 'has no API key; --provider fred needs one (env BACKBONE_INGEST__PROVIDERS__FRED__API_KEY)',
       },
     ]);
   }

@@ -32,12 +32,16 @@ export function registerIngestCommand(program: Command): void {
   program
     .command('ingest')
     .description(
-      'Ingest bars once: --provider csv --file PATH | --provider yahoo --symbols A,B --timeframe 1d --from DATE [--to DATE]. ' +
+      'Ingest once: --provider csv --file PATH | --provider yahoo --symbols A,B --timeframe 1d --from DATE [--to DATE] ' +
+        '| --provider fred [--symbols PAYEMS,CPIAUCSL] --from DATE [--to DATE] (macro events). ' +
         'Prints {runId, inserted, updated, unchanged, rejected, freshnessSeconds, quality} as JSON.',
     )
     .option('--provider <name>', 'csv, yahoo or fred')
     .option('--file <path>', 'CSV file to ingest whole (repeatable; --provider csv)', collect, [])
-    .option('--symbols <list>', 'comma-separated symbols, e.g. EURUSD,SPY (--provider yahoo)')
+    .option(
+      '--symbols <list>',
+      'comma-separated symbols, e.g. EURUSD,SPY (--provider yahoo), or FRED series ids (--provider fred)',
+    )
     .option('--timeframe <timeframe>', '1m, 5m, 15m, 30m, 1h or 1d (default 1d)')
     .option('--from <date>', 'start, YYYY-MM-DD (UTC) or ISO-8601 with a zone')
     .option('--to <date>', 'end, inclusive for a date (default: now)')
