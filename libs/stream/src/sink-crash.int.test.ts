@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DEAD_LETTER_HEADERS } from '@backbone/contracts';
-import { uniqueName, waitFor } from '@backbone/testing';
+import { testEndpoints, uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { barKey, barRecord, validBar } from './test-support/bars.ts';
 import {
   createMigratedDatabase,
   createTestKafka,
-  endpoints,
   type TestDatabase,
   type TestKafka,
 } from './test-support/stack.ts';
@@ -69,7 +68,7 @@ it(
     const groupId = uniqueName('sink');
     const base = {
       databaseUrl: db.url,
-      brokers: endpoints().kafkaBrokers,
+      brokers: testEndpoints().kafkaBrokers,
       groupId,
       topic,
       deadLetterTopic,
@@ -151,7 +150,7 @@ it(
     const groupId = uniqueName('sink');
     const base = {
       databaseUrl: db.url,
-      brokers: endpoints().kafkaBrokers,
+      brokers: testEndpoints().kafkaBrokers,
       groupId,
       topic,
       deadLetterTopic: await kafka.topic('dlq'),

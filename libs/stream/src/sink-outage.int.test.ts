@@ -1,4 +1,4 @@
-import { uniqueName, waitFor } from '@backbone/testing';
+import { startTcpProxy, type TcpProxy, uniqueName, waitFor } from '@backbone/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BarSink } from './bar-sink.ts';
@@ -10,7 +10,6 @@ import {
   type TestDatabase,
   type TestKafka,
 } from './test-support/stack.ts';
-import { startTcpProxy, type TcpProxy } from './test-support/tcp-proxy.ts';
 
 let db: TestDatabase;
 let kafka: TestKafka;

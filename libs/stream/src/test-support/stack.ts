@@ -1,15 +1,10 @@
 import { migrate } from '@backbone/db';
 import { createKafkajsClient, type AdminPort, type KafkaClient, type ProducerPort } from '@backbone/kafka';
 import { createLogger, type Logger } from '@backbone/telemetry';
-import { testEndpoints, uniqueName } from '@backbone/testing';
+import { createTestDatabase, testEndpoints, uniqueName } from '@backbone/testing';
 import pg from 'pg';
 
-/** The endpoints the global setup found. */
-export function endpoints(): { databaseUrl: string; redisUrl: string; kafkaBrokers: string[] } {
-  return testEndpoints();
-}
-
-/** A migrated database of its own for one test file, dropped by `drop()`. */
+/** A migrated database of its own for one test file, with a pool on it; `drop()` removes both. */
 export interface TestDatabase {
   readonly name: string;
   readonly url: string;
@@ -17,45 +12,21 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/**
- * Creates a uniquely named database with the @backbone/db migrations applied. The migrations use
- * the fixed schemas market_data and backbone, so isolation is per database.
- */
+/** {@link createTestDatabase} with the @backbone/db migrations, plus the pool the stream code under test writes through. */
 export async function createMigratedDatabase(prefix: string): Promise<TestDatabase> {
-  const serverUrl = endpoints().databaseUrl;
-  const name = uniqueName(prefix);
-  const adminUrl = withDatabase(serverUrl, 'postgres');
-  const url = withDatabase(serverUrl, name);
-  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
-  await withClient(url, (client) => migrate(client));
-  const pool = new pg.Pool({ connectionString: url, max: 8 });
+  const database = await createTestDatabase(prefix, { migrate });
+  const pool = new pg.Pool({ connectionString: database.url, max: 8 });
+  // Outage tests kill connections on purpose; an idle client's error must not crash the run.
   pool.on('error', () => undefined);
   return {
-    name,
-    url,
+    name: database.name,
+    url: database.url,
     pool,
     async drop() {
       await pool.end();
-      await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+      await database.drop();
     },
   };
-}
-
-/** `url` with its database (path) replaced. */
-export function withDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** A Kafka client on the test broker, and the topics a test file created (deleted at dispose). */
@@ -69,7 +40,7 @@ export interface TestKafka {
 
 export async function createTestKafka(): Promise<TestKafka> {
   const client = createKafkajsClient({
-    brokers: endpoints().kafkaBrokers,
+    brokers: testEndpoints().kafkaBrokers,
     clientId: uniqueName('stream_test'),
     logLevel: 'error',
   });
