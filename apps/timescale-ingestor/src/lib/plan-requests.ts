@@ -1,6 +1,6 @@
 import type { SystemConfig } from '@backbone/config';
 import type { RunPlanJob } from '@backbone/contracts';
-import { IngestUsageError, csvFilesFor, parseIngestRequest, type IngestRequest } from '@backbone/ingest';
+import { csvFilesFor, parseIngestRequest, type IngestRequest } from '@backbone/ingest';
 
 export type Plan = SystemConfig['ingest']['plans'][number];
 
@@ -19,26 +19,23 @@ export function recoveryLookbackDays(planLookbackDays: number): number {
 }
 
 /**
- * The ingest requests of one job: one per plan timeframe. CSV plans read
- * `<directory>/<SYMBOL>-<timeframe>.csv` whole; HTTP plans fetch the job's window or the plan's
- * lookback up to now. Throws `IngestUsageError` for a plan that cannot run (permanent).
+ * The ingest requests of one job: one per plan timeframe (one in all for a fred plan, whose
+ * symbols are FRED series ids). CSV plans read `<directory>/<SYMBOL>-<timeframe>.csv` whole; HTTP
+ * plans fetch the job's window or the plan's lookback up to now. Throws `IngestUsageError` for a
+ * plan that cannot run (permanent).
  */
 export function planRequests(plan: Plan, job: RunPlanJob, config: SystemConfig, now: Date): IngestRequest[] {
   const symbols = job.symbols ?? plan.symbols;
+  const from = job.window?.from ?? new Date(now.getTime() - plan.lookbackDays * DAY_MS).toISOString();
+  const to = job.window?.to ?? now.toISOString();
   if (plan.provider === 'fred') {
-    throw new IngestUsageError([
-      {
-        field: `ingest.plans.${plan.name}.provider`,
-        message: 'fred (macro events) plans are not run by this worker yet',
-      },
-    ]);
+    // Macro events have no timeframe: one request for the plan's series over its window.
+    return [parseIngestRequest({ provider: 'fred', symbols: [...symbols], from, to }, now)];
   }
   return plan.timeframes.map((timeframe) => {
     if (plan.provider === 'csv') {
       return parseIngestRequest({ provider: 'csv', files: csvFilesFor(config, symbols, [timeframe]) }, now);
     }
-    const from = job.window?.from ?? new Date(now.getTime() - plan.lookbackDays * DAY_MS).toISOString();
-    const to = job.window?.to ?? now.toISOString();
     const request = parseIngestRequest(
       { provider: plan.provider, symbols: [...symbols], timeframe, from, to },
       now,
