@@ -1,0 +1,326 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ingestRunEventSchema,
+  readinessSnapshotSchema,
+  TOPICS,
+  type IngestRunEvent,
+} from '@backbone/contracts';
+import { createPool } from '@backbone/db';
+import { createKafkajsClient, type ConsumerPort } from '@backbone/kafka';
+import {
+  createTestDatabase,
+  createTestKeyNamespace,
+  testEndpoints,
+  uniqueName,
+  waitFor,
+  type TestDatabase,
+  type TestResource,
+} from '@backbone/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  backbone,
+  childStates,
+  freePort,
+  jsonLines,
+  ROOT,
+  serveWorker,
+  type WorkerProcess,
+} from './processes.ts';
+
+/** Worker process name → its key under `workers.` in the config. */
+const WORKERS = [
+  ['stream-bridge', 'streamBridge'],
+  ['timescale-ingestor', 'timescaleIngestor'],
+  ['cache-warmer', 'cacheWarmer'],
+  ['readiness-reporter', 'readinessReporter'],
+] as const;
+
+const RATE = 200;
+const DURATION_SECONDS = 3;
+/** Symbols nobody else produces, so every assertion below is about this run's bars only. */
+const SYMBOLS = [0, 1].map(() => `E2E${randomBytes(3).toString('hex').toUpperCase()}`);
+
+interface SpanLine {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: string;
+  resource: Record<string, unknown>;
+}
+
+/**
+ * The whole backbone as `npm start` runs it: the four workers as four `./backbone serve <worker>`
+ * processes against the real PostgreSQL, Redis and Kafka, isolated by a database, a Redis key
+ * namespace and symbols of their own (topic names are fixed contracts, so they are shared).
+ */
+describe('backbone end to end: four worker processes, a feed, the report', { timeout: 420_000 }, () => {
+  const { redisUrl, kafkaBrokers } = testEndpoints();
+  const outputDir = join(ROOT, 'test-output', uniqueName('e2e'));
+  const env = { PATH: '/usr/bin:/bin', KAFKA_BROKERS: kafkaBrokers.join(',') };
+  let database: TestDatabase | undefined;
+  let namespace: ({ prefix: string } & TestResource) | undefined;
+  let pool: ReturnType<typeof createPool> | undefined;
+  let events: ConsumerPort | undefined;
+  const seenEvents: IngestRunEvent[] = [];
+  let common: string[];
+  const workers = new Map<string, WorkerProcess>();
+  const spanFile = (worker: string): string => join(outputDir, `spans-${worker}.jsonl`);
+
+  beforeAll(async () => {
+    await mkdir(outputDir, { recursive: true });
+    const db = await createTestDatabase('e2e');
+    database = db;
+    const ns = createTestKeyNamespace(redisUrl, 'e2e');
+    namespace = ns;
+    common = [
+      '--set',
+      `database.url=${db.url}`,
+      '--set',
+      `redis.url=${redisUrl}`,
+      '--set',
+      `redis.keyNamespace=${ns.prefix}`,
+      '--set',
+      'readiness.probeIntervalSeconds=1',
+      '--set',
+      'supervisor.heartbeatIntervalMs=1000',
+    ];
+    // Exactly the operator's command, against this run's database.
+    const migrated = await backbone(['migrate', ...common], env);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    pool = createPool({ url: db.url, poolSize: 2 });
+
+    // Ingest events are read with a group of our own from the start of the (small, shared) topic
+    // and kept only when they name our symbols.
+    events = createKafkajsClient({ brokers: kafkaBrokers, clientId: 'backbone-e2e' }).consumer({
+      groupId: uniqueName('e2e_events'),
+    });
+    await events.connect();
+    await events.subscribe([TOPICS.ingestEvents], { fromBeginning: true });
+    await events.run({
+      eachBatch: (batch) => {
+        for (const message of batch.messages) {
+          const parsed = ingestRunEventSchema.safeParse(
+            JSON.parse(message.value?.toString('utf8') ?? 'null'),
+          );
+          if (parsed.success && parsed.data.symbols.some((symbol) => SYMBOLS.includes(symbol)))
+            seenEvents.push(parsed.data);
+        }
+        return Promise.resolve();
+      },
+    });
+
+    for (const [name, key] of WORKERS) {
+      const port = await freePort();
+      const worker = serveWorker(
+        name,
+        port,
+        [
+          ...common,
+          '--set',
+          `workers.${key}.port=${port}`,
+          '--set',
+          `telemetry.spanFileExporterPath=${spanFile(name)}`,
+        ],
+        env,
+      );
+      workers.set(name, worker);
+    }
+    // Workers take several seconds to start on a loaded machine: wait until every one is ready.
+    for (const worker of workers.values()) {
+      await waitFor(
+        async () => {
+          const response = await fetch(`http://127.0.0.1:${worker.port}/readyz`).catch(() => undefined);
+          return response?.status === 200;
+        },
+        {
+          timeoutMs: 180_000,
+          intervalMs: 250,
+          description: `${worker.name} /readyz 200 (output: ${worker.output().slice(-2000)})`,
+        },
+      );
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const worker of workers.values()) if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+    await events?.close();
+    await pool?.end();
+    await namespace?.drop();
+    await database?.drop();
+  }, 120_000);
+
+  it('feed → bridge → database → outbox relay → ingest events → cache-warmer → Redis, spans per hop, report ok, clean SIGTERM', async () => {
+    const started = Date.now();
+    const sql = pool;
+    if (sql === undefined) throw new Error('the set-up did not finish');
+    const fed = await backbone(
+      [
+        'feed',
+        '--symbols',
+        SYMBOLS.join(','),
+        '--rate',
+        String(RATE),
+        '--duration',
+        String(DURATION_SECONDS),
+        ...common,
+      ],
+      env,
+    );
+    expect(fed.code, fed.stderr).toBe(0);
+    const summary = JSON.parse(fed.stdout) as { produced: number; lastTsBySymbol: Record<string, string> };
+    expect(summary.produced).toBe(RATE * DURATION_SECONDS);
+    const perSymbol = summary.produced / SYMBOLS.length;
+
+    // 1. Rows: exactly what was produced, per symbol (the bridge stores each bar once).
+    const counts = await waitFor(
+      async () => {
+        const result = await sql.query<{ symbol: string; n: number; last: Date }>(
+          `SELECT symbol, count(*)::int AS n, max(ts) AS last FROM market_data.bars
+            WHERE symbol = ANY($1) AND timeframe = '1m' GROUP BY symbol ORDER BY symbol`,
+          [SYMBOLS],
+        );
+        const total = result.rows.reduce((sum, row) => sum + row.n, 0);
+        return total >= summary.produced ? result.rows : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 250, description: `${summary.produced} bars in market_data.bars` },
+    );
+    expect(counts.map((row) => [row.symbol, row.n])).toEqual([...SYMBOLS].sort().map((s) => [s, perSymbol]));
+    for (const row of counts)
+      expect(row.last.getTime()).toBe(Date.parse(summary.lastTsBySymbol[row.symbol] ?? ''));
+
+    // 2. Ingest events on backbone.ingest-events.v1, relayed from this database's outbox: they
+    //    account for every bar of our symbols (a bridge slice may also carry other producers' bars).
+    const outboxRuns = await waitFor(
+      async () => {
+        const result = await sql.query<{ run_id: string }>(
+          `SELECT payload->>'runId' AS run_id FROM backbone.outbox
+            WHERE payload->'symbols' ?| $1::text[] AND published_at IS NOT NULL`,
+          [SYMBOLS],
+        );
+        const unpublished = await sql.query(
+          `SELECT 1 FROM backbone.outbox WHERE payload->'symbols' ?| $1::text[] AND published_at IS NULL`,
+          [SYMBOLS],
+        );
+        return unpublished.rowCount === 0 && result.rowCount !== null && result.rowCount > 0
+          ? result.rows.map((row) => row.run_id)
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, description: 'every outbox event of our symbols published' },
+    );
+    await waitFor(() => outboxRuns.every((runId) => seenEvents.some((event) => event.runId === runId)), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      description: `ingest events ${outboxRuns.join(', ')} on ${TOPICS.ingestEvents}`,
+    });
+    const ours = seenEvents.filter((event) => outboxRuns.includes(event.runId));
+    expect(ours.map((event) => `${event.dimension} ${event.timeframe ?? '-'}`)).toEqual(
+      ours.map(() => 'bars 1m'),
+    );
+    expect(ours.reduce((sum, event) => sum + event.counts.inserted, 0)).toBeGreaterThanOrEqual(
+      summary.produced,
+    );
+
+    // 3. Fresh hot keys under our namespace: the latest bar of each symbol, read the way a
+    //    downstream service reads it, is served from the cache and is the last bar fed.
+    for (const symbol of SYMBOLS) {
+      const cached = await waitFor(
+        async () => {
+          const read = await backbone(
+            ['cache', 'get', 'latest-bar', symbol, '--timeframe', '1m', ...common],
+            env,
+          );
+          if (read.code !== 0) return undefined;
+          const value = JSON.parse(read.stdout) as { source: string; status: string; data?: unknown };
+          const lastTs = new Date(Date.parse(summary.lastTsBySymbol[symbol] ?? '')).toISOString();
+          const fresh = read.stdout.includes(lastTs) || read.stdout.includes(lastTs.replace('.000Z', 'Z'));
+          return fresh && value.source === 'cache' ? value : undefined;
+        },
+        { timeoutMs: 90_000, intervalMs: 500, description: `latest-bar ${symbol} warmed in Redis` },
+      );
+      expect(cached.status).toBe('healthy');
+    }
+
+    // 4. Readiness from live probes, over this run's database and namespace.
+    const reported = await waitFor(
+      async () => {
+        const outcome = await backbone(['report', '--format', 'json', ...common], env);
+        const report = readinessSnapshotSchema.parse(pickSnapshot(outcome.stdout));
+        const required = report.components.filter((c) => REQUIRED_PREFIXES.some((p) => c.name.startsWith(p)));
+        return required.every((c) => c.status === 'ok') ? { outcome, report } : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000, description: 'report: every required component ok' },
+    );
+    const notOk = reported.report.components.filter((c) => c.status !== 'ok');
+    // Shared-topic warnings are explained in the report of this test; failures are not allowed.
+    expect(notOk.filter((c) => c.status === 'fail').map((c) => c.name)).toEqual([]);
+    expect(reported.outcome.code).toBe(reported.report.status === 'ok' ? 0 : 1);
+
+    // 5. The validation report written to a file while everything runs: every check with evidence.
+    const out = join(outputDir, 'system_validation_report.json');
+    const final = await backbone(['report', '--format', 'json', '--out', out, ...common], env);
+    const written = readinessSnapshotSchema.parse(pickSnapshot(await readFile(out, 'utf8')));
+    expect(written.status).not.toBe('fail');
+    expect(final.code).toBe(written.status === 'ok' ? 0 : 1);
+    for (const component of written.components)
+      expect(Object.keys(component.evidence).length, component.name).toBeGreaterThan(0);
+
+    // 6. SIGTERM: every worker stops gracefully, exit 0, nothing orphaned in its last log line.
+    for (const [name] of [...WORKERS].reverse()) workers.get(name)?.child.kill('SIGTERM');
+    for (const worker of workers.values()) {
+      const exit = await worker.exited;
+      expect(exit, `${worker.name}: ${worker.output().slice(-3000)}`).toEqual({ code: 0, signal: null });
+      const last = jsonLines(worker.output()).at(-1);
+      expect(last?.msg, worker.name).toBe('process exiting cleanly');
+      const states = childStates(last?.snapshot);
+      expect(states.length, worker.name).toBeGreaterThan(0);
+      expect(
+        states.filter((s) => /: (orphaned|failed)$/.test(s)),
+        worker.name,
+      ).toEqual([]);
+    }
+
+    // 7. Traces (span files are flushed on exit). Each hop that records spans did record them
+    //    for this run. ONE trace id across feed → bridge → relay → cache-warmer is NOT asserted:
+    //    the feed injects no traceparent (so every bridge slice span is a root), and the bridge
+    //    writes its outbox rows without headers (the trace context is only inside the event
+    //    payload), so the relay publishes no traceparent and every cache-warmer event span is a
+    //    root too. The diagnostic below is printed so the gap stays visible.
+    const spans = new Map<string, SpanLine[]>();
+    for (const [name] of WORKERS) spans.set(name, await readSpans(spanFile(name)));
+    const bridgeSpans = spans.get('stream-bridge') ?? [];
+    const warmerSpans = spans.get('cache-warmer') ?? [];
+    expect(bridgeSpans.some((span) => span.name === `process ${TOPICS.marketBars}`)).toBe(true);
+    expect(warmerSpans.some((span) => span.name === `process ${TOPICS.ingestEvents}`)).toBe(true);
+    const traceIds = ours.map((event) => event.traceContext.traceparent.split('-')[1]);
+    const inBridge = traceIds.filter((id) => bridgeSpans.some((span) => span.traceId === id));
+    const inWarmer = traceIds.filter((id) => warmerSpans.some((span) => span.traceId === id));
+    const rootBridgeSlices = bridgeSpans.filter(
+      (span) => span.name === `process ${TOPICS.marketBars}` && span.parentSpanId === undefined,
+    ).length;
+
+    process.stdout.write(
+      `e2e: ${summary.produced} bars, ${ours.length} events; event trace ids in bridge spans ${inBridge.length}, ` +
+        `in cache-warmer spans ${inWarmer.length}; root bridge slice spans ${rootBridgeSlices}; ` +
+        `not ok: ${notOk.map((c) => `${c.name}=${c.status}`).join(', ') || 'none'}, ${Date.now() - started} ms\n`,
+    );
+  });
+});
+
+/** Components the run owns or depends on; the rest are optional (warn at most). */
+const REQUIRED_PREFIXES = ['timescaledb', 'redis', 'kafka', 'bullmq', 'workers'];
+
+function pickSnapshot(text: string): unknown {
+  const { groups: _groups, problems: _problems, ...snapshot } = JSON.parse(text) as Record<string, unknown>;
+  return snapshot;
+}
+
+async function readSpans(path: string): Promise<SpanLine[]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => JSON.parse(line) as SpanLine);
+}
