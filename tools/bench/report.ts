@@ -101,6 +101,9 @@ No CPU profile was taken in this run; these are the known costs, not a measured 
   per slice (at most \`kafka.consumer.maxBatchRecords\` records of one partition): its own
   transaction with the offset-row lock, the offset write and an outbox event, which is the
   exactly-once price; psql merges everything in one transaction.
+  Observed across the runs of 2026-11-26: the sink stayed near 2,000-3,200 rows/s at load
+  averages from 5 to 28, while the references grew 3-5x as the load fell. That points at a
+  latency bound (per-slice round trips, fetch waits), not CPU; it has not been profiled yet.
 - **Ingest.** docs/ingestor.md profiled it: CSV parsing (\`csv-parse\` with \`info\`/\`raw\`), per-row zod
   validation, COPY encoding and GC, plus one transaction (with its run row) per window of
   \`ingest.batchRows\` lines.
