@@ -149,12 +149,22 @@ describe('BarSink: bad input', () => {
       }
 
       // Every committed slice wrote one contract-valid ingest event to the outbox.
-      const events = await db.pool.query<{ topic: string; key: string; payload: unknown }>(
-        'SELECT topic, key, payload FROM backbone.outbox WHERE topic = $1 ORDER BY id',
-        [names.events],
-      );
+      const events = await db.pool.query<{
+        topic: string;
+        key: string;
+        payload: unknown;
+        headers: Record<string, string> | null;
+      }>('SELECT topic, key, payload, headers FROM backbone.outbox WHERE topic = $1 ORDER BY id', [
+        names.events,
+      ]);
       const parsed = events.rows.map((row) => ingestRunEventSchema.parse(row.payload));
       expect(events.rows.every((row, index) => row.key === parsed[index]?.runId)).toBe(true);
+      // The trace context travels in the row's headers too, which the relay publishes.
+      expect(
+        events.rows.every(
+          (row, index) => row.headers?.traceparent === parsed[index]?.traceContext.traceparent,
+        ),
+      ).toBe(true);
       const total = (key: 'inserted' | 'rejected') =>
         parsed.reduce((sum, event) => sum + event.counts[key], 0);
       expect(total('inserted')).toBe(valid.length);

@@ -395,6 +395,8 @@ export class BarSink {
           topic: this.#options.ingestEventsTopic,
           key: event.runId,
           payload: event,
+          // The relay publishes the row's headers: they carry the trace on to the cache-warmer.
+          headers: { ...event.traceContext },
         });
         return { plan, counts, nextOffset };
       }),
