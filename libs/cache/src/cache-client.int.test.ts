@@ -227,6 +227,23 @@ describe('LRU capacity', () => {
     ]);
     expect((await b.cache.get(req('BBB'))).source).toBe('loaded');
   });
+
+  it('keeps access order when accesses share a clock reading or the clock steps back', async () => {
+    const ns = namespace('lru_order');
+    const policy = { ...POLICY, maxKeysPerDataset: 2 };
+    const a = await client(ns, { policy });
+    for (const symbol of ['AAA', 'BBB', 'CCC'])
+      await writeBars(db.pool, minuteBars(symbol, END, 2), randomUUID());
+    const req = (symbol: string): CacheRequest => ({ dataset: 'latest-bar', symbol, timeframe: '1m' });
+    await a.cache.warm(req('AAA'));
+    // AAA's last access lies an hour ahead of the server clock, as after a clock step back.
+    const [seconds] = await a.redis.time();
+    await a.redis.zadd(`${ns.prefix}cache:lru:latest-bar`, (Number(seconds) + 3600) * 1_000_000, 'AAA:1m');
+    await a.cache.warm(req('BBB'));
+    expect((await a.cache.warm(req('CCC'))).evicted).toBe(1);
+
+    expect((await a.cache.trackedEntries('latest-bar')).sort()).toEqual(['BBB:1m', 'CCC:1m']);
+  });
 });
 
 describe('stampede protection', () => {

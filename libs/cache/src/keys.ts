@@ -29,7 +29,7 @@ export interface CacheRequest {
  *
  *   <ns>cache:versions                       hash  <dataset> -> n, <dataset>:<symbol> -> n
  *   <ns>cache:val:<dataset>:<dv>.<sv>:<entry>  string JSON envelope, PX = ttl + stale grace
- *   <ns>cache:lru:<dataset>                  zset  <entry> scored by last access (ms)
+ *   <ns>cache:lru:<dataset>                  zset  <entry> scored by last access (µs, strictly increasing)
  *   <ns>cache:lock:<dataset>:<dv>.<sv>:<entry> string loader token, PX = lock ttl
  *   <ns>cache:stats                          hash  <dataset>:<counter> -> n
  *

@@ -9,17 +9,30 @@ import type { Redis } from 'ioredis';
  * not allow; the backbone runs a single Redis (or a replicated primary), see docs/cache.md.
  */
 
+// The LRU score of an access: the server clock in microseconds, but always above the highest
+// score in the set, so that two accesses in the same microsecond (or under a clock step back)
+// still keep their order; ties would fall back to ZPOPMIN's lexical order and evict the wrong
+// entry. Microseconds since the epoch stay exact in a double until the year 2255.
+const LRU_STAMP = `
+local function lru_stamp(lru)
+  local t = redis.call('TIME')
+  local now = t[1] * 1000000 + t[2]
+  local top = redis.call('ZREVRANGE', lru, 0, 0, 'WITHSCORES')
+  if top[2] and tonumber(top[2]) >= now then return tonumber(top[2]) + 1 end
+  return now
+end
+`;
+
 // KEYS: versions, lru. ARGV: prefix, dataset, symbol, entry, touch (1/0).
 // Returns {versionTag, value|nil}; with touch=1 refreshes the entry's LRU score (server clock)
 // on a hit. Clients touch an entry at most about once a second: LRU order at that granularity
 // is plenty for eviction, and most hits then skip the ZADD write.
-const READ = `
+const READ = `${LRU_STAMP}
 local v = redis.call('HMGET', KEYS[1], ARGV[2], ARGV[2] .. ':' .. ARGV[3])
 local tag = (v[1] or '0') .. '.' .. (v[2] or '0')
 local value = redis.call('GET', ARGV[1] .. 'val:' .. ARGV[2] .. ':' .. tag .. ':' .. ARGV[4])
 if value and ARGV[5] == '1' then
-  local t = redis.call('TIME')
-  redis.call('ZADD', KEYS[2], 'XX', t[1] * 1000 + math.floor(t[2] / 1000), ARGV[4])
+  redis.call('ZADD', KEYS[2], 'XX', lru_stamp(KEYS[2]), ARGV[4])
 end
 return {tag, value}
 `;
@@ -29,13 +42,12 @@ return {tag, value}
 // an invalidation must not put pre-invalidation data under the new version. Then enforces the
 // per-dataset capacity by evicting the least recently used entries (current-version keys).
 // Returns {1, tag, evicted} or {0, currentTag}.
-const WRITE = `
+const WRITE = `${LRU_STAMP}
 local v = redis.call('HMGET', KEYS[1], ARGV[2], ARGV[2] .. ':' .. ARGV[3])
 local tag = (v[1] or '0') .. '.' .. (v[2] or '0')
 if tag ~= ARGV[5] then return {0, tag, 0} end
 redis.call('SET', ARGV[1] .. 'val:' .. ARGV[2] .. ':' .. tag .. ':' .. ARGV[4], ARGV[6], 'PX', ARGV[7])
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[2], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[4])
+redis.call('ZADD', KEYS[2], lru_stamp(KEYS[2]), ARGV[4])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[8])
 local evicted = 0
 if over > 0 then
