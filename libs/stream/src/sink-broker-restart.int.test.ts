@@ -5,11 +5,11 @@ import {
   type KafkaClient,
   type OutgoingMessage,
 } from '@backbone/kafka';
+import { startPrivateKafka, type PrivateKafka } from '@backbone/stack';
 import { uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BarSink, type SliceStart } from './bar-sink.ts';
 import { barKey } from './test-support/bars.ts';
-import { startPrivateKafka, type PrivateKafka } from './test-support/private-kafka.ts';
 import { createMigratedDatabase, testLogger, type TestDatabase } from './test-support/stack.ts';
 
 // The broker restarted here is a private one on free ports: restarting the shared broker on
@@ -19,7 +19,10 @@ let broker: PrivateKafka;
 let client: KafkaClient;
 
 beforeAll(async () => {
-  [db, broker] = await Promise.all([createMigratedDatabase('stream_broker_restart'), startPrivateKafka()]);
+  [db, broker] = await Promise.all([
+    createMigratedDatabase('stream_broker_restart'),
+    startPrivateKafka({ purpose: 'stream-test' }),
+  ]);
   client = createKafkajsClient({
     brokers: broker.brokers,
     clientId: uniqueName('restart_test'),
