@@ -243,4 +243,9 @@ export interface ConsumerOptions {
   maxBytes?: number;
   /** A member not heard from for this long is removed from the group. */
   sessionTimeoutMs?: number;
+  /**
+   * Longest wait of a fetch for new records, and the pause of the fetch loop while every assigned
+   * partition is paused (after a join until the assignment hook has sought, under backpressure).
+   */
+  maxWaitMs?: number;
 }
