@@ -61,8 +61,8 @@ export {
   OutageNotObservedError,
   type MeasureOutageOptions,
   type OutageMeasurement,
-} from './drill/measure-outage.ts';
-export { CuttableTcpProxy, type ProxyTarget } from './drill/tcp-proxy.ts';
+} from './drills/measure-outage.ts';
+export { CuttableTcpProxy, type ProxyTarget } from './drills/tcp-proxy.ts';
 export { DrillLoadError, DrillRefusedError, DrillTargetError } from './drills/errors.ts';
 export {
   DRILL_TARGETS,

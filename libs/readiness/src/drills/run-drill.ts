@@ -13,13 +13,13 @@ import { BarSink } from '@backbone/stream';
 import { createLogger, type Logger } from '@backbone/telemetry';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
-import { measureOutage } from '../drill/measure-outage.ts';
-import { CuttableTcpProxy } from '../drill/tcp-proxy.ts';
 import { redisChecks } from '../probes/redis.ts';
 import { timescaleChecks } from '../probes/timescaledb.ts';
 import { runCheck, type CheckDefinition } from '../run-check.ts';
 import type { ReadinessRules } from '../rules.ts';
 import { DrillLoadError, DrillRefusedError, DrillTargetError } from './errors.ts';
+import { measureOutage } from './measure-outage.ts';
+import { CuttableTcpProxy } from './tcp-proxy.ts';
 
 /** The dependencies a drill can cut. */
 export const DRILL_TARGETS = ['redis', 'kafka', 'timescale'] as const;
