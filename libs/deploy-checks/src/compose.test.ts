@@ -12,7 +12,7 @@ interface ComposeService {
   depends_on?: Record<string, { condition: string }>;
   deploy?: { replicas?: number };
   healthcheck?: { test: string[] };
-  build?: { dockerfile: string };
+  build?: { dockerfile: string; args?: Record<string, string> };
 }
 interface ComposeFile {
   services: Record<string, ComposeService>;
@@ -56,10 +56,11 @@ describe('docker/compose.yaml', () => {
   });
 
   it.each(WORKERS)(
-    'runs $app from its own image with replicas, a /livez healthcheck and ordered start',
+    'runs $app from the worker image built for it, with replicas, a /livez healthcheck and ordered start',
     (worker) => {
       const definition = service(worker.app);
-      expect(definition.build?.dockerfile).toBe(`apps/${worker.app}/Dockerfile`);
+      expect(definition.build?.dockerfile).toBe('docker/worker.Dockerfile');
+      expect(definition.build?.args).toEqual({ APP: worker.app, PORT: String(worker.port) });
       expect(definition.deploy?.replicas).toBeGreaterThanOrEqual(1);
       expect(definition.healthcheck?.test.join(' ')).toContain(`http://127.0.0.1:${worker.port}/livez`);
       expect(definition.depends_on).toEqual({

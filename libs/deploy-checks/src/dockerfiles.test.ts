@@ -1,11 +1,21 @@
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startHealthServer } from '@backbone/telemetry';
 import { describe, expect, it } from 'vitest';
 import { WORKERS } from './metric-catalog.ts';
 import { REPO_ROOT } from './paths.ts';
 
+const run = promisify(execFile);
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+
 /** Instructions of a Dockerfile, continuation lines joined, comments dropped. */
-function instructions(text: string): { keyword: string; args: string }[] {
+function instructions(text: string): Instruction[] {
   return text
     .replace(/\\\n/g, ' ')
     .split('\n')
@@ -17,56 +27,104 @@ function instructions(text: string): { keyword: string; args: string }[] {
     });
 }
 
-// No Docker engine here: these checks read the Dockerfiles; no image is built (docs/deployment.md).
-describe.each(WORKERS)('apps/$app/Dockerfile', (worker) => {
-  const load = async (): Promise<{ keyword: string; args: string }[]> =>
-    instructions(await readFile(join(REPO_ROOT, `apps/${worker.app}/Dockerfile`), 'utf8'));
+/** The exec-form argument list of the first `keyword` instruction in `steps`. */
+function execForm(steps: Instruction[], keyword: 'CMD' | 'HEALTHCHECK'): string[] {
+  const args = steps.find((step) => step.keyword === keyword)?.args ?? '';
+  return JSON.parse(args.slice(args.indexOf('['))) as string[];
+}
 
-  it('builds in stages and runs on node:24-slim', async () => {
-    const steps = await load();
+const dockerfile = 'docker/worker.Dockerfile';
+const steps = instructions(await readFile(join(REPO_ROOT, dockerfile), 'utf8'));
+const runtime = steps.slice(steps.findLastIndex((step) => step.keyword === 'FROM'));
+
+// No Docker engine here: these checks read the Dockerfile; no image is built (docs/deployment.md).
+describe(dockerfile, () => {
+  it('builds in stages and runs on node:24-slim', () => {
     const stages = steps.filter((step) => step.keyword === 'FROM').map((step) => step.args);
     expect(stages).toEqual(['${NODE_IMAGE} AS build', '${NODE_IMAGE} AS deps', '${NODE_IMAGE} AS runtime']);
     expect(steps.find((step) => step.keyword === 'ARG')?.args).toBe('NODE_IMAGE=node:24-slim');
   });
 
-  it('builds only this app and installs only its production dependencies', async () => {
-    const runs = (await load()).filter((step) => step.keyword === 'RUN').map((step) => step.args);
-    expect(runs).toContain(`npx nx run ${worker.app}:build --outputStyle=static`);
-    expect(runs.some((run) => run.startsWith(`npm ci --omit=dev --workspace @backbone/${worker.app} `))).toBe(
+  it('takes the worker only from the APP and PORT build arguments, which have no default', () => {
+    const args = steps.filter((step) => step.keyword === 'ARG').map((step) => step.args);
+    expect(new Set(args)).toEqual(new Set(['NODE_IMAGE=node:24-slim', 'APP', 'PORT']));
+    const text = steps.map((step) => step.args).join('\n');
+    for (const worker of WORKERS) expect(text).not.toContain(worker.app);
+  });
+
+  it('builds only APP and installs only its production dependencies', () => {
+    const runs = steps.filter((step) => step.keyword === 'RUN').map((step) => step.args);
+    expect(runs).toContain('npx nx run "$APP:build" --outputStyle=static');
+    expect(runs.some((line) => line.startsWith('npm ci --omit=dev --workspace "@backbone/$APP" '))).toBe(
       true,
     );
-    const otherApps = WORKERS.filter((other) => other.app !== worker.app).map((other) => other.app);
-    for (const run of runs) for (const other of otherApps) expect(run).not.toContain(other);
   });
 
-  it('runs as the non-root node user with a /livez healthcheck on its port', async () => {
-    const steps = await load();
-    const runtime = steps.slice(steps.findLastIndex((step) => step.keyword === 'FROM'));
+  it('runs as the non-root node user, exposing PORT', () => {
     expect(runtime.filter((step) => step.keyword === 'USER').map((step) => step.args)).toEqual(['node']);
-    const healthcheck = runtime.find((step) => step.keyword === 'HEALTHCHECK')?.args ?? '';
-    expect(healthcheck).toContain(`http://127.0.0.1:${worker.port}/livez`);
-    expect(runtime.find((step) => step.keyword === 'EXPOSE')?.args).toBe(String(worker.port));
+    expect(runtime.find((step) => step.keyword === 'EXPOSE')?.args).toBe('${PORT}');
+    expect(runtime.find((step) => step.keyword === 'ENV')?.args).toBe(
+      'NODE_ENV=production WORKER_APP=${APP} HEALTHCHECK_PORT=${PORT}',
+    );
   });
 
-  it('starts the built entry point with telemetry registered first, under the production condition', async () => {
-    const steps = await load();
-    const cmd = JSON.parse(steps.find((step) => step.keyword === 'CMD')?.args ?? '[]') as string[];
-    expect(cmd).toEqual([
-      'node',
-      '--conditions=production',
-      '--enable-source-maps',
-      '--import',
-      '@backbone/telemetry/register',
-      `apps/${worker.app}/dist/main.js`,
-    ]);
-    // tsc emits src/main.ts as dist/main.js only if the build config says so.
-    const build = JSON.parse(
-      await readFile(join(REPO_ROOT, `apps/${worker.app}/tsconfig.build.json`), 'utf8'),
-    ) as {
-      compilerOptions: { outDir: string; rootDir: string };
-    };
-    expect(build.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: 'src' });
+  it('has a HEALTHCHECK that passes while /livez on HEALTHCHECK_PORT answers 200, and fails otherwise', async () => {
+    const [command = '', ...commandArgs] = execForm(runtime, 'HEALTHCHECK');
+    expect(command).toBe('node');
+    let live = true;
+    const health = await startHealthServer({
+      port: 0,
+      host: '127.0.0.1',
+      livez: () => live,
+      readyz: () => Promise.resolve({ ready: false, details: {} }),
+    });
+    const check = async (): Promise<number> =>
+      run(process.execPath, commandArgs, { env: { HEALTHCHECK_PORT: String(health.port) } }).then(
+        () => 0,
+        // execFile rejects with the child's exit code on a non-zero exit.
+        (error: unknown) => (error as { code: number }).code,
+      );
+    try {
+      expect(await check()).toBe(0);
+      live = false;
+      expect(await check()).toBe(1);
+    } finally {
+      await health.close();
+    }
+    expect(await check()).toBe(1);
   });
+
+  it.each(WORKERS)(
+    'starts $app from its built entry point with telemetry registered first, under the production condition',
+    async (worker) => {
+      const [shell, flag, script = ''] = execForm(runtime, 'CMD');
+      expect([shell, flag]).toEqual(['/bin/sh', '-c']);
+      expect(script).toMatch(/^exec node /);
+      // The same script with printf in node's place prints the argument list node would get.
+      const { stdout } = await run('/bin/sh', ['-c', script.replace(/^exec node /, "exec printf '%s\\n' ")], {
+        env: { WORKER_APP: worker.app },
+      });
+      expect(stdout.trimEnd().split('\n')).toEqual([
+        '--conditions=production',
+        '--enable-source-maps',
+        '--import',
+        '@backbone/telemetry/register',
+        `apps/${worker.app}/dist/main.js`,
+      ]);
+      // tsc emits src/main.ts as dist/main.js only if the build config says so, and the deps
+      // stage's `--workspace @backbone/$APP` finds the app only under that package name.
+      const build = JSON.parse(
+        await readFile(join(REPO_ROOT, `apps/${worker.app}/tsconfig.build.json`), 'utf8'),
+      ) as { compilerOptions: { outDir: string; rootDir: string } };
+      expect(build.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: 'src' });
+      const manifest = JSON.parse(
+        await readFile(join(REPO_ROOT, `apps/${worker.app}/package.json`), 'utf8'),
+      ) as {
+        name: string;
+      };
+      expect(manifest.name).toBe(`@backbone/${worker.app}`);
+    },
+  );
 });
 
 describe('.dockerignore', () => {
