@@ -15,7 +15,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import type { Level } from 'pino';
+import type { DestinationStream, Level } from 'pino';
 import { JsonLinesFileSpanExporter } from './file-span-exporter.ts';
 import type { MetricsHandler } from './health-server.ts';
 import { createLogger } from './logger.ts';
@@ -33,6 +33,8 @@ export interface TelemetryOptions {
   spanFilePath?: string | undefined;
   /** Level of the OpenTelemetry SDK's own diagnostics (exporter failures and the like). */
   logLevel: Level | 'silent';
+  /** Where those diagnostics go: stdout (the worker's log stream) unless given; a command whose stdout is its result passes stderr. */
+  logDestination?: DestinationStream;
   /** `service.instance.id`; `<host>-<pid>` when absent, matching the supervisor's heartbeat id. */
   instanceId?: string;
   /** How often metrics are pushed to the OTLP collector. */
@@ -83,7 +85,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   if (existing !== undefined)
     throw new TelemetryAlreadyStartedError(existing.resource[ATTR_SERVICE_NAME] ?? '?');
 
-  diag.setLogger(diagLogger(options.logLevel), toDiagLevel(options.logLevel));
+  diag.setLogger(diagLogger(options.logLevel, options.logDestination), toDiagLevel(options.logLevel));
 
   const resourceAttributes: Record<string, string> = {
     [ATTR_SERVICE_NAME]: options.serviceName,
@@ -150,8 +152,12 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   return telemetry;
 }
 
-function diagLogger(level: Level | 'silent'): DiagLogger {
-  const log = createLogger({ name: 'opentelemetry', level });
+function diagLogger(level: Level | 'silent', destination: DestinationStream | undefined): DiagLogger {
+  const log = createLogger({
+    name: 'opentelemetry',
+    level,
+    ...(destination === undefined ? {} : { destination }),
+  });
   return {
     error: (message, ...args) => {
       log.error({ args }, message);

@@ -8,7 +8,7 @@ import {
   type FeedProgress,
   type FeedRequest,
 } from '@backbone/kafka';
-import { createLogger } from '@backbone/telemetry';
+import { createLogger, startTelemetry, telemetryOptionsFor } from '@backbone/telemetry';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { loadCliConfig } from '../load-cli-config.ts';
@@ -30,6 +30,10 @@ interface FeedFlags {
  * `{ produced, durationSeconds, ratePerSecond, lastTsBySymbol }` as JSON on stdout; progress goes
  * to stderr (a bar on a terminal, JSON lines otherwise). Exit 0 when every bar was acknowledged,
  * 1 when producing failed, 2 for bad options.
+ *
+ * The feed runs with the telemetry SDK (service `backbone-feed`, exporters from config
+ * `telemetry`): each produce request is a producer span whose `traceparent` every record
+ * carries, so a trace starts at the feed and continues through the stream-bridge.
  */
 export function registerFeedCommand(program: Command): void {
   program
@@ -80,6 +84,13 @@ async function feed(config: SystemConfig, request: FeedRequest): Promise<void> {
     level: config.telemetry.logLevel,
     destination: process.stderr,
   });
+  // Started here, not with `--import` like a worker's: the SDK loads no instrumentation, so
+  // nothing imported before it is missed, and only this command of the CLI needs it.
+  const telemetry = startTelemetry({
+    ...telemetryOptionsFor(config, process.argv[1]),
+    serviceName: config.telemetry.serviceName ?? 'backbone-feed',
+    logDestination: process.stderr,
+  });
   const producer = createKafkajsClient({
     ...config.kafka,
     clientId: `${config.kafka.clientId}-feed`,
@@ -108,6 +119,8 @@ async function feed(config: SystemConfig, request: FeedRequest): Promise<void> {
   } finally {
     progress.stop();
     await producer.close();
+    // Flushes the last spans to the exporters.
+    await telemetry.shutdown();
   }
 }
 

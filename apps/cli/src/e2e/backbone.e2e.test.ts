@@ -166,6 +166,8 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
         '--duration',
         String(DURATION_SECONDS),
         ...common,
+        '--set',
+        `telemetry.spanFileExporterPath=${spanFile('feed')}`,
       ],
       env,
     );
@@ -283,30 +285,41 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
       ).toEqual([]);
     }
 
-    // 7. Traces (span files are flushed on exit). One trace crosses bridge → outbox relay →
-    //    cache-warmer: the bridge's slice span is the event's trace, carried in the outbox row's
-    //    headers. The feed → bridge hop is not traced yet: `./backbone feed` runs without the
-    //    telemetry SDK and injects no traceparent, so every bridge slice span is a root.
+    // 7. Traces (span files are flushed on exit). One trace crosses feed → bridge → outbox relay
+    //    → cache-warmer: every feed record carries its produce request's span, the bridge's slice
+    //    span is a child of the span of the slice's first record, and that slice span's context
+    //    is the ingest event's trace, carried in the outbox row's headers.
     const spans = new Map<string, SpanLine[]>();
-    for (const [name] of WORKERS) spans.set(name, await readSpans(spanFile(name)));
+    for (const name of ['feed', ...WORKERS.map(([worker]) => worker)])
+      spans.set(name, await readSpans(spanFile(name)));
+    const feedSpans = spans.get('feed') ?? [];
     const bridgeSpans = spans.get('stream-bridge') ?? [];
     const warmerSpans = spans.get('cache-warmer') ?? [];
-    expect(bridgeSpans.some((span) => span.name === `process ${TOPICS.marketBars}`)).toBe(true);
+    expect(feedSpans.length, 'feed producer spans').toBeGreaterThan(0);
+    expect(
+      feedSpans.every((span) => span.name === `send ${TOPICS.marketBars}` && span.kind === 'PRODUCER'),
+    ).toBe(true);
+    expect(feedSpans.every((span) => span.resource['service.name'] === 'backbone-feed')).toBe(true);
+    const feedSpanIds = new Set(feedSpans.map((span) => `${span.traceId}/${span.spanId}`));
+    const bridgeSlices = bridgeSpans.filter((span) => span.name === `process ${TOPICS.marketBars}`);
+    const fedSlices = bridgeSlices.filter((span) =>
+      feedSpanIds.has(`${span.traceId}/${span.parentSpanId ?? ''}`),
+    );
+    expect(fedSlices.length, 'bridge slice spans whose parent is a feed span').toBeGreaterThan(0);
     expect(warmerSpans.some((span) => span.name === `process ${TOPICS.ingestEvents}`)).toBe(true);
     const traceIds = ours.map((event) => event.traceContext.traceparent.split('-')[1]);
-    const inBridge = traceIds.filter((id) => bridgeSpans.some((span) => span.traceId === id));
-    const inWarmer = traceIds.filter((id) => warmerSpans.some((span) => span.traceId === id));
-    const crossing = inBridge.filter((id) => inWarmer.includes(id));
-    expect(crossing.length, 'event trace ids seen by both the bridge and the cache-warmer').toBeGreaterThan(
-      0,
-    );
-    const rootBridgeSlices = bridgeSpans.filter(
-      (span) => span.name === `process ${TOPICS.marketBars}` && span.parentSpanId === undefined,
-    ).length;
+    const fromFeed = traceIds.filter((id) => feedSpans.some((span) => span.traceId === id));
+    const inBridge = fromFeed.filter((id) => fedSlices.some((span) => span.traceId === id));
+    const crossing = inBridge.filter((id) => warmerSpans.some((span) => span.traceId === id));
+    expect(
+      crossing.length,
+      'event trace ids started by the feed and seen by both the bridge and the cache-warmer',
+    ).toBeGreaterThan(0);
 
     process.stdout.write(
-      `e2e: ${summary.produced} bars, ${ours.length} events; event trace ids in bridge spans ${inBridge.length}, ` +
-        `in cache-warmer spans ${inWarmer.length}; root bridge slice spans ${rootBridgeSlices}; ` +
+      `e2e: ${summary.produced} bars, ${ours.length} events; feed spans ${feedSpans.length}; ` +
+        `bridge slices under a feed span ${fedSlices.length} of ${bridgeSlices.length}; ` +
+        `event traces from the feed ${fromFeed.length}, through bridge and cache-warmer ${crossing.length}; ` +
         `not ok: ${notOk.map((c) => `${c.name}=${c.status}`).join(', ') || 'none'}, ${Date.now() - started} ms\n`,
     );
   });

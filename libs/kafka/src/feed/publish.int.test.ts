@@ -1,3 +1,9 @@
+import { SpanKind } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { decodeBarMessage } from '@backbone/contracts';
 import { uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,5 +105,68 @@ describe('publishFeed', () => {
     expect(summary.produced).toBeLessThan(1_000_000);
     const [offsets] = await kafka.admin.fetchTopicOffsets(topic);
     expect(offsets?.high).toBe(BigInt(summary.produced));
+  });
+
+  it('sends each request inside a producer span whose traceparent every record of the request carries', async () => {
+    const topic = await kafka.topic('feed_traced', 2);
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const totalBars = 30;
+    const summary = await publishFeed({
+      producer: kafka.producer,
+      topic,
+      feed: createBarFeed({
+        symbols: ['EURUSD', 'GBPUSD'],
+        timeframe: '1m',
+        seed: 3,
+        start: new Date('2026-01-05T00:00:00Z'),
+      }),
+      totalBars,
+      ratePerSecond: null,
+      maxBatchSize: 10,
+      tracer: provider.getTracer('feed-test'),
+    });
+    expect(summary.produced).toBe(totalBars);
+    const spans = exporter.getFinishedSpans();
+    expect(
+      spans.map((span) => [span.name, span.kind, span.attributes['messaging.batch.message_count']]),
+    ).toEqual([10, 10, 10].map((count) => [`send ${topic}`, SpanKind.PRODUCER, count]));
+
+    const consumed = await collect(kafka.consumer(uniqueName('g')), [topic]);
+    await waitFor(() => consumed.messages.length >= totalBars, {
+      timeoutMs: 20_000,
+      description: `${totalBars} bars`,
+    });
+    // Records of one request share its span; each span is the parent named by its records.
+    const recordsPerSpan = new Map<string, number>();
+    for (const message of consumed.messages) {
+      const [, traceId, spanId] = (message.headers['traceparent'] ?? '').split('-');
+      const span = spans.find((candidate) => candidate.spanContext().spanId === spanId);
+      expect(span?.spanContext().traceId, `record ${message.offset} of partition ${message.partition}`).toBe(
+        traceId,
+      );
+      recordsPerSpan.set(spanId ?? '', (recordsPerSpan.get(spanId ?? '') ?? 0) + 1);
+    }
+    expect([...recordsPerSpan.values()]).toEqual([10, 10, 10]);
+    await provider.shutdown();
+  });
+
+  it('adds no trace headers when no telemetry is started', async () => {
+    const topic = await kafka.topic('feed_untraced', 1);
+    await publishFeed({
+      producer: kafka.producer,
+      topic,
+      feed: createBarFeed({
+        symbols: ['EURUSD'],
+        timeframe: '1m',
+        seed: 4,
+        start: new Date('2026-01-05T00:00:00Z'),
+      }),
+      totalBars: 5,
+      ratePerSecond: null,
+    });
+    const consumed = await collect(kafka.consumer(uniqueName('g')), [topic]);
+    await waitFor(() => consumed.messages.length >= 5, { timeoutMs: 20_000, description: '5 bars' });
+    expect(consumed.messages.map((message) => message.headers)).toEqual([{}, {}, {}, {}, {}]);
   });
 });

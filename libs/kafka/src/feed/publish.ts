@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { context, trace, type Tracer } from '@opentelemetry/api';
+import { currentTraceContext, runInSpan, startKafkaProducerSpan } from '@backbone/telemetry';
 import type { OutgoingMessage, ProducerPort } from '../port.ts';
 import type { BarFeed } from './generate.ts';
 
@@ -19,6 +21,8 @@ export interface PublishFeedOptions {
   readonly signal?: AbortSignal;
   /** Monotonic milliseconds (injected for tests; default `performance.now`). */
   readonly now?: () => number;
+  /** Tracer of the per-request producer spans (default: the global one, a no-op without the SDK). */
+  readonly tracer?: Tracer;
 }
 
 export interface FeedProgress {
@@ -42,6 +46,11 @@ export interface FeedSummary {
  * due is sent in one request, so a slow request is followed by a bigger batch instead of the feed
  * falling behind for good. One request is in flight at a time: per-partition order (and so
  * strictly increasing ts per symbol) must not depend on retry timing.
+ *
+ * Each produce request is one PRODUCER span `send <topic>`, and every record of the request
+ * carries that span's `traceparent` header: a consumer takes its trace from whichever record
+ * starts its own batch, so every record needs it. The header is one string shared by the
+ * request; without a started telemetry SDK the span is a no-op and no header is added.
  *
  * @example const summary = await publishFeed({ producer, topic: 'market.bars.v1', feed, totalBars: 600, ratePerSecond: 100 });
  */
@@ -81,15 +90,25 @@ export async function publishFeed(options: PublishFeedOptions): Promise<FeedSumm
       continue;
     }
     const count = Math.min(due - generated, maxBatchSize);
+    const span = startKafkaProducerSpan({
+      topic,
+      ...(options.tracer === undefined ? {} : { tracer: options.tracer }),
+      attributes: { 'messaging.batch.message_count': count },
+    });
+    const traceContext = currentTraceContext(trace.setSpan(context.active(), span));
+    // One object for the whole request: records are read, never changed, on their way out.
+    const headers: Readonly<Record<string, string>> | undefined =
+      traceContext === undefined ? undefined : { ...traceContext };
     const messages: OutgoingMessage[] = [];
     for (let i = 0; i < count; i += 1) {
       const bar = feed.next();
-      messages.push({ key: bar.symbol, value: JSON.stringify(bar) });
+      const value = JSON.stringify(bar);
+      messages.push(headers === undefined ? { key: bar.symbol, value } : { key: bar.symbol, value, headers });
     }
     generated += count;
     await settle(inFlight);
     // The failure is kept, not left unhandled while the next batch is encoded or paced.
-    inFlight = producer.send(topic, messages).then(
+    inFlight = runInSpan(span, () => producer.send(topic, messages)).then(
       () => {
         produced += count;
         if (options.onProgress !== undefined && now() - lastProgressAt >= progressIntervalMs) {
