@@ -27,39 +27,30 @@ export interface ConsumerLagInput {
   readonly topics: readonly string[];
   /**
    * Next offsets from the consumer's own store (the stream-bridge passes `backbone.consumer_offsets`,
-   * which is the truth). Partitions missing here fall back to the group's offsets in Kafka.
+   * which is the truth). When given, it is the whole truth: a partition missing here has had
+   * nothing applied, and its consumer reads it from the start, whatever offset the group has in
+   * Kafka (e.g. after a database restore). Without it, the group's offsets in Kafka are used.
    */
   readonly committedOffsets?: readonly TopicPartitionOffset[];
 }
 
 /**
  * Per-partition lag of a consumer group: log end offsets from the brokers against the group's next
- * offsets, preferring the caller's source over Kafka's committed group offsets.
+ * offsets, from the caller's store when it has one, else from Kafka's committed group offsets.
  *
  * @example const lag = await consumerLag({ admin, groupId: 'stream-bridge', topics: ['market.bars.v1'], committedOffsets: fromDb });
  */
 export async function consumerLag(input: ConsumerLagInput): Promise<PartitionLag[]> {
   const { admin, groupId, topics } = input;
-  const fromCaller = new Map(
-    (input.committedOffsets ?? []).map((position) => [
-      key(position.topic, position.partition),
-      position.offset,
-    ]),
-  );
-  const fromKafka = new Map(
-    (await admin.fetchGroupOffsets(groupId, topics)).map((position) => [
-      key(position.topic, position.partition),
-      position.offset,
-    ]),
+  const source: NextOffsetSource = input.committedOffsets === undefined ? 'kafka' : 'caller';
+  const positions = input.committedOffsets ?? (await admin.fetchGroupOffsets(groupId, topics));
+  const nextOffsets = new Map(
+    positions.map((position) => [key(position.topic, position.partition), position.offset]),
   );
   const lags: PartitionLag[] = [];
   for (const topic of topics) {
     for (const { partition, low, high } of await admin.fetchTopicOffsets(topic)) {
-      const callerOffset = fromCaller.get(key(topic, partition));
-      const kafkaOffset = fromKafka.get(key(topic, partition)) ?? null;
-      const nextOffset = callerOffset ?? kafkaOffset;
-      const source: NextOffsetSource =
-        callerOffset !== undefined ? 'caller' : kafkaOffset !== null ? 'kafka' : 'none';
+      const nextOffset = nextOffsets.get(key(topic, partition)) ?? null;
       const lag = high - (nextOffset ?? low);
       lags.push({
         groupId,
@@ -68,7 +59,7 @@ export async function consumerLag(input: ConsumerLagInput): Promise<PartitionLag
         logEndOffset: high,
         nextOffset,
         lag: lag > 0n ? lag : 0n,
-        source,
+        source: nextOffset === null ? 'none' : source,
       });
     }
   }
