@@ -15,9 +15,12 @@ export { createPool, withTransaction, type DatabaseConfig } from './pool.ts';
 export * as schema from './schema.ts';
 export type { SqlExecutor } from './sql-executor.ts';
 export {
+  parseRollupsRefreshed,
   refreshRollups,
+  ROLLUPS_REFRESHED_CHANNEL,
   runStorageMaintenance,
   type RefreshRollupsResult,
+  type RollupsRefreshed,
   type StorageMaintenanceResult,
 } from './storage-maintenance.ts';
 export { detectStorageMode, storageMode, STORAGE_MODES, type StorageMode } from './storage-mode.ts';

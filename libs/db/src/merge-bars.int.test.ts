@@ -4,7 +4,7 @@ import { NotInTransactionError } from './errors.ts';
 import { mergeBars, type BarRow } from './merge-bars.ts';
 import { migrate } from './migrate.ts';
 import { createPool, withTransaction } from './pool.ts';
-import { refreshRollups } from './storage-maintenance.ts';
+import { parseRollupsRefreshed, refreshRollups, ROLLUPS_REFRESHED_CHANNEL } from './storage-maintenance.ts';
 import { insertOutboxEvent, OUTBOX_CHANNEL, recordIngestRun, recordRejectedRows } from './system-writes.ts';
 import { createTestDatabase, databaseServerUrl, type TestDatabase } from './test-support/database.ts';
 import { waitFor } from '@backbone/testing';
@@ -296,5 +296,42 @@ describe('refreshRollups on plain PostgreSQL', () => {
     }
     const after = await pool.query('SELECT count(*)::int AS n FROM market_data.bars_1h');
     expect(after.rows[0]).toEqual({ n: 1 });
+  });
+
+  it('announces each refresh on its channel, at commit when run inside a transaction', async () => {
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const payloads: (string | undefined)[] = [];
+    listener.on('notification', (message) => {
+      if (message.channel === ROLLUPS_REFRESHED_CHANNEL) payloads.push(message.payload);
+    });
+    try {
+      await listener.query(`LISTEN ${ROLLUPS_REFRESHED_CHANNEL}`);
+      await withTransaction(pool, async (client) => {
+        await mergeBars(client, [bar(0)]);
+        const result = await refreshRollups(client, {
+          from: new Date(T0 + 60_000),
+          to: new Date(T0 + 120_000),
+        });
+        // Not before the rows it announces are visible: a round trip on the listening session
+        // would have delivered a notification already sent.
+        await listener.query('SELECT 1');
+        expect(payloads).toEqual([]);
+        return result;
+      });
+      const [payload] = await waitFor(() => (payloads.length > 0 ? payloads : undefined), {
+        description: 'rollups refreshed notification',
+      });
+      const refreshed = parseRollupsRefreshed(payload);
+      expect(refreshed).toMatchObject({
+        from: new Date(T0).toISOString(),
+        to: new Date(T0 + 86_400_000).toISOString(),
+      });
+      expect(refreshed?.refreshId).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      await listener.end();
+    }
+    expect(parseRollupsRefreshed('not json')).toBeUndefined();
+    expect(parseRollupsRefreshed(JSON.stringify({ refreshId: 'x', from: 'a', to: 'b' }))).toBeUndefined();
   });
 });

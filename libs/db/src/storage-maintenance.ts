@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from './sql-executor.ts';
 import { storageMode, type StorageMode } from './storage-mode.ts';
 
@@ -80,6 +81,47 @@ export interface RefreshRollupsResult {
   /** The window actually refreshed: the requested one widened to whole days (UTC). */
   from: Date;
   to: Date;
+  /** Identifies this refresh in its {@link ROLLUPS_REFRESHED_CHANNEL} notification. */
+  refreshId: string;
+}
+
+/**
+ * The channel {@link refreshRollups} NOTIFYs after a refresh (payload: {@link RollupsRefreshed}
+ * as JSON). The cache-warmer LISTENs to it: rollup slices are re-warmed when the rollups change,
+ * not when 1m bars arrive (the rollup tables do not hold those bars until the next refresh).
+ */
+export const ROLLUPS_REFRESHED_CHANNEL = 'backbone_rollups_refreshed';
+
+/** The payload of a {@link ROLLUPS_REFRESHED_CHANNEL} notification. */
+export interface RollupsRefreshed {
+  refreshId: string;
+  /** The refreshed window `[from, to)`, ISO-8601 UTC. */
+  from: string;
+  to: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Validates a {@link ROLLUPS_REFRESHED_CHANNEL} payload; `undefined` when it is not one.
+ *
+ * @example const refreshed = parseRollupsRefreshed(notification.payload);
+ */
+export function parseRollupsRefreshed(unvalidatedPayload: string | undefined): RollupsRefreshed | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(unvalidatedPayload ?? '');
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { refreshId, from, to } = value as Record<string, unknown>;
+  if (typeof refreshId !== 'string' || !UUID.test(refreshId)) return undefined;
+  if (typeof from !== 'string' || typeof to !== 'string') return undefined;
+  const fromMs = Date.parse(from);
+  const toMs = Date.parse(to);
+  if (!(fromMs <= toMs)) return undefined;
+  return { refreshId, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() };
 }
 
 const DAY_MS = 86_400_000;
@@ -89,6 +131,8 @@ const DAY_MS = 86_400_000;
  * bars in a window, widened to whole UTC days so both rollups see whole buckets. TimescaleDB
  * refreshes its continuous aggregates; plain PostgreSQL upserts the rollup tables. Run it
  * after bars are committed, outside a transaction (refresh_continuous_aggregate requires that).
+ * Then NOTIFYs {@link ROLLUPS_REFRESHED_CHANNEL}, so the cache re-warms its rollup slices from
+ * the refreshed tables (on plain PostgreSQL inside a caller's transaction, delivered at commit).
  *
  * @example await refreshRollups(client, { from: run.windowStart, to: run.windowEnd });
  */
@@ -120,5 +164,8 @@ export async function refreshRollups(
       ]);
     }
   }
-  return { mode, from, to };
+  const refreshId = randomUUID();
+  const payload: RollupsRefreshed = { refreshId, from: from.toISOString(), to: to.toISOString() };
+  await client.query('SELECT pg_notify($1, $2)', [ROLLUPS_REFRESHED_CHANNEL, JSON.stringify(payload)]);
+  return { mode, from, to, refreshId };
 }
