@@ -70,6 +70,7 @@ async function main(config: SystemConfig): Promise<void> {
   const warmer = new CacheWarmer({
     cache,
     pool,
+    listenConnection: { connectionString: config.database.url, application_name: `${WORKER}-listen` },
     kafka,
     queueRedis,
     workerRedis,
@@ -101,6 +102,7 @@ async function main(config: SystemConfig): Promise<void> {
       child('warm-worker', (signal) => warmer.runWorker(signal)),
       child('ingest-events-consumer', (signal) => warmer.runEventsConsumer(signal)),
       child('rewarm-scheduler', (signal) => warmer.runScheduler(signal)),
+      child('rollups-listener', (signal) => warmer.runRollupsListener(signal)),
     ],
   });
   const health = await startHealthServer({

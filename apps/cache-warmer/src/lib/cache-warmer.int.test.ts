@@ -90,6 +90,7 @@ async function warmer(prefix: string, options: { topic?: string; groupId?: strin
   const app = new CacheWarmer({
     cache,
     pool: db.pool,
+    listenConnection: { connectionString: db.url },
     kafka,
     queueRedis,
     workerRedis,
@@ -116,8 +117,9 @@ async function warmer(prefix: string, options: { topic?: string; groupId?: strin
   return {
     app,
     cache,
-    start(...which: ('worker' | 'consumer' | 'scheduler')[]) {
+    start(...which: ('worker' | 'consumer' | 'scheduler' | 'listener')[]) {
       for (const loop of which) {
+        if (loop === 'listener') loops.push(app.runRollupsListener(stop.signal));
         if (loop === 'worker') loops.push(app.runWorker(stop.signal));
         if (loop === 'consumer') loops.push(app.runEventsConsumer(stop.signal));
         if (loop === 'scheduler') loops.push(app.runScheduler(stop.signal));
@@ -152,7 +154,7 @@ async function publish(topicName: string, value: IngestRunEvent | string): Promi
 const LATEST = (symbol: string): CacheRequest => ({ dataset: 'latest-bar', symbol, timeframe: '1m' });
 
 describe('ingest events -> fresh keys', () => {
-  it('two warmer instances: an event consumed by either makes both see fresh slices of every dataset; a bad event is skipped', async () => {
+  it('two warmer instances: an event consumed by either makes both see fresh slices of each dataset it touches; a bad event is skipped', async () => {
     const ns = testNamespace('warmer_events');
     cleanup.push(() => ns.drop());
     const events = await topic();
@@ -167,7 +169,6 @@ describe('ingest events -> fresh keys', () => {
     const run1 = randomUUID();
     const first = minuteBars(symbol, END, 120, 1.2);
     await writeBars(db.pool, first, run1);
-    await refreshRollups(db.pool, { from: first[0]?.ts ?? END, to: END });
     await publish(events, 'not json at all');
     await publish(events, barEvent(run1, [symbol]));
 
@@ -193,13 +194,6 @@ describe('ingest events -> fresh keys', () => {
         { description: 'recent-bars warmed from run 1' },
       );
       expect(recent.data).toHaveLength(20);
-      const hourly = await waitFor(
-        () => instance.cache.peek<CachedRollup[]>({ dataset: 'rollups', symbol, timeframe: '1h' }),
-        {
-          description: 'rollups warmed',
-        },
-      );
-      expect(hourly.data.reduce((sum, bucket) => sum + bucket.barCount, 0)).toBe(120);
     }
 
     // New data: the old slices must disappear for both instances and the new ones appear.
@@ -258,8 +252,8 @@ describe('ingest events -> fresh keys', () => {
     cleanup.push(() => ns.drop());
     const { app } = await warmer(ns.prefix);
     const event = barEvent(randomUUID(), ['AAA', 'BBB']);
-    expect(await app.applyEvent(event)).toBe(6);
-    expect(await app.applyEvent({ ...event, runId: randomUUID() })).toBe(6);
+    expect(await app.applyEvent(event)).toBe(4);
+    expect(await app.applyEvent({ ...event, runId: randomUUID() })).toBe(4);
     const waiting = await app.queue.getJobs(['waiting']);
     expect(
       waiting
@@ -268,14 +262,65 @@ describe('ingest events -> fresh keys', () => {
           return `${data.dataset}:${data.symbol}`;
         })
         .sort(),
-    ).toEqual([
-      'latest-bar:AAA',
-      'latest-bar:BBB',
-      'recent-bars:AAA',
-      'recent-bars:BBB',
-      'rollups:AAA',
-      'rollups:BBB',
-    ]);
+    ).toEqual(['latest-bar:AAA', 'latest-bar:BBB', 'recent-bars:AAA', 'recent-bars:BBB']);
+  });
+});
+
+describe('rollups follow their refresh', () => {
+  it('a bar event leaves the rollup slices alone; the refresh of the rollup tables re-warms them at once', async () => {
+    const ns = testNamespace('warmer_rollups');
+    cleanup.push(() => ns.drop());
+    const symbol = 'ROLUSD';
+    const hourly: CacheRequest = { dataset: 'rollups', symbol, timeframe: '1h' };
+    const daily: CacheRequest = { dataset: 'rollups', symbol, timeframe: '1d' };
+    const barCount = (envelope: { data: CachedRollup[] } | undefined): number =>
+      envelope?.data.reduce((sum, bucket) => sum + bucket.barCount, 0) ?? 0;
+    const first = minuteBars(symbol, END, 90, 1.4);
+    await writeBars(db.pool, first, randomUUID());
+    await refreshRollups(db.pool, { from: first[0]?.ts ?? END, to: END });
+    const a = await warmer(ns.prefix);
+    const b = await warmer(ns.prefix);
+    a.start('worker', 'listener');
+    b.start('listener');
+    await Promise.all([a.app.listening, b.app.listening]);
+    // A reader caches both rollups (they are tracked from now on).
+    expect(barCount((await a.cache.get<CachedRollup[]>(hourly)).envelope)).toBe(90);
+    expect(barCount((await a.cache.get<CachedRollup[]>(daily)).envelope)).toBe(90);
+
+    // New 1m bars and their event: latest-bar moves, the rollups keep their (still true) slice,
+    // since the rollup tables do not hold the new bars before their refresh.
+    const run2 = randomUUID();
+    const newer = minuteBars(symbol, new Date(END.getTime() + 30 * 60_000), 30, 1.5);
+    await writeBars(db.pool, newer, run2);
+    expect(await a.app.applyEvent(barEvent(run2, [symbol]))).toBe(2);
+    await waitFor(async () => (await a.cache.peek<CachedBar>(LATEST(symbol)))?.sourceRunId === run2, {
+      description: 'latest-bar warmed from run 2',
+    });
+    expect(barCount(await a.cache.peek<CachedRollup[]>(hourly))).toBe(90);
+
+    // The refresh (what the ingestor's storage maintenance runs every pass) re-warms both.
+    await refreshRollups(db.pool, { from: newer[0]?.ts ?? END, to: new Date(END.getTime() + 30 * 60_000) });
+    for (const request of [hourly, daily]) {
+      const refreshed = await waitFor(
+        async () => {
+          const envelope = await a.cache.peek<CachedRollup[]>(request);
+          return barCount(envelope) === 120 ? envelope : undefined;
+        },
+        { description: `${request.timeframe ?? ''} rollup re-warmed after the refresh` },
+      );
+      expect(refreshed.sourceRunId).toBe(run2);
+      expect(refreshed.maxTs).toBe(
+        request.timeframe === '1h'
+          ? END.toISOString()
+          : new Date(Math.floor(END.getTime() / 86_400_000) * 86_400_000).toISOString(),
+      );
+    }
+
+    // Both instances heard the refresh; one claim per refresh lets only one of them act.
+    const refreshId = randomUUID();
+    const window = { from: END.toISOString(), to: END.toISOString() };
+    expect(await a.app.applyRollupsRefresh({ refreshId, ...window })).toBe(1);
+    expect(await b.app.applyRollupsRefresh({ refreshId, ...window })).toBe(0);
   });
 });
 

@@ -1,4 +1,5 @@
 import { SQL_IDENTIFIER } from '@backbone/config';
+import { parseRollupsRefreshed, ROLLUPS_REFRESHED_CHANNEL, type RollupsRefreshed } from '@backbone/db';
 import {
   DATASETS,
   ROLLUP_TIMEFRAMES,
@@ -29,13 +30,15 @@ import {
 import { metrics, type Counter } from '@opentelemetry/api';
 import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type pg from 'pg';
+import pg from 'pg';
 import { ZodError } from 'zod';
-import { planWarm, warmJobId } from './warm-plan.ts';
+import { planRollupsRefresh, planWarm, warmJobId, type WarmPlan } from './warm-plan.ts';
 
 export interface CacheWarmerOptions {
   cache: CacheClient;
   pool: pg.Pool;
+  /** Settings of the dedicated connection that LISTENs for rollup refreshes (the pool's URL). */
+  listenConnection: pg.ClientConfig;
   kafka: KafkaClient;
   /** Producer connection for the queue (fails fast). */
   queueRedis: Redis;
@@ -75,6 +78,9 @@ const JOB_OPTIONS = {
 
 export const REWARM_SCHEDULER_ID = 'cache-warm-all';
 
+/** How long the claim on one rollup refresh lives: far longer than any refresh's fan-out. */
+const REFRESH_CLAIM_TTL_MS = 10 * 60_000;
+
 /** The BullMQ key prefix under the namespace (the same convention as every worker). */
 export function bullmqPrefix(keyNamespace: string): string {
   return `${keyNamespace}bull`;
@@ -83,8 +89,9 @@ export function bullmqPrefix(keyNamespace: string): string {
 /**
  * The cache-warmer: turns committed ingest runs (Kafka `backbone.ingest-events.v1`) into
  * version bumps and de-duplicated `cache-warm` jobs, processes those jobs by loading fresh
- * slices into Redis, and keeps a scheduled full re-warm as a safety net. Its three loops are
- * separate supervisor children: {@link runEventsConsumer}, {@link runWorker}, {@link runScheduler}.
+ * slices into Redis, re-warms the rollup slices whenever the rollup tables are refreshed, and
+ * keeps a scheduled full re-warm as a safety net. Its loops are separate supervisor children:
+ * {@link runEventsConsumer}, {@link runWorker}, {@link runScheduler}, {@link runRollupsListener}.
  */
 export class CacheWarmer {
   readonly queue: Queue;
@@ -94,6 +101,7 @@ export class CacheWarmer {
   readonly #events: Counter;
   readonly #warms: Counter;
   readonly #assigned = Promise.withResolvers<undefined>();
+  readonly #listening = Promise.withResolvers<undefined>();
   #consumer: ConsumerPort | undefined;
   #worker: Worker | undefined;
 
@@ -110,7 +118,8 @@ export class CacheWarmer {
     });
     const meter = metrics.getMeter('@backbone/cache-warmer');
     this.#events = meter.createCounter('backbone.cache.events', {
-      description: 'Ingest-run events by result (planned, ignored, rejected).',
+      description:
+        'Triggers (ingest-event, rollups-refreshed) by result (planned, ignored, rejected, claimed-elsewhere).',
     });
     this.#warms = meter.createCounter('backbone.cache.warms', {
       description: 'Slices warmed by dataset and outcome (written, peer-loading, superseded).',
@@ -120,6 +129,11 @@ export class CacheWarmer {
   /** Resolves once the events consumer has its first partition assignment. */
   get assigned(): Promise<undefined> {
     return this.#assigned.promise;
+  }
+
+  /** Resolves once the rollups listener LISTENs (refreshes from then on are applied). */
+  get listening(): Promise<undefined> {
+    return this.#listening.promise;
   }
 
   /** True while the consumer and the worker are running. */
@@ -133,7 +147,27 @@ export class CacheWarmer {
    * redelivered event only bumps again and re-warms.
    */
   async applyEvent(event: IngestRunEvent): Promise<number> {
-    const { invalidations, jobs } = planWarm(event, this.#options.datasets);
+    return this.#apply(planWarm(event, this.#options.datasets));
+  }
+
+  /**
+   * Applies one rollup refresh: invalidates and re-warms every rollup slice the cache holds, from
+   * the refreshed tables. Every instance hears the notification; one claim in Redis per refresh
+   * lets only the first do the work. Returns the jobs queued (0 when claimed elsewhere).
+   */
+  async applyRollupsRefresh(refreshed: RollupsRefreshed): Promise<number> {
+    const claim = `${this.#options.keyNamespace}cache:claims:rollups-refreshed:${refreshed.refreshId}`;
+    if ((await this.#options.queueRedis.set(claim, '1', 'PX', REFRESH_CLAIM_TTL_MS, 'NX')) !== 'OK') {
+      this.#events.add(1, { trigger: 'rollups-refreshed', result: 'claimed-elsewhere' });
+      return 0;
+    }
+    const jobs = await this.#apply(planRollupsRefresh(await this.#options.cache.trackedEntries('rollups')));
+    this.#events.add(1, { trigger: 'rollups-refreshed', result: jobs === 0 ? 'ignored' : 'planned' });
+    return jobs;
+  }
+
+  /** Bumps the versions a plan makes stale (readers stop seeing the old slices at once), then queues its jobs. */
+  async #apply({ invalidations, jobs }: WarmPlan): Promise<number> {
     for (const { dataset, symbol } of invalidations) await this.#options.cache.invalidate(dataset, symbol);
     if (jobs.length === 0) return 0;
     const traceContext = currentTraceContext();
@@ -172,6 +206,57 @@ export class CacheWarmer {
     } finally {
       this.#consumer = undefined;
       await consumer.close();
+    }
+  }
+
+  /**
+   * LISTENs for rollup refreshes (`refreshRollups` in @backbone/db NOTIFYs after each one) until
+   * `signal` aborts, and applies each. A lost connection fails the child (the supervisor restarts
+   * it); a notification missed meanwhile is made good by the next refresh, which re-warms every
+   * rollup slice anyway, and by the scheduled re-warm.
+   */
+  async runRollupsListener(signal: AbortSignal): Promise<void> {
+    if (!this.#options.datasets.has('rollups')) return aborted(signal);
+    const { logger } = this.#options;
+    const listener = new pg.Client({ connectionTimeoutMillis: 5_000, ...this.#options.listenConnection });
+    const lost = Promise.withResolvers<never>();
+    // Raced below; this keeps a rejection before the race (or after it settled) handled.
+    lost.promise.catch(() => undefined);
+    listener.on('error', (error) => {
+      lost.reject(error);
+    });
+    listener.on('end', () => {
+      lost.reject(new Error('rollups LISTEN connection ended'));
+    });
+    // Refreshes are applied one at a time, in the order they were announced.
+    let applying = Promise.resolve();
+    listener.on('notification', (message) => {
+      if (message.channel !== ROLLUPS_REFRESHED_CHANNEL) return;
+      const refreshed = parseRollupsRefreshed(message.payload);
+      if (refreshed === undefined) {
+        this.#events.add(1, { trigger: 'rollups-refreshed', result: 'rejected' });
+        logger.warn({ payload: message.payload?.slice(0, 200) }, 'rollups refreshed notification rejected');
+        return;
+      }
+      applying = applying
+        .then(async () => {
+          const jobs = await this.applyRollupsRefresh(refreshed);
+          logger.info({ ...refreshed, jobs }, 'rollups refreshed: rollup slices re-warming');
+        })
+        .catch((error: unknown) => {
+          // The next refresh re-warms every rollup slice again.
+          logger.warn({ err: error, ...refreshed }, 'rollups refresh not applied');
+        });
+    });
+    try {
+      await listener.connect();
+      await listener.query(`LISTEN ${ROLLUPS_REFRESHED_CHANNEL}`);
+      logger.info({ channel: ROLLUPS_REFRESHED_CHANNEL }, 'listening for rollup refreshes');
+      this.#listening.resolve(undefined);
+      await Promise.race([aborted(signal), lost.promise]);
+    } finally {
+      await listener.end().catch(() => undefined);
+      await applying;
     }
   }
 
@@ -227,7 +312,7 @@ export class CacheWarmer {
         if (!decoded.ok) {
           // A bad event cannot be fixed by retrying; it is counted and skipped, and the full
           // re-warm covers whatever it would have refreshed.
-          this.#events.add(1, { result: 'rejected', reason: decoded.reason });
+          this.#events.add(1, { trigger: 'ingest-event', result: 'rejected', reason: decoded.reason });
           this.#options.logger.warn(
             {
               topic: batch.topic,
@@ -241,7 +326,7 @@ export class CacheWarmer {
           return;
         }
         const jobs = await this.applyEvent(decoded.value);
-        this.#events.add(1, { result: jobs === 0 ? 'ignored' : 'planned' });
+        this.#events.add(1, { trigger: 'ingest-event', result: jobs === 0 ? 'ignored' : 'planned' });
       });
       last = message.offset;
       batch.resolveOffset(message.offset);

@@ -1,7 +1,7 @@
 import type { DatasetName } from '@backbone/cache';
 import { ingestRunEventSchema, type IngestRunEvent } from '@backbone/contracts';
 import { describe, expect, it } from 'vitest';
-import { planWarm, warmJobId } from './warm-plan.ts';
+import { planRollupsRefresh, planWarm, warmJobId } from './warm-plan.ts';
 
 const ALL = new Set<DatasetName>(['latest-bar', 'recent-bars', 'rollups', 'macro-calendar']);
 
@@ -24,21 +24,20 @@ function event(overrides: Partial<IngestRunEvent> = {}): IngestRunEvent {
 }
 
 describe('planWarm', () => {
-  it('turns a 1m bar run into latest-bar, recent-bars and rollups work per symbol', () => {
+  it('turns a 1m bar run into latest-bar and recent-bars work per symbol, leaving rollups to their refresh', () => {
     const plan = planWarm(event(), ALL);
     expect(plan.jobs.map(warmJobId)).toEqual([
       'warm:latest-bar:EURUSD:1m',
       'warm:recent-bars:EURUSD:1m',
-      'warm:rollups:EURUSD:*',
       'warm:latest-bar:GBPUSD:1m',
       'warm:recent-bars:GBPUSD:1m',
-      'warm:rollups:GBPUSD:*',
     ]);
-    expect(plan.invalidations).toContainEqual({ dataset: 'rollups', symbol: 'GBPUSD' });
+    expect(plan.invalidations).toContainEqual({ dataset: 'recent-bars', symbol: 'GBPUSD' });
+    expect(plan.invalidations.filter((i) => i.dataset === 'rollups')).toEqual([]);
     expect(plan.jobs.every((job) => job.sourceRunId === '3f1c2a9e-0000-4000-8000-000000000001')).toBe(true);
   });
 
-  it('leaves rollups alone for other timeframes and skips disabled datasets', () => {
+  it('skips disabled datasets', () => {
     const plan = planWarm(
       event({ timeframe: '1h', symbols: ['EURUSD'] }),
       new Set(['latest-bar', 'rollups']),
@@ -59,5 +58,17 @@ describe('planWarm', () => {
       invalidations: [],
       jobs: [],
     });
+  });
+});
+
+describe('planRollupsRefresh', () => {
+  it('re-warms every cached rollup symbol once, 1h and 1d in one job', () => {
+    const plan = planRollupsRefresh(['EURUSD:1h', 'GBPUSD:1d', 'EURUSD:1d']);
+    expect(plan.invalidations).toEqual([
+      { dataset: 'rollups', symbol: 'EURUSD' },
+      { dataset: 'rollups', symbol: 'GBPUSD' },
+    ]);
+    expect(plan.jobs.map(warmJobId)).toEqual(['warm:rollups:EURUSD:*', 'warm:rollups:GBPUSD:*']);
+    expect(planRollupsRefresh([])).toEqual({ invalidations: [], jobs: [] });
   });
 });

@@ -11,10 +11,11 @@ export interface WarmPlan {
 
 /**
  * Maps an ingest-run event to invalidations and warm jobs for the enabled datasets:
- * a bar run touches latest-bar and recent-bars of its timeframe, and the 1h/1d rollups when it
- * wrote 1m bars; a macro run invalidates the whole macro calendar (events move between
- * currencies and windows) and re-warms its `ALL` slice. Runs that changed nothing, and tick
- * runs (no tick dataset is cached), change nothing.
+ * a bar run touches latest-bar and recent-bars of its timeframe; a macro run invalidates the
+ * whole macro calendar (events move between currencies and windows) and re-warms its `ALL`
+ * slice. Runs that changed nothing, and tick runs (no tick dataset is cached), change nothing.
+ * Rollups are not touched here: the rollup tables hold a run's 1m bars only after the next
+ * refresh, which announces itself (see {@link planRollupsRefresh}).
  *
  * @example const { invalidations, jobs } = planWarm(event, new Set(['latest-bar']));
  */
@@ -30,10 +31,6 @@ export function planWarm(event: IngestRunEvent, enabled: ReadonlySet<DatasetName
         plan.invalidations.push({ dataset, symbol });
         plan.jobs.push({ dataset, symbol, timeframe, sourceRunId });
       }
-      if (timeframe === '1m' && enabled.has('rollups')) {
-        plan.invalidations.push({ dataset: 'rollups', symbol });
-        plan.jobs.push({ dataset: 'rollups', symbol, sourceRunId });
-      }
     }
   }
   if (event.dimension === 'macro' && enabled.has('macro-calendar')) {
@@ -41,6 +38,23 @@ export function planWarm(event: IngestRunEvent, enabled: ReadonlySet<DatasetName
     plan.jobs.push({ dataset: 'macro-calendar', symbol: ALL_CURRENCIES, sourceRunId });
   }
   return plan;
+}
+
+/**
+ * What a rollup refresh changes in the cache: every rollup slice the cache holds (its tracked
+ * entries, `<symbol>:<timeframe>`) is invalidated per symbol and re-warmed from the refreshed
+ * tables, 1h and 1d in one job. A refresh does not say which symbols changed, so all of them are
+ * re-warmed: the cost is bounded by `maxKeysPerDataset` per refresh, whatever the ingest rate.
+ *
+ * @example planRollupsRefresh(['EURUSD:1h', 'EURUSD:1d']) // one invalidation, one job
+ */
+export function planRollupsRefresh(trackedEntries: readonly string[]): WarmPlan {
+  const symbols = new Set(trackedEntries.map((entry) => entry.split(':')[0] ?? ''));
+  symbols.delete('');
+  return {
+    invalidations: [...symbols].map((symbol) => ({ dataset: 'rollups' as const, symbol })),
+    jobs: [...symbols].map((symbol) => ({ dataset: 'rollups', symbol })),
+  };
 }
 
 /**
