@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { refreshRollups } from '@backbone/db';
-import { waitFor, type TestResource } from '@backbone/testing';
+import { createPool, migrate, refreshRollups } from '@backbone/db';
+import {
+  createTestDatabase,
+  createTestKeyNamespace,
+  freePort,
+  startTcpProxy,
+  testEndpoints,
+  waitFor,
+  type TcpProxy,
+  type TestDatabase,
+  type TestResource,
+} from '@backbone/testing';
 import type { Redis } from 'ioredis';
+import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheClient, type CachePolicy } from './cache-client.ts';
 import {
@@ -14,15 +25,7 @@ import { CacheLoadError } from './errors/cache-load-error.ts';
 import type { CacheRequest } from './keys.ts';
 import { createCacheRedis, redisReady } from './redis.ts';
 import { readCacheStats } from './stats.ts';
-import {
-  createMigratedDatabase,
-  endpoints,
-  minuteBars,
-  testNamespace,
-  writeBars,
-  type TestDatabase,
-} from './test-support/stack.ts';
-import { startTcpProxy, type TcpProxy } from './test-support/tcp-proxy.ts';
+import { minuteBars, writeBars } from './test-support/bars.ts';
 
 const SETTINGS = {
   latestBar: { enabled: true },
@@ -34,6 +37,7 @@ const POLICY: CachePolicy = { ttlSeconds: 60, maxKeysPerDataset: 100, staleGrace
 const LATEST: CacheRequest = { dataset: 'latest-bar', symbol: 'EURUSD', timeframe: '1m' };
 
 let db: TestDatabase;
+let pool: pg.Pool;
 let datasets: DatasetRegistry;
 const cleanup: (() => Promise<unknown>)[] = [];
 // The newest stored bar; rows end one minute before this.
@@ -41,12 +45,13 @@ const END = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000)
 const RUN_1 = randomUUID();
 
 beforeAll(async () => {
-  db = await createMigratedDatabase('cache_client');
-  datasets = createMarketDatasets(db.pool, SETTINGS);
-  await writeBars(db.pool, minuteBars('EURUSD', END, 600), RUN_1);
-  await refreshRollups(db.pool, { from: new Date(END.getTime() - 600 * 60_000), to: END });
+  db = await createTestDatabase('cache_client', { migrate });
+  pool = createPool({ url: db.url, poolSize: 20 });
+  datasets = createMarketDatasets(pool, SETTINGS);
+  await writeBars(pool, minuteBars('EURUSD', END, 600), RUN_1);
+  await refreshRollups(pool, { from: new Date(END.getTime() - 600 * 60_000), to: END });
   const runMacro = randomUUID();
-  await db.pool.query(
+  await pool.query(
     `INSERT INTO market_data.macro_events (source, event_id, ts, name, currency, importance, ingest_run_id) VALUES
        ('fred', 'past', now() - interval '1 day', 'Past CPI', 'USD', 'high', $1),
        ('fred', 'soon', now() + interval '1 day', 'Payrolls', 'USD', 'high', $1),
@@ -59,6 +64,7 @@ afterEach(async () => {
   for (const close of cleanup.splice(0).reverse()) await close();
 });
 afterAll(async () => {
+  await pool.end();
   await db.drop();
 });
 
@@ -71,7 +77,7 @@ async function client(
   } = {},
 ): Promise<{ cache: CacheClient; redis: Redis }> {
   const redis = createCacheRedis(
-    { url: options.redisUrl ?? endpoints().redisUrl, tls: { enabled: false, rejectUnauthorized: true } },
+    { url: options.redisUrl ?? testEndpoints().redisUrl, tls: { enabled: false, rejectUnauthorized: true } },
     { onError: () => undefined },
   );
   if (options.unreachable !== true) await redisReady(redis, 2_000);
@@ -84,7 +90,7 @@ async function client(
 }
 
 function namespace(prefix: string): TestResource & { prefix: string } {
-  const ns = testNamespace(prefix);
+  const ns = createTestKeyNamespace(testEndpoints().redisUrl, prefix);
   cleanup.push(() => ns.drop());
   return ns;
 }
@@ -175,14 +181,14 @@ describe('invalidation across processes', () => {
     const b = await client(ns);
     const symbol = 'GBPUSD';
     const request: CacheRequest = { dataset: 'latest-bar', symbol, timeframe: '1m' };
-    await writeBars(db.pool, minuteBars(symbol, END, 5, 1.25), randomUUID());
+    await writeBars(pool, minuteBars(symbol, END, 5, 1.25), randomUUID());
     expect((await a.cache.warm(request)).outcome).toBe('written');
     const before = await b.cache.get<CachedBar>(request);
     expect(before.source).toBe('cache');
 
     const run2 = randomUUID();
     const newer = minuteBars(symbol, new Date(END.getTime() + 60_000), 1, 1.3);
-    await writeBars(db.pool, newer, run2);
+    await writeBars(pool, newer, run2);
     await a.cache.invalidate('latest-bar', symbol);
 
     const after = await b.cache.get<CachedBar>(request);
@@ -210,7 +216,7 @@ describe('LRU capacity', () => {
     const a = await client(ns, { policy });
     const b = await client(ns, { policy });
     const symbols = ['AAA', 'BBB', 'CCC', 'DDD', 'EEE'];
-    for (const symbol of symbols) await writeBars(db.pool, minuteBars(symbol, END, 2), randomUUID());
+    for (const symbol of symbols) await writeBars(pool, minuteBars(symbol, END, 2), randomUUID());
     const req = (symbol: string): CacheRequest => ({ dataset: 'latest-bar', symbol, timeframe: '1m' });
     for (const symbol of symbols.slice(0, 3)) await a.cache.warm(req(symbol));
     // AAA is read, so BBB becomes the least recently used.
@@ -233,7 +239,7 @@ describe('LRU capacity', () => {
     const policy = { ...POLICY, maxKeysPerDataset: 2 };
     const a = await client(ns, { policy });
     for (const symbol of ['AAA', 'BBB', 'CCC'])
-      await writeBars(db.pool, minuteBars(symbol, END, 2), randomUUID());
+      await writeBars(pool, minuteBars(symbol, END, 2), randomUUID());
     const req = (symbol: string): CacheRequest => ({ dataset: 'latest-bar', symbol, timeframe: '1m' });
     await a.cache.warm(req('AAA'));
     // AAA's last access lies an hour ahead of the server clock, as after a clock step back.
@@ -344,12 +350,7 @@ describe('faults', () => {
 
   it('reads from the database and reports degraded when Redis is unreachable, within the load timeout', async () => {
     const ns = namespace('degraded');
-    const proxy = await startTcpProxy({
-      host: '127.0.0.1',
-      port: Number(new URL(endpoints().redisUrl).port || 6379),
-    });
-    const deadPort = proxy.port;
-    await proxy.close(); // nothing listens on this port any more
+    const deadPort = await freePort();
     const { cache } = await client(ns, {
       redisUrl: `redis://127.0.0.1:${deadPort}`,
       unreachable: true,
@@ -375,7 +376,7 @@ describe('faults', () => {
 
   it('goes degraded when its Redis connection is cut and healthy again once Redis answers', async () => {
     const ns = namespace('recover');
-    const redisPort = Number(new URL(endpoints().redisUrl).port || 6379);
+    const redisPort = Number(new URL(testEndpoints().redisUrl).port || 6379);
     const proxy = await startTcpProxy({ host: '127.0.0.1', port: redisPort });
     cleanup.push(() => proxy.close());
     const { cache, redis } = await client(ns, { redisUrl: `redis://127.0.0.1:${proxy.port}` });
@@ -383,27 +384,26 @@ describe('faults', () => {
     expect((await cache.get(LATEST)).source).toBe('cache');
     expect(cache.status()).toBe('healthy');
 
-    proxy.refuse(true);
-    proxy.cut();
+    proxy.cut(); // live connections die, new ones are refused until restore()
     await waitFor(() => redis.status !== 'ready', { description: 'connection lost' });
     const during = await cache.get<CachedBar>(LATEST);
     expect(during.source).toBe('database');
     expect(during.envelope.data.ts).toBe(lastBar?.ts.toISOString());
     expect(cache.status()).toBe('degraded');
 
-    proxy.refuse(false);
+    proxy.restore();
     await waitFor(() => cache.status() === 'healthy', { description: 'reconnected' });
     expect((await cache.get(LATEST)).source).toBe('cache');
   });
 
   it('a connection drop during warming: the warmer resumes and no pre-invalidation value survives', async () => {
     const ns = namespace('drop');
-    const redisPort = Number(new URL(endpoints().redisUrl).port || 6379);
+    const redisPort = Number(new URL(testEndpoints().redisUrl).port || 6379);
     const proxy: TcpProxy = await startTcpProxy({ host: '127.0.0.1', port: redisPort });
     cleanup.push(() => proxy.close());
     const symbol = 'USDJPY';
     const request: CacheRequest = { dataset: 'latest-bar', symbol, timeframe: '1m' };
-    await writeBars(db.pool, minuteBars(symbol, END, 3, 150), randomUUID());
+    await writeBars(pool, minuteBars(symbol, END, 3, 150), randomUUID());
 
     const loading = Promise.withResolvers<undefined>();
     const gate = Promise.withResolvers<undefined>();
@@ -430,9 +430,11 @@ describe('faults', () => {
     await loading.promise;
     // New data lands and is invalidated while the warmer holds the old slice; its connection drops.
     const newer = minuteBars(symbol, new Date(END.getTime() + 120_000), 1, 151);
-    await writeBars(db.pool, newer, randomUUID());
+    await writeBars(pool, newer, randomUUID());
     await reader.cache.invalidate('latest-bar', symbol);
+    // A drop, not an outage: the connection dies and the warmer may reconnect at once.
     proxy.cut();
+    proxy.restore();
     gate.resolve(undefined);
     const first = await warming;
     // The first attempt either failed with the connection, or (reconnected in time) the version

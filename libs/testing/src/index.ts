@@ -1,4 +1,5 @@
 export { testEndpoints } from './endpoints.ts';
+export { freePort } from './free-port.ts';
 export {
   createTestDatabase,
   createTestKeyNamespace,

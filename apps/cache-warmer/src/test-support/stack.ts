@@ -1,54 +1,30 @@
-import { migrate, mergeBars, withTransaction, createPool, type BarRow } from '@backbone/db';
-import { createTestKeyNamespace, uniqueName } from '@backbone/testing';
-import pg from 'pg';
-import { inject } from 'vitest';
+import { createPool, mergeBars, migrate, withTransaction, type BarRow } from '@backbone/db';
+import {
+  createTestDatabase,
+  createTestKeyNamespace,
+  testEndpoints,
+  type TestDatabase as IsolatedDatabase,
+  type TestResource,
+} from '@backbone/testing';
+import type pg from 'pg';
 
 /** The endpoints the global setup found. */
-export function endpoints(): { databaseUrl: string; redisUrl: string; kafkaBrokers: string[] } {
-  return inject('endpoints');
-}
+export const endpoints = testEndpoints;
 
 /** A migrated database of its own for one test file, plus a pool on it; `drop()` removes both. */
-export interface TestDatabase {
-  url: string;
-  pool: pg.Pool;
-  drop(): Promise<void>;
+export interface TestDatabase extends IsolatedDatabase {
+  readonly pool: pg.Pool;
 }
 
+/** `createTestDatabase` of @backbone/testing, migrated, with a pool that `drop()` ends first. */
 export async function createMigratedDatabase(prefix: string): Promise<TestDatabase> {
-  const server = new URL(endpoints().databaseUrl);
-  const name = uniqueName(prefix);
-  const adminUrl = Object.assign(new URL(server), { pathname: '/postgres' }).toString();
-  const url = Object.assign(new URL(server), { pathname: `/${name}` }).toString();
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await migrate(client);
-  } finally {
-    await client.end();
-  }
-  const pool = createPool({ url, poolSize: 20 });
-  return {
-    url,
-    pool,
-    async drop() {
-      await pool.end();
-      const dropper = new pg.Client({ connectionString: adminUrl });
-      await dropper.connect();
-      try {
-        await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await dropper.end();
-      }
-    },
+  const database = await createTestDatabase(prefix, { migrate });
+  const pool = createPool({ url: database.url, poolSize: 20 });
+  const drop = async (): Promise<void> => {
+    await pool.end();
+    await database.drop();
   };
+  return { name: database.name, url: database.url, pool, drop, [Symbol.asyncDispose]: drop };
 }
 
 /** `count` consecutive 1m bars of `symbol` ending at `end` (exclusive), closes rising by 0.0001. */
@@ -77,6 +53,6 @@ export async function writeBars(pool: pg.Pool, bars: readonly BarRow[], runId: s
 }
 
 /** A unique key namespace for one test; dropped with SCAN + UNLINK. */
-export function testNamespace(prefix: string): ReturnType<typeof createTestKeyNamespace> {
-  return createTestKeyNamespace(endpoints().redisUrl, prefix);
+export function testNamespace(prefix: string): { prefix: string } & TestResource {
+  return createTestKeyNamespace(testEndpoints().redisUrl, prefix);
 }

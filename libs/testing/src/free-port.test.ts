@@ -1,0 +1,26 @@
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { freePort } from './free-port.ts';
+
+describe('freePort', () => {
+  it('returns a port where nothing answers, and which a server can then bind', async () => {
+    const port = await freePort();
+    expect(port).toBeGreaterThan(0);
+    const refused = connect(port, '127.0.0.1');
+    const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+    expect(error.code).toBe('ECONNREFUSED');
+
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    try {
+      expect(server.address()).toMatchObject({ port });
+    } finally {
+      await new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
+    }
+  });
+});
