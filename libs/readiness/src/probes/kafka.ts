@@ -1,5 +1,5 @@
-import type { AdminPort, TopicPartitionOffset } from '@backbone/kafka';
-import { consumerLag } from '@backbone/kafka';
+import type { AdminPort } from '@backbone/kafka';
+import { streamLag } from '@backbone/stream';
 import type pg from 'pg';
 import {
   combine,
@@ -205,21 +205,7 @@ async function probeLag(
   let totalLag = 0n;
   for (const group of groups) {
     // The sinks store their next offsets with the data, in the database: that is the truth.
-    const stored = await pool.query<{ topic: string; partition: number; next_offset: string }>(
-      `SELECT topic, partition, next_offset::text FROM backbone.consumer_offsets WHERE group_id = $1 AND topic = ANY($2::text[])`,
-      [group.groupId, group.topics],
-    );
-    const committedOffsets: TopicPartitionOffset[] = stored.rows.map((row) => ({
-      topic: row.topic,
-      partition: row.partition,
-      offset: BigInt(row.next_offset),
-    }));
-    for (const lag of await consumerLag({
-      admin,
-      groupId: group.groupId,
-      topics: group.topics,
-      committedOffsets,
-    })) {
+    for (const lag of await streamLag({ admin, pool, groupId: group.groupId, topics: group.topics })) {
       totalLag += lag.lag;
       const value = Number(lag.lag);
       partitions.push({
