@@ -43,3 +43,22 @@ export async function command(file: string, args: readonly string[]): Promise<st
   const { stdout } = await run(file, [...args], { maxBuffer: 16 * 1024 * 1024 });
   return stdout;
 }
+
+/** p50 / p95 / p99 / max in ms; `null` where the rank falls on a missing (infinite) value. */
+export interface Percentiles {
+  readonly p50: number | null;
+  readonly p95: number | null;
+  readonly p99: number | null;
+  readonly max: number | null;
+}
+
+/** Nearest-rank percentiles of a sample (Infinity stands for a value that never arrived). */
+export function percentiles(values: readonly number[]): Percentiles {
+  if (values.length === 0) throw new RangeError('percentiles of an empty sample');
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (fraction: number): number | null => {
+    const value = sorted[Math.max(0, Math.ceil(fraction * sorted.length) - 1)] as number;
+    return Number.isFinite(value) ? Math.round(value) : null;
+  };
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1) };
+}
