@@ -2,7 +2,7 @@
  * The benchmark harness (issue #9): the project against the machine's own limits, side by side
  * in one run. Not part of `npm test`; speed is measured here, never asserted in tests.
  *
- *   npm run bench -- [--quick] [--only sink,ingest,cache]
+ *   npm run bench -- [--quick] [--only sink,ingest,freshness,cache,kafka-client]
  *
  * Writes bench/results/<timestamp>.json (every raw sample) and regenerates docs/benchmarks.md.
  * Needs the local stack (`./backbone stack up`), psql and redis-benchmark on the PATH.
@@ -13,13 +13,16 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '@backbone/config';
 import { runCacheScenario } from './cache-scenario.ts';
+import { runFreshnessScenario } from './freshness-scenario.ts';
 import { runIngestScenario } from './ingest-scenario.ts';
+import { runKafkaClientScenario } from './kafka-client-scenario.ts';
 import { command } from './measure.ts';
 import { benchmarksMarkdown, type BenchResults } from './report.ts';
 import { runSinkScenario } from './sink-scenario.ts';
 
 const ROOT = new URL('../../', import.meta.url);
-const SCENARIOS = ['sink', 'ingest', 'cache'] as const;
+// Issue #9's numbering: sink 1, ingest 2, freshness 3 (with memory, 5), cache 4, kafka-client 6.
+const SCENARIOS = ['sink', 'ingest', 'freshness', 'cache', 'kafka-client'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** Sizes per mode: quick stays under 2 minutes on the shared machine, full under 15. */
@@ -31,6 +34,12 @@ const SIZES = {
     ingestRepetitions: 2,
     cacheSeconds: 2,
     cacheRequests: 50_000,
+    freshnessRate: 1_000,
+    freshnessSeconds: 5,
+    soakRate: 500,
+    soakSeconds: 10,
+    kafkaClientMessages: 10_000,
+    kafkaClientRepetitions: 2,
   },
   full: {
     sinkBars: 500_000,
@@ -39,6 +48,12 @@ const SIZES = {
     ingestRepetitions: 3,
     cacheSeconds: 5,
     cacheRequests: 1_000_000,
+    freshnessRate: 5_000,
+    freshnessSeconds: 30,
+    soakRate: 1_000,
+    soakSeconds: 150,
+    kafkaClientMessages: 200_000,
+    kafkaClientRepetitions: 3,
   },
 } as const;
 
@@ -83,6 +98,19 @@ async function main(): Promise<void> {
         }),
       });
     }
+    if (only.has('freshness')) {
+      Object.assign(scenarios, {
+        freshness: await runFreshnessScenario({
+          config,
+          rate: sizes.freshnessRate,
+          seconds: sizes.freshnessSeconds,
+          soakRate: sizes.soakRate,
+          soakSeconds: sizes.soakSeconds,
+          timeoutMs: 120_000,
+          log,
+        }),
+      });
+    }
     if (only.has('cache')) {
       log(`cache: ${String(sizes.cacheSeconds)} s loops x ${String(sizes.repetitions)}`);
       Object.assign(scenarios, {
@@ -92,6 +120,18 @@ async function main(): Promise<void> {
           seconds: sizes.cacheSeconds,
           requests: sizes.cacheRequests,
           repetitions: sizes.repetitions,
+        }),
+      });
+    }
+    if (only.has('kafka-client')) {
+      log(
+        `kafka-client: ${String(sizes.kafkaClientMessages)} messages x ${String(sizes.kafkaClientRepetitions)} per client`,
+      );
+      Object.assign(scenarios, {
+        kafkaClient: await runKafkaClientScenario({
+          config,
+          messages: sizes.kafkaClientMessages,
+          repetitions: sizes.kafkaClientRepetitions,
         }),
       });
     }
@@ -169,6 +209,7 @@ async function versions(databaseUrl: string): Promise<Record<string, string>> {
     postgresql: await tool('psql', ['--no-psqlrc', '-At', '-d', databaseUrl, '-c', 'SHOW server_version']),
     redis: (await tool('redis-server', ['--version'])).replace(/^.*v=(\S+).*$/, '$1'),
     kafkajs: packageVersion('kafkajs'),
+    '@platformatic/kafka': packageVersion('@platformatic/kafka'),
     pg: packageVersion('pg'),
     ioredis: packageVersion('ioredis'),
   };
