@@ -1,17 +1,20 @@
 import { createPool, migrate } from '@backbone/db';
-import { uniqueName } from '@backbone/testing';
-import pg from 'pg';
+import {
+  createTestDatabase as createIsolatedDatabase,
+  testEndpoints,
+  type TestDatabase as IsolatedDatabase,
+} from '@backbone/testing';
+import type pg from 'pg';
 
-/** A migrated database of its own for one test file (the migrations use fixed schema names). */
-export interface TestDatabase {
-  name: string;
-  url: string;
-  pool: pg.Pool;
-  drop(): Promise<void>;
+/** A database of its own for one test file (the migrations use fixed schema names), with a pool. */
+export interface TestDatabase extends IsolatedDatabase {
+  readonly pool: pg.Pool;
 }
 
 /**
- * Creates a uniquely named database, migrated unless `migrated: false`, with a pool on it.
+ * `createTestDatabase` of @backbone/testing, migrated unless `migrated: false`, with a pool that
+ * `drop()` ends first. `serverUrl` must be the test run's server (`endpoints().databaseUrl`),
+ * the only one that helper creates databases on.
  *
  * @example const db = await createTestDatabase(endpoints().databaseUrl, 'readiness'); afterAll(() => db.drop());
  */
@@ -20,40 +23,13 @@ export async function createTestDatabase(
   prefix: string,
   { migrated = true }: { migrated?: boolean } = {},
 ): Promise<TestDatabase> {
-  const name = uniqueName(prefix);
-  const adminUrl = withDatabase(serverUrl, 'postgres');
-  const url = withDatabase(serverUrl, name);
-  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
-  if (migrated) {
-    await withClient(url, async (client) => {
-      // Plain partitioning: the local PostgreSQL has no TimescaleDB.
-      await migrate(client, { mode: 'auto' });
-    });
-  }
-  const pool = createPool({ url, poolSize: 4, statementTimeoutMs: 10_000 });
-  return {
-    name,
-    url,
-    pool,
-    async drop() {
-      await pool.end();
-      await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-    },
+  if (serverUrl !== testEndpoints().databaseUrl)
+    throw new Error("createTestDatabase creates databases on the test run's server only");
+  const database = await createIsolatedDatabase(prefix, migrated ? { migrate } : {});
+  const pool = createPool({ url: database.url, poolSize: 4, statementTimeoutMs: 10_000 });
+  const drop = async (): Promise<void> => {
+    await pool.end();
+    await database.drop();
   };
-}
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-function withDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
+  return { name: database.name, url: database.url, pool, drop, [Symbol.asyncDispose]: drop };
 }

@@ -1,11 +1,16 @@
 import { startHeartbeat, type Heartbeat, type SupervisorSnapshot } from '@backbone/supervisor';
-import { createTestKeyNamespace, uniqueName, waitFor, type TestResource } from '@backbone/testing';
+import {
+  createTestKeyNamespace,
+  testEndpoints,
+  uniqueName,
+  waitFor,
+  type TestResource,
+} from '@backbone/testing';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheck } from '../run-check.ts';
 import { testRules } from '../test-support/config.ts';
-import { endpoints } from '../test-support/endpoints.ts';
 import { bullmqChecks, type BullmqChecks } from './bullmq.ts';
 import { workersCheck } from './workers.ts';
 
@@ -41,8 +46,8 @@ describe('BullMQ and worker probes on the real Redis', () => {
   const opened: BullmqChecks[] = [];
 
   beforeAll(async () => {
-    redis = new Redis(endpoints().redisUrl, { maxRetriesPerRequest: 1 });
-    namespace = createTestKeyNamespace(endpoints().redisUrl, 'readiness_bull');
+    redis = new Redis(testEndpoints().redisUrl, { maxRetriesPerRequest: 1 });
+    namespace = createTestKeyNamespace(testEndpoints().redisUrl, 'readiness_bull');
     await redis.ping();
   });
   afterAll(async () => {
@@ -111,7 +116,7 @@ describe('BullMQ and worker probes on the real Redis', () => {
     const producer = new Queue(name, { connection: redis, prefix });
     try {
       await producer.add('warm-all', { reason: 'manual' }, { attempts: 1 });
-      const url = new URL(endpoints().redisUrl);
+      const url = new URL(testEndpoints().redisUrl);
       const worker = new Worker(
         name,
         () => {

@@ -1,11 +1,18 @@
+import { createPool, migrate } from '@backbone/db';
 import { createKafkajsClient, type KafkaClient, type ProducerPort } from '@backbone/kafka';
-import { createTestTopic, uniqueName, type TestResource } from '@backbone/testing';
+import {
+  createTestDatabase,
+  createTestTopic,
+  freePort,
+  testEndpoints,
+  uniqueName,
+  type TestDatabase,
+  type TestResource,
+} from '@backbone/testing';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheck, type CheckDefinition } from '../run-check.ts';
 import { testRules } from '../test-support/config.ts';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
-import { endpoints } from '../test-support/endpoints.ts';
-import { freePort } from '../test-support/free-port.ts';
 import { kafkaChecks, type KafkaChecks, type KafkaProbeInput } from './kafka.ts';
 
 const rules = testRules({ readiness: { lag: { warn: 3, fail: 10 } } });
@@ -18,6 +25,7 @@ function check(checks: CheckDefinition[], name: string): CheckDefinition {
 
 describe('Kafka probes on the real broker', () => {
   let db: TestDatabase;
+  let pool: pg.Pool;
   let kafka: KafkaClient;
   let producer: ProducerPort;
   let bars: { name: string } & TestResource;
@@ -32,7 +40,7 @@ describe('Kafka probes on the real broker', () => {
       topics: [{ name: bars.name, partitions: 2, replicationFactor: 1 }],
       groups: [{ groupId, topics: [bars.name] }],
       deadLetterTopic: dlq.name,
-      pool: db.pool,
+      pool,
       ...overrides,
     });
     opened.push(created);
@@ -40,20 +48,22 @@ describe('Kafka probes on the real broker', () => {
   };
 
   beforeAll(async () => {
-    db = await createTestDatabase(endpoints().databaseUrl, 'readiness_kafka');
+    db = await createTestDatabase('readiness_kafka', { migrate });
+    pool = createPool({ url: db.url, poolSize: 4, statementTimeoutMs: 10_000 });
     kafka = createKafkajsClient({
-      brokers: endpoints().kafkaBrokers,
+      brokers: testEndpoints().kafkaBrokers,
       clientId: 'readiness-test',
       logLevel: 'error',
     });
-    bars = await createTestTopic(endpoints().kafkaBrokers, 'readiness_bars', { partitions: 2 });
-    dlq = await createTestTopic(endpoints().kafkaBrokers, 'readiness_dlq');
+    bars = await createTestTopic(testEndpoints().kafkaBrokers, 'readiness_bars', { partitions: 2 });
+    dlq = await createTestTopic(testEndpoints().kafkaBrokers, 'readiness_dlq');
     producer = kafka.producer();
     await producer.connect();
   });
   afterAll(async () => {
     await Promise.allSettled(opened.map((created) => created.close()));
     await producer.close();
+    await pool.end();
     await Promise.allSettled([bars.drop(), dlq.drop(), db.drop()]);
   });
 
@@ -123,7 +133,7 @@ describe('Kafka probes on the real broker', () => {
     expect(failed.status).toBe('fail');
     expect(failed.evidence.totalLag).toBe(12);
     // The sink's truth is backbone.consumer_offsets: everything applied.
-    await db.pool.query(
+    await pool.query(
       `INSERT INTO backbone.consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, 0, 12)`,
       [groupId, bars.name],
     );

@@ -1,11 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createTestKeyNamespace, waitFor, type TestResource } from '@backbone/testing';
+import {
+  createTestKeyNamespace,
+  freePort,
+  testEndpoints,
+  waitFor,
+  type TestResource,
+} from '@backbone/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheck, type CheckDefinition } from '../run-check.ts';
 import { testRules } from '../test-support/config.ts';
-import { endpoints } from '../test-support/endpoints.ts';
-import { freePort } from '../test-support/free-port.ts';
 import { redisChecks } from './redis.ts';
 
 const rules = testRules({ readiness: { hitRatio: { warn: 0.8, fail: 0.5 } } });
@@ -35,9 +39,9 @@ describe('Redis probes on a real Redis', () => {
   let evictingUrl: string;
 
   beforeAll(async () => {
-    redis = probeClient(endpoints().redisUrl);
+    redis = probeClient(testEndpoints().redisUrl);
     await redis.connect();
-    namespace = createTestKeyNamespace(endpoints().redisUrl, 'readiness');
+    namespace = createTestKeyNamespace(testEndpoints().redisUrl, 'readiness');
     const port = await freePort();
     evictingUrl = `redis://127.0.0.1:${port}`;
     evicting = spawn(

@@ -1,31 +1,34 @@
-import { mergeBars, withTransaction } from '@backbone/db';
+import { createPool, mergeBars, migrate, withTransaction } from '@backbone/db';
+import { createTestDatabase, type TestDatabase } from '@backbone/testing';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheck, type CheckDefinition } from '../run-check.ts';
 import { testConfig } from '../test-support/config.ts';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
-import { endpoints } from '../test-support/endpoints.ts';
 import { retentionChecks } from './retention.ts';
 
 const DAY = 86_400_000;
 
 describe('retention telemetry on a real PostgreSQL (partitioned mode)', () => {
   let db: TestDatabase;
+  let pool: pg.Pool;
   beforeAll(async () => {
-    db = await createTestDatabase(endpoints().databaseUrl, 'readiness_ret');
+    db = await createTestDatabase('readiness_ret', { migrate });
+    pool = createPool({ url: db.url, poolSize: 4, statementTimeoutMs: 10_000 });
   });
   afterAll(async () => {
+    await pool.end();
     await db.drop();
   });
 
   const check = (name: string, storage = testConfig().storage): CheckDefinition => {
-    const found = retentionChecks({ pool: db.pool, storage }).find((candidate) => candidate.name === name);
+    const found = retentionChecks({ pool, storage }).find((candidate) => candidate.name === name);
     if (found === undefined) throw new Error(`no check ${name}`);
     return found;
   };
 
   it('reports target, oldest data and the enforcing policy per table; ok when enforced', async () => {
     const day = new Date(Math.floor(Date.now() / DAY) * DAY - 3 * DAY);
-    await withTransaction(db.pool, (client) =>
+    await withTransaction(pool, (client) =>
       mergeBars(client, [
         {
           symbol: 'EURUSD',
@@ -68,7 +71,7 @@ describe('retention telemetry on a real PostgreSQL (partitioned mode)', () => {
   it('warns when data is older than target + one chunk (the maintenance did not run)', async () => {
     // 1m bars keep 30 days; a bar 45 days old is past 30 + 7.
     const old = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 45 * DAY);
-    await withTransaction(db.pool, (client) =>
+    await withTransaction(pool, (client) =>
       mergeBars(client, [
         {
           symbol: 'EURUSD',
@@ -87,12 +90,12 @@ describe('retention telemetry on a real PostgreSQL (partitioned mode)', () => {
     expect(result.status).toBe('warn');
     expect(result.reason).toBe('retention_overdue');
     expect(result.message).toContain('market_data.bars 1m: the oldest data is 45d');
-    await db.pool.query('SELECT * FROM backbone.prune_bars(now())');
+    await pool.query('SELECT * FROM backbone.prune_bars(now())');
     expect((await runCheck(check('retention.bars'), 5_000)).status).toBe('ok');
   });
 
   it('fails when no policy enforces a configured target', async () => {
-    await db.pool.query(
+    await pool.query(
       `UPDATE backbone.partition_policies SET retention = NULL WHERE parent = 'market_data.macro_events'`,
     );
     const result = await runCheck(check('retention.macro_events'), 5_000);

@@ -1,7 +1,7 @@
-import { createPool, withTransaction, mergeBars } from '@backbone/db';
+import { createPool, migrate, withTransaction, mergeBars } from '@backbone/db';
+import { createTestDatabase, type TestDatabase } from '@backbone/testing';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
-import { endpoints } from '../test-support/endpoints.ts';
 import { testConfig, testRules } from '../test-support/config.ts';
 import { runCheck, type CheckDefinition } from '../run-check.ts';
 import { expectationsFromConfig, timescaleChecks } from './timescaledb.ts';
@@ -31,17 +31,22 @@ function bar(symbol: string, timeframe: string, ts: Date) {
 describe('TimescaleDB probes on a real PostgreSQL', () => {
   let db: TestDatabase;
   let bare: TestDatabase;
+  let pool: pg.Pool;
+  let barePool: pg.Pool;
 
   beforeAll(async () => {
-    db = await createTestDatabase(endpoints().databaseUrl, 'readiness_pg');
-    bare = await createTestDatabase(endpoints().databaseUrl, 'readiness_bare', { migrated: false });
+    db = await createTestDatabase('readiness_pg', { migrate });
+    bare = await createTestDatabase('readiness_bare'); // not migrated
+    pool = createPool({ url: db.url, poolSize: 4, statementTimeoutMs: 10_000 });
+    barePool = createPool({ url: bare.url, poolSize: 1, statementTimeoutMs: 10_000 });
   });
   afterAll(async () => {
+    await Promise.allSettled([pool.end(), barePool.end()]);
     await Promise.allSettled([db.drop(), bare.drop()]);
   });
 
-  const checksAt = (pool = db.pool, now = new Date()) =>
-    timescaleChecks({ pool, rules, expectations: expectationsFromConfig(config), now: () => now });
+  const checksAt = (on = pool, now = new Date()) =>
+    timescaleChecks({ pool: on, rules, expectations: expectationsFromConfig(config), now: () => now });
 
   it('connection: ok with latency, version and mode from the live server', async () => {
     const result = await runCheck(check(checksAt(), 'timescaledb.connection'), rules.probeTimeoutMs);
@@ -73,7 +78,7 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
       'market_data.bars': { coversNow: true, coversNext: true },
     });
 
-    const empty = await runCheck(check(checksAt(bare.pool), 'timescaledb.schema'), rules.probeTimeoutMs);
+    const empty = await runCheck(check(checksAt(barePool), 'timescaledb.schema'), rules.probeTimeoutMs);
     expect(empty.status).toBe('fail');
     expect(empty.reason).toBe('tables_missing');
     expect(empty.message).toContain('market_data.bars');
@@ -82,28 +87,28 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
 
   it('freshness: fail for an expected symbol without data, ok when fresh, warn then fail as it ages', async () => {
     const now = new Date();
-    const missing = await runCheck(check(checksAt(db.pool, now), 'freshness.intraday'), rules.probeTimeoutMs);
+    const missing = await runCheck(check(checksAt(pool, now), 'freshness.intraday'), rules.probeTimeoutMs);
     expect(missing.status).toBe('fail');
     expect(missing.reason).toBe('expected_symbol_missing');
     expect(missing.message).toContain('EURUSD');
 
     const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - 60_000);
-    await withTransaction(db.pool, (client) =>
+    await withTransaction(pool, (client) =>
       mergeBars(client, [bar('EURUSD', '1m', minute), bar('GBPUSD', '1m', minute)]),
     );
-    const fresh = await runCheck(check(checksAt(db.pool, now), 'freshness.intraday'), rules.probeTimeoutMs);
+    const fresh = await runCheck(check(checksAt(pool, now), 'freshness.intraday'), rules.probeTimeoutMs);
     expect(fresh.status).toBe('ok');
     expect(fresh.evidence.symbols).toHaveLength(2);
 
     // Intraday SLA is 900 s: 20 minutes later is past it (warn), an hour later twice past (fail).
     const later = await runCheck(
-      check(checksAt(db.pool, new Date(now.getTime() + 20 * 60_000)), 'freshness.intraday'),
+      check(checksAt(pool, new Date(now.getTime() + 20 * 60_000)), 'freshness.intraday'),
       rules.probeTimeoutMs,
     );
     expect(later.status).toBe('warn');
     expect(later.reason).toBe('data_stale');
     const muchLater = await runCheck(
-      check(checksAt(db.pool, new Date(now.getTime() + HOUR)), 'freshness.intraday'),
+      check(checksAt(pool, new Date(now.getTime() + HOUR)), 'freshness.intraday'),
       rules.probeTimeoutMs,
     );
     expect(muchLater.status).toBe('fail');
@@ -112,7 +117,7 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
 
   it('freshness: stale daily bars inserted days ago fail with the symbol and its age', async () => {
     const day = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 - 5 * 86_400_000);
-    await withTransaction(db.pool, (client) => mergeBars(client, [bar('EURUSD', '1d', day)]));
+    await withTransaction(pool, (client) => mergeBars(client, [bar('EURUSD', '1d', day)]));
     const result = await runCheck(check(checksAt(), 'freshness.daily'), rules.probeTimeoutMs);
     expect(result.status).toBe('fail');
     expect(result.message).toContain('daily 1d bars of EURUSD are 4d');
@@ -122,7 +127,7 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
     const lagging = await runCheck(check(checksAt(), 'freshness.rollups'), rules.probeTimeoutMs);
     expect(lagging.status).toBe('fail');
     expect(lagging.message).toContain('market_data.bars_1h is empty');
-    await db.pool.query(
+    await pool.query(
       `SELECT market_data.refresh_rollup('market_data.bars_1h'::regclass, 'hour', now() - interval '1 day', now() + interval '1 hour')`,
     );
     const refreshed = await runCheck(check(checksAt(), 'freshness.rollups'), rules.probeTimeoutMs);
@@ -132,7 +137,7 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
 
   it('ingest runs: warn after one failed run, fail after the configured consecutive failures', async () => {
     const insertRun = (id: string, status: string, minutesAgo: number, rows = 100) =>
-      db.pool.query(
+      pool.query(
         `INSERT INTO backbone.ingest_runs (run_id, dimension, source, plan, status, inserted, started_at, error)
          VALUES ($1, 'bars', 'csv', 'fx-intraday', $2, $3, now() - make_interval(mins => $4), $5)`,
         [id, status, rows, minutesAgo, status === 'failed' ? 'provider answered 503' : null],
@@ -164,17 +169,17 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
       topics: [],
       groups: [],
       deadLetterTopic: 'unused',
-      pool: db.pool,
+      pool,
     });
     const outbox = check(kafka.checks, 'kafka.outbox-relay');
     expect((await runCheck(outbox, rules.probeTimeoutMs)).status).toBe('ok');
-    await db.pool.query(
+    await pool.query(
       `INSERT INTO backbone.outbox (topic, key, payload, created_at) VALUES ('backbone.ingest-events.v1', 'k', '{}', now() - interval '20 minutes')`,
     );
     const stuck = await runCheck(outbox, rules.probeTimeoutMs);
     expect(stuck.status).toBe('fail');
     expect(stuck.message).toMatch(/holds 1 unpublished events, the oldest 20m old/);
-    await db.pool.query(`UPDATE backbone.outbox SET published_at = now()`);
+    await pool.query(`UPDATE backbone.outbox SET published_at = now()`);
     expect((await runCheck(outbox, rules.probeTimeoutMs)).status).toBe('ok');
   });
 });

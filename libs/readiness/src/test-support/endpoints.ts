@@ -1,16 +1,3 @@
-import { inject } from 'vitest';
-
-/** The services the global setup found (see libs/testing/src/global-setup.ts). */
-export interface Endpoints {
-  databaseUrl: string;
-  redisUrl: string;
-  kafkaBrokers: string[];
-}
-
-/**
- * `inject('endpoints')`, typed. The `ProvidedContext` augmentation lives in the testing lib's
- * global setup, which this project's compilation does not see.
- */
-export function endpoints(): Endpoints {
-  return inject('endpoints');
-}
+// Only for the drill tests, which a concurrent change is editing; everything else imports
+// `testEndpoints` from @backbone/testing directly. Remove once they do too.
+export { testEndpoints as endpoints } from '@backbone/testing';
