@@ -58,7 +58,10 @@ export interface CacheWarmerOptions {
   discoveryDays: number;
   /** Topic of ingest-run events; tests use a unique one. */
   topic?: string;
-  /** Consumer group; every warmer instance shares it, so each event is handled once. */
+  /**
+   * Consumer group; every warmer instance of one cache shares it, so each event is handled once.
+   * Default: {@link cacheWarmerGroupId} of the key namespace.
+   */
   groupId?: string;
   /** Schema of the market data tables. */
   marketDataSchema?: string;
@@ -80,6 +83,17 @@ export const REWARM_SCHEDULER_ID = 'cache-warm-all';
 
 /** How long the claim on one rollup refresh lives: far longer than any refresh's fan-out. */
 const REFRESH_CLAIM_TTL_MS = 10 * 60_000;
+
+/**
+ * The consumer group of the warmers of one cache (one key namespace): `<namespace>cache-warmer`.
+ * Each cache must see every ingest event, so two caches on one Kafka cluster (a second
+ * deployment, an isolated test run) never share a group and split the events between them.
+ *
+ * @example cacheWarmerGroupId('backbone:') // 'backbone:cache-warmer'
+ */
+export function cacheWarmerGroupId(keyNamespace: string): string {
+  return `${keyNamespace}cache-warmer`;
+}
 
 /** The BullMQ key prefix under the namespace (the same convention as every worker). */
 export function bullmqPrefix(keyNamespace: string): string {
@@ -111,7 +125,7 @@ export class CacheWarmer {
     }
     this.#options = options;
     this.topic = options.topic ?? TOPICS.ingestEvents;
-    this.groupId = options.groupId ?? 'backbone-cache-warmer';
+    this.groupId = options.groupId ?? cacheWarmerGroupId(options.keyNamespace);
     this.queue = new Queue(QUEUES.cacheWarm, {
       connection: options.queueRedis,
       prefix: bullmqPrefix(options.keyNamespace),
@@ -193,7 +207,15 @@ export class CacheWarmer {
       await consumer.subscribe([this.topic]);
       await consumer.run({
         eachBatch: (batch) => this.#handleBatch(consumer, batch),
-        onPartitionsAssigned: () => {
+        onPartitionsAssigned: (assigned) => {
+          // Each join replaces the whole assignment: this line says what this instance now owns.
+          this.#options.logger.info(
+            {
+              group: this.groupId,
+              partitions: assigned.flatMap((tp) => tp.partitions.map((p) => `${tp.topic}:${p}`)),
+            },
+            'ingest events partitions assigned',
+          );
           this.#assigned.resolve(undefined);
           return Promise.resolve([]);
         },
