@@ -85,11 +85,6 @@ export function benchmarksMarkdown(results: BenchResults, resultsFile: string): 
       `| 3. e2e freshness: produced → latest-bar key fresh (${rate}) | ${spread(freshness.fresh)} | | | p99 ≤ ${String(LIMITS.endToEndP99Ms)} ms at ${int(LIMITS.freshnessRate)} bars/s | ${latencyVerdict(freshness.fresh, LIMITS.endToEndP99Ms, freshness.rate)} |`,
       `| 3. row committed → latest-bar key fresh (${rate}) | ${spread(freshness.commitToFresh)} | | | p99 ≤ ${String(LIMITS.commitToFreshP99Ms)} ms | ${latencyVerdict(freshness.commitToFresh, LIMITS.commitToFreshP99Ms, freshness.rate)} |`,
     );
-    for (const [worker, memory] of Object.entries(freshness.memory)) {
-      rows.push(
-        `| 5. ${worker} RSS: peak; soak start → end | ${String(Math.round(memory.peakMb))} MB; ${String(memory.soakStartMb)} → ${String(memory.soakEndMb)} MB | | | ≤ ${String(LIMITS.workerRssMb)} MB, no growth | ${memoryVerdict(memory)} |`,
-      );
-    }
   }
   if (cache !== undefined) {
     rows.push(
@@ -97,6 +92,13 @@ export function benchmarksMarkdown(results: BenchResults, resultsFile: string): 
     );
   }
 
+  if (freshness !== undefined) {
+    for (const [worker, memory] of Object.entries(freshness.memory)) {
+      rows.push(
+        `| 5. ${worker} RSS: peak; soak start → end | ${String(Math.round(memory.peakMb))} MB; ${String(memory.soakStartMb)} → ${String(memory.soakEndMb)} MB | | | ≤ ${String(LIMITS.workerRssMb)} MB, no growth | ${memoryVerdict(memory)} |`,
+      );
+    }
+  }
   if (kafkaClient !== undefined) {
     rows.push(
       `| 6. Kafka client produce: \`@platformatic/kafka\` vs kafkajs (our port) | ${int(kafkaClient.platformaticProduce.median)} msgs/s | ${int(kafkaClient.kafkajsProduce.median)} msgs/s | ${String(kafkaClient.produceRatio)}× | (a decision, no target) | |`,
