@@ -96,11 +96,16 @@ async function probeBars(pool: pg.Pool, storage: StorageConfig, now: Date): Prom
   );
   const enforced = new Map(rules.rows.map((row) => [row.timeframe, row.days]));
   const job = mode === 'timescaledb' ? await timescaleJob(pool, 'prune_bars_job', null) : null;
-  for (const [timeframe, targetDays] of Object.entries(storage.retentionDays.bars)) {
-    const oldest = await pool.query<{ ts: Date | null }>(
-      'SELECT ts FROM market_data.bars WHERE timeframe = $1 ORDER BY ts LIMIT 1',
-      [timeframe],
-    );
+  const targets = Object.entries(storage.retentionDays.bars);
+  // One pass for every timeframe: a query per timeframe planned and scanned every partition
+  // once each (a timeframe with no rows, like 5m by default, never stops early), which took a
+  // loaded `npm start` past the probe timeout in most rounds.
+  const oldestRows = await pool.query<{ timeframe: string; ts: Date }>(
+    'SELECT timeframe, min(ts) AS ts FROM market_data.bars WHERE timeframe = ANY($1::text[]) GROUP BY timeframe',
+    [targets.map(([timeframe]) => timeframe)],
+  );
+  const oldestByTimeframe = new Map(oldestRows.rows.map((row) => [row.timeframe, row.ts]));
+  for (const [timeframe, targetDays] of targets) {
     const enforcedDays = enforced.get(timeframe) ?? null;
     const enforcement: Enforcement =
       job !== null
@@ -116,7 +121,7 @@ async function probeBars(pool: pg.Pool, storage: StorageConfig, now: Date): Prom
           };
     enforcement.enforcedDays = enforcedDays;
     if (enforcedDays === null) enforcement.policy = null;
-    const oldestTs = oldest.rows[0]?.ts ?? null;
+    const oldestTs = oldestByTimeframe.get(timeframe) ?? null;
     findings.push(
       ...judge(
         `market_data.bars ${timeframe}`,
