@@ -4,12 +4,23 @@
  *
  *   node --import @backbone/telemetry/register apps/cache-warmer/src/main.ts
  */
-import { CacheClient, createCacheRedis, createMarketDatasets, DATASETS } from '@backbone/cache';
+import {
+  CacheClient,
+  createCacheRedis,
+  createMarketDatasets,
+  DATASETS,
+  registerCacheRequestsCounter,
+} from '@backbone/cache';
 import { ConfigError, loadConfig, redactText, type SystemConfig } from '@backbone/config';
 import { createPool } from '@backbone/db';
 import { createKafkajsClient } from '@backbone/kafka';
 import { runSupervisedProcess, startHeartbeat, Supervisor, type ChildSpec } from '@backbone/supervisor';
-import { activeTelemetry, createLogger, startHealthServer } from '@backbone/telemetry';
+import {
+  activeTelemetry,
+  createLogger,
+  registerQueueDepthGauge,
+  startHealthServer,
+} from '@backbone/telemetry';
 import { Redis } from 'ioredis';
 import { CacheWarmer } from './lib/cache-warmer.ts';
 import { checkReadiness } from './lib/readiness.ts';
@@ -83,6 +94,16 @@ async function main(config: SystemConfig): Promise<void> {
     maxKeysPerDataset: cacheConfig.maxKeysPerDataset,
     discoveryDays: cacheConfig.datasets.rollups.days,
     marketDataSchema: config.database.schemas.marketData,
+  });
+
+  registerQueueDepthGauge({ queues: [warmer.queue], logger });
+  // The cache-warmer serves the deployment's cache hit ratio: the shared stats of every reader.
+  registerCacheRequestsCounter({
+    redis: queueRedis,
+    keyNamespace: config.redis.keyNamespace,
+    onError: (error) => {
+      logger.warn({ err: error }, 'cache requests not measured');
+    },
   });
 
   const child = (name: string, run: (signal: AbortSignal) => Promise<void>): ChildSpec => ({

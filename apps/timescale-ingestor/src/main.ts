@@ -7,7 +7,12 @@
 import { ConfigError, loadConfig, redactText, type SystemConfig } from '@backbone/config';
 import { createPool } from '@backbone/db';
 import { runSupervisedProcess, startHeartbeat, Supervisor } from '@backbone/supervisor';
-import { activeTelemetry, createLogger, startHealthServer } from '@backbone/telemetry';
+import {
+  activeTelemetry,
+  createLogger,
+  registerQueueDepthGauge,
+  startHealthServer,
+} from '@backbone/telemetry';
 import { Redis } from 'ioredis';
 import { checkReadiness } from './lib/readiness.ts';
 import { storageMaintenanceChild } from './lib/storage-maintenance.ts';
@@ -49,6 +54,7 @@ async function main(config: SystemConfig): Promise<void> {
   }
 
   const app = new TimescaleIngestor({ config, pool, workerRedis, redis, logger });
+  registerQueueDepthGauge({ queues: [app.queue], logger });
   const supervisor = new Supervisor({
     name: WORKER,
     logger,

@@ -36,3 +36,4 @@ export {
 } from './keys.ts';
 export { createCacheRedis, redisReady, type CacheRedisConfig } from './redis.ts';
 export { STAT_COUNTERS, readCacheStats, type DatasetStats, type StatCounter } from './stats.ts';
+export { registerCacheRequestsCounter } from './request-metrics.ts';

@@ -2,8 +2,9 @@
  * The key series that Prometheus, the Grafana dashboard (deploy/grafana/backbone.json) and the
  * autoscalers (deploy/k8s/autoscaling.yaml) rely on, as the workers' OpenTelemetry instruments
  * scrape through the Prometheus exporter (dots become underscores, counters get `_total`, no
- * unit suffix). `recordedBy` names the code that records the instrument; "expected" means no
- * worker records it yet and the name is the contract the worker must meet.
+ * unit suffix). `recordedBy` names the code that records the instrument and the worker that
+ * serves it; the end-to-end test (apps/cli/src/e2e/backbone.e2e.test.ts) has the real Prometheus
+ * scrape the four real workers and asserts that each series exists with these labels and moves.
  */
 export interface KeySeries {
   /** Prometheus metric name. */
@@ -23,28 +24,29 @@ export const KEY_SERIES = [
     instrument: 'backbone.ingest.rows',
     kind: 'counter',
     labels: ['outcome', 'dimension'],
-    recordedBy: 'libs/ingest/src/metrics.ts',
+    recordedBy: 'libs/ingest/src/metrics.ts (timescale-ingestor, per plan run)',
   },
   {
     name: 'backbone_ingest_freshness',
     instrument: 'backbone.ingest.freshness (s)',
     kind: 'gauge',
     labels: ['dimension', 'symbol'],
-    recordedBy: 'libs/ingest/src/metrics.ts',
+    recordedBy: 'libs/ingest/src/metrics.ts (timescale-ingestor, at the end of each run)',
   },
   {
     name: 'backbone_cache_requests_total',
     instrument: 'backbone.cache.requests',
     kind: 'counter',
     labels: ['result', 'dataset'],
-    recordedBy: 'expected from the cache-warmer / read-through client (result = hit | miss)',
+    recordedBy:
+      'libs/cache/src/request-metrics.ts (cache-warmer; the shared stats of every reader, result = hit | miss)',
   },
   {
     name: 'backbone_stream_consumer_lag',
     instrument: 'backbone.stream.consumer_lag',
     kind: 'gauge',
     labels: ['messaging_destination_name', 'messaging_destination_partition_id'],
-    recordedBy: 'libs/stream/src/lag.ts',
+    recordedBy: 'libs/stream/src/lag.ts (stream-bridge)',
   },
   {
     name: 'backbone_queue_jobs',
@@ -52,7 +54,7 @@ export const KEY_SERIES = [
     kind: 'gauge',
     labels: ['queue', 'state'],
     recordedBy:
-      'expected from the BullMQ workers (queue = ingest | cache-warm, state = waiting | active | delayed | failed)',
+      'libs/telemetry/src/queue-metrics.ts (timescale-ingestor: ingest, cache-warmer: cache-warm; state = waiting | active | delayed | failed | prioritized)',
   },
 ] as const satisfies readonly KeySeries[];
 

@@ -3,11 +3,13 @@
  * asserted through its HTTP query API: the key series exist and move, the dashboard's queries
  * run, and docker/prometheus.yml passes `promtool check config`.
  *
- * STAND-IN, until the four workers land: the scrape targets are `metrics-probe.ts` processes,
- * started exactly like a worker (`node --import @backbone/telemetry/register`) and serving
- * /metrics through @backbone/telemetry's health server with the workers' instrument names. Once
- * apps/<worker>/src/main.ts exist, start them instead (one per job below, `./backbone serve`)
- * and drive the data with `./backbone feed` / an ingest run.
+ * The scrape targets here are `metrics-probe.ts` processes, started exactly like a worker
+ * (`node --import @backbone/telemetry/register`) and serving /metrics through
+ * @backbone/telemetry's health server with the workers' instrument names: they make every
+ * series move on demand, so each dashboard query can be checked for data in seconds. The same
+ * series against the four real workers (`./backbone serve`, driven by a feed, cache reads and
+ * an ingest run) are asserted by the end-to-end test, apps/cli/src/e2e/backbone.e2e.test.ts,
+ * which already runs them (starting them twice would double the CI time).
  */
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';

@@ -35,3 +35,4 @@ export {
 export { createLogger, type CreateLoggerOptions, type Logger } from './logger.ts';
 export { JsonLinesFileSpanExporter, type SpanFileRecord } from './file-span-exporter.ts';
 export { serviceNameFor, telemetryOptionsFor } from './options.ts';
+export { QUEUE_DEPTH_STATES, registerQueueDepthGauge, type CountedQueue } from './queue-metrics.ts';

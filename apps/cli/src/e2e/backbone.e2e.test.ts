@@ -3,12 +3,17 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ingestRunEventSchema,
+  JOBS,
+  QUEUES,
   readinessSnapshotSchema,
   TOPICS,
   type IngestRunEvent,
+  type RunPlanJob,
 } from '@backbone/contracts';
 import { createPool } from '@backbone/db';
+import { KEY_SERIES, startPrometheus, type PrometheusServer } from '@backbone/deploy-checks';
 import { createKafkajsClient, type ConsumerPort } from '@backbone/kafka';
+import { bullmqPrefix } from '@backbone/readiness';
 import {
   createTestDatabase,
   createTestKeyNamespace,
@@ -18,6 +23,7 @@ import {
   type TestDatabase,
   type TestResource,
 } from '@backbone/testing';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   backbone,
@@ -36,6 +42,20 @@ const WORKERS = [
   ['cache-warmer', 'cacheWarmer'],
   ['readiness-reporter', 'readinessReporter'],
 ] as const;
+
+/**
+ * The ingestor's one plan (given to it alone, so the readiness checks expect nothing of it): the
+ * shipped EURUSD daily fixture, scheduled hourly without jitter, so it runs once at start; the
+ * test runs it once more by hand while Prometheus watches.
+ */
+const PLAN = 'e2e-fixtures';
+const INGESTOR_PLAN = [
+  `ingest.plans.0.name=${PLAN}`,
+  'ingest.plans.0.provider=csv',
+  'ingest.plans.0.symbols=[EURUSD]',
+  'ingest.plans.0.timeframes=[1d]',
+  'ingest.plans.0.schedule.jitterSeconds=0',
+].flatMap((set) => ['--set', set]);
 
 const RATE = 200;
 const DURATION_SECONDS = 3;
@@ -67,6 +87,7 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
   const seenEvents: IngestRunEvent[] = [];
   let common: string[];
   const workers = new Map<string, WorkerProcess>();
+  let prometheus: PrometheusServer | undefined;
   const spanFile = (worker: string): string => join(outputDir, `spans-${worker}.jsonl`);
 
   beforeAll(async () => {
@@ -123,6 +144,7 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
           `workers.${key}.port=${port}`,
           '--set',
           `telemetry.spanFileExporterPath=${spanFile(name)}`,
+          ...(name === 'timescale-ingestor' ? INGESTOR_PLAN : []),
         ],
         env,
       );
@@ -142,9 +164,12 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
         },
       );
     }
+    // The real Prometheus (Debian's package) scraping the four workers' /metrics every second.
+    prometheus = await startPrometheus({ config: scrapeConfig(workers) });
   }, 300_000);
 
   afterAll(async () => {
+    await prometheus?.stop();
     for (const worker of workers.values()) if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
     await events?.close();
     await pool?.end();
@@ -155,7 +180,20 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
   it('feed → bridge → database → outbox relay → ingest events → cache-warmer → Redis, spans per hop, report ok, clean SIGTERM', async () => {
     const started = Date.now();
     const sql = pool;
-    if (sql === undefined) throw new Error('the set-up did not finish');
+    const scraper = prometheus;
+    if (sql === undefined || scraper === undefined) throw new Error('the set-up did not finish');
+    await waitFor(
+      async () => {
+        const targets = await scraper.targets();
+        return targets.length === WORKERS.length && targets.every((target) => target.health === 'up');
+      },
+      { timeoutMs: 30_000, description: 'Prometheus scraping all four workers' },
+    );
+    // The plan's scheduled run at start must be over, so the manual run below is the move.
+    await waitFor(async () => (await runsOf(sql, PLAN)).includes('succeeded'), {
+      timeoutMs: 120_000,
+      description: `the scheduled run of plan ${PLAN}`,
+    });
     const fed = await backbone(
       [
         'feed',
@@ -269,7 +307,50 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
     for (const component of written.components)
       expect(Object.keys(component.evidence).length, component.name).toBeGreaterThan(0);
 
-    // 6. SIGTERM: every worker stops gracefully, exit 0, nothing orphaned in its final summary
+    // 6. Prometheus, through its query API: every key series the dashboard and the autoscalers
+    //    use exists on the workers with its labels, and moved during this run (counters grew,
+    //    gauges changed). Ingest rows and freshness move with one more run of the plan, which also
+    //    puts a job in the ingest queue; the feed moved the lag and the cache reads the hits.
+    const queue = new Queue(QUEUES.ingest, {
+      connection: { host: new URL(redisUrl).hostname, port: Number(new URL(redisUrl).port || 6379) },
+      prefix: bullmqPrefix(namespace?.prefix ?? ''),
+    });
+    try {
+      await queue.add(JOBS.runPlan, { planName: PLAN, reason: 'manual' } satisfies RunPlanJob);
+    } finally {
+      await queue.close();
+    }
+    await waitFor(async () => (await runsOf(sql, PLAN)).filter((s) => s === 'succeeded').length >= 2, {
+      timeoutMs: 120_000,
+      description: `the manual run of plan ${PLAN}`,
+    });
+    const windowSeconds = Math.ceil((Date.now() - started) / 1000) + 30;
+    const movement: Record<string, number> = {};
+    for (const series of KEY_SERIES) {
+      const samples = await waitFor(
+        async () => {
+          const result = await scraper.query(series.name);
+          return result.length > 0 && result;
+        },
+        { timeoutMs: 30_000, description: `${series.name} in Prometheus` },
+      );
+      for (const label of series.labels) expect(samples[0]?.metric, series.name).toHaveProperty(label);
+      const range = `sum(${series.name})[${windowSeconds}s:1s]`;
+      const moved = await waitFor(
+        async () => {
+          const [sample] = await scraper.query(`max_over_time(${range}) - min_over_time(${range})`);
+          return sample !== undefined && sample.value > 0 && sample.value;
+        },
+        { timeoutMs: 30_000, description: `${series.name} to move during the run` },
+      );
+      movement[series.name] = moved;
+    }
+    // Scraping stops before the workers do: this run's SIGTERM checks are about the workers'
+    // own shutdown (a worker's health server drains open scrapes within its 5 s grace, which a
+    // loaded machine can overrun: see docs/observability.md).
+    await scraper.stop();
+
+    // 7. SIGTERM: every worker stops gracefully, exit 0, nothing orphaned in its final summary
     //    line. Its stdout and stderr are read together, so that line need not be the very last.
     for (const [name] of [...WORKERS].reverse()) workers.get(name)?.child.kill('SIGTERM');
     for (const worker of workers.values()) {
@@ -285,7 +366,7 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
       ).toEqual([]);
     }
 
-    // 7. Traces (span files are flushed on exit). One trace crosses feed → bridge → outbox relay
+    // 8. Traces (span files are flushed on exit). One trace crosses feed → bridge → outbox relay
     //    → cache-warmer: every feed record carries its produce request's span, the bridge's slice
     //    span is a child of the span of the slice's first record, and that slice span's context
     //    is the ingest event's trace, carried in the outbox row's headers.
@@ -320,6 +401,7 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
       `e2e: ${summary.produced} bars, ${ours.length} events; feed spans ${feedSpans.length}; ` +
         `bridge slices under a feed span ${fedSlices.length} of ${bridgeSlices.length}; ` +
         `event traces from the feed ${fromFeed.length}, through bridge and cache-warmer ${crossing.length}; ` +
+        `key series moved by ${JSON.stringify(movement)}; ` +
         `not ok: ${notOk.map((c) => `${c.name}=${c.status}`).join(', ') || 'none'}, ${Date.now() - started} ms\n`,
     );
   });
@@ -327,6 +409,24 @@ describe('backbone end to end: four worker processes, a feed, the report', { tim
 
 /** Components the run owns or depends on; the rest are optional (warn at most). */
 const REQUIRED_PREFIXES = ['timescaledb', 'redis', 'kafka', 'bullmq', 'workers'];
+
+/** One scrape job per worker, as docker/prometheus.yml names them, every second. */
+function scrapeConfig(workers: ReadonlyMap<string, WorkerProcess>): string {
+  const jobs = [...workers.values()].map(
+    (worker) =>
+      `  - job_name: ${worker.name}\n    static_configs:\n      - targets: ['127.0.0.1:${worker.port}']`,
+  );
+  return `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n${jobs.join('\n')}\n`;
+}
+
+/** Statuses of a plan's finished runs. */
+async function runsOf(sql: ReturnType<typeof createPool>, plan: string): Promise<string[]> {
+  const result = await sql.query<{ status: string }>(
+    `SELECT status FROM backbone.ingest_runs WHERE plan = $1 AND status <> 'running'`,
+    [plan],
+  );
+  return result.rows.map((row) => row.status);
+}
 
 function pickSnapshot(text: string): unknown {
   const { groups: _groups, problems: _problems, ...snapshot } = JSON.parse(text) as Record<string, unknown>;

@@ -1,5 +1,5 @@
 /**
- * Stand-in for the four workers until they land (see prometheus.int.test.ts): a real process
+ * Stand-in for the four workers in the dashboard-query check (see prometheus.int.test.ts): a real process
  * started like a worker (`node --import @backbone/telemetry/register`), serving /livez, /readyz
  * and /metrics through @backbone/telemetry's health server, and recording the key series with
  * the workers' instrument names (metric-catalog.ts). Each line on stdin is one "tick": the
