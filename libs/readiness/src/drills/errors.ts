@@ -20,7 +20,10 @@ export class DrillTargetError extends Error {
   }
 }
 
-/** The drill's load did not settle (the sink did not catch up, or the cache did not become fresh). */
+/**
+ * The drill's load did not do what a measurement needs: the sink did not join or store a bar, the
+ * feed finished before the cut, or the feed failed.
+ */
 export class DrillLoadError extends Error {
   override readonly name = 'DrillLoadError';
   readonly phase: string;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheClient, createCacheRedis, createMarketDatasets, redisReady } from '@backbone/cache';
+import type { ReadinessStatus } from '@backbone/contracts';
 import { migrate } from '@backbone/db';
 import {
   createBarFeed,
@@ -8,11 +9,15 @@ import {
   defaultFeedStart,
   publishFeed,
   type BarFeed,
+  type KafkaClient,
+  type ProducerPort,
 } from '@backbone/kafka';
+import { startPrivateKafka } from '@backbone/stack';
 import { BarSink } from '@backbone/stream';
 import { createLogger, type Logger } from '@backbone/telemetry';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
+import { kafkaChecks } from '../probes/kafka.ts';
 import { redisChecks } from '../probes/redis.ts';
 import { timescaleChecks } from '../probes/timescaledb.ts';
 import { runCheck, type CheckDefinition } from '../run-check.ts';
@@ -41,7 +46,10 @@ export interface DrillOptions {
   symbols?: readonly string[];
   /** Pause between probes while waiting for detection or recovery (default 200 ms). */
   pollIntervalMs?: number;
-  /** Bound on every wait: baseline, detection, recovery, catch-up, cache freshness (default 30 s). */
+  /**
+   * Bound on every wait: baseline, detection, recovery, catch-up, cache freshness (default 30 s;
+   * 120 s for `kafka`, whose restore is a JVM start and whose clients back off up to 30 s).
+   */
   timeoutMs?: number;
   logger?: Logger;
 }
@@ -53,8 +61,13 @@ export interface DrillReport {
   detectionSeconds: number;
   /** Seconds from the restore until it said `ok` again. */
   recoverySeconds: number;
-  /** Bars the feed produced (acknowledged by Kafka). */
+  /** Bars the feed produced (acknowledged by Kafka; a send blocked by the outage is retried until it is). */
   produced: number;
+  /**
+   * Bars acknowledged when the cut began. Less than `produced`: the load ran across the outage
+   * (the drill measured a cut under load, not a cut after the feed had finished).
+   */
+  producedAtCut: number;
   /** Distinct produced bars found in the table. */
   stored: number;
   /** produced − stored. */
@@ -70,24 +83,24 @@ const CACHE_POLICY = { ttlSeconds: 1, maxKeysPerDataset: 1_000, staleGraceSecond
 
 /**
  * A real failover drill: runs a measured load (feed → bar topic → BarSink → a private database;
- * cache reads of the latest bar per symbol) with the target dependency reached only through a
- * {@link CuttableTcpProxy}, cuts the proxy, measures until readiness (probed through the same
- * proxy) says `fail`, restores it, measures until `ok`, then reconciles the table against every
- * bar produced and checks the cache is fresh again. The shared services are never stopped; the
- * drill's database, topics and keys are removed at the end.
+ * cache reads of the latest bar per symbol), cuts the target dependency, measures until readiness
+ * says `fail`, restores it, measures until `ok`, then reconciles the table against every bar
+ * produced and checks the cache is fresh again. `redis` and `timescale` are reached only through
+ * a {@link CuttableTcpProxy} (the probe too), which the drill cuts. `kafka` cannot be proxied (the
+ * broker advertises its own address), so the load runs against a private broker the drill starts
+ * from the stack's jars on free ports, stops (a real process stop) and starts again on the same
+ * storage. The shared services are never stopped; the drill's database, topics, keys and private
+ * broker are removed at the end.
  *
  * @example const report = await runDrill('redis', { databaseUrl, redisUrl, kafkaBrokers, rules: rulesFromConfig(config) });
  */
 export async function runDrill(target: DrillTarget, options: DrillOptions): Promise<DrillReport> {
-  if (target === 'kafka') {
-    throw new DrillTargetError(
-      target,
-      'not implemented: the broker advertises its own address, so a proxy cannot cut client traffic; it needs a private broker (see docs/readiness.md)',
-    );
+  if (!(DRILL_TARGETS as readonly string[]).includes(target)) {
+    throw new DrillTargetError(target, `not one of ${DRILL_TARGETS.join(', ')}`);
   }
   refuseNonLocal(options);
   const logger = options.logger ?? createLogger({ name: 'drill', level: 'error' });
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  const timeoutMs = options.timeoutMs ?? (target === 'kafka' ? 120_000 : 30_000);
   const symbols = options.symbols ?? ['EURUSD', 'GBPUSD', 'USDJPY'];
   const totalBars = options.totalBars ?? 1_500;
   const id = randomBytes(6).toString('hex');
@@ -99,20 +112,20 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
     direct.on('error', () => undefined);
     resources.defer(() => direct.end());
 
-    const upstream = new URL(target === 'timescale' ? database.url : options.redisUrl);
-    const proxy = await CuttableTcpProxy.start({
-      host: upstream.hostname,
-      port: Number(upstream.port || (target === 'timescale' ? 5432 : 6379)),
-    });
-    resources.defer(() => proxy.close());
-    const proxied = (url: string): string => {
-      const through = new URL(url);
-      through.host = `127.0.0.1:${proxy.port}`;
-      return through.toString();
+    const cuttable =
+      target === 'kafka'
+        ? await privateBroker(logger)
+        : await proxied(target, { databaseUrl: database.url, redisUrl: options.redisUrl });
+    resources.defer(() => cuttable.dispose());
+    const endpoints = {
+      databaseUrl: database.url,
+      redisUrl: options.redisUrl,
+      kafkaBrokers: [...options.kafkaBrokers],
+      ...cuttable.endpoints,
     };
 
     const sinkPool = new pg.Pool({
-      connectionString: target === 'timescale' ? proxied(database.url) : database.url,
+      connectionString: endpoints.databaseUrl,
       max: 4,
       connectionTimeoutMillis: 2_000,
     });
@@ -124,9 +137,8 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
     });
     resources.defer(() => sinkPool.end());
 
-    const redisUrl = target === 'redis' ? proxied(options.redisUrl) : options.redisUrl;
     const redis = createCacheRedis(
-      { url: redisUrl, tls: { enabled: false, rejectUnauthorized: true } },
+      { url: endpoints.redisUrl, tls: { enabled: false, rejectUnauthorized: true } },
       { connectionName: 'backbone-drill', onError: () => undefined },
     );
     resources.defer(() => {
@@ -148,10 +160,8 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
     });
     resources.defer(() => cache.close());
 
-    const probe = probeOf(target, { sinkPool, redis, keyNamespace, rules: options.rules });
-
     const kafka = createKafkajsClient({
-      brokers: [...options.kafkaBrokers],
+      brokers: endpoints.kafkaBrokers,
       clientId: `backbone-drill-${id}`,
       logLevel: 'error',
     });
@@ -169,6 +179,16 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
     await producer.connect();
     resources.defer(() => producer.close());
 
+    const probe = probeOf(target, {
+      sinkPool,
+      redis,
+      keyNamespace,
+      kafka,
+      deadLetterTopic,
+      rules: options.rules,
+    });
+    resources.defer(() => probe.close());
+
     const sink = new BarSink({
       kafka,
       pool: sinkPool,
@@ -184,10 +204,13 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
     });
     await sink.start();
     resources.defer(() => sink.stop());
-    // First in the clean-up: a drill that failed mid-outage must not leave the sink cut off.
-    resources.defer(() => {
-      proxy.restore();
-    });
+    // The feed starts once the sink is in its group: joining (on a fresh private broker, with the
+    // offsets topic to create) can take longer than the whole feed, and the cut must come while
+    // the feed is still producing.
+    await until('sink assignment', timeoutMs, () => Promise.resolve(sink.stats().assignments > 0));
+    // First in the clean-up: a drill that failed mid-outage must not leave the sink (or a send
+    // of the feed, which the producer retries without end) cut off.
+    resources.defer(() => cuttable.ensureRestored());
 
     const produced = new Set<string>();
     const feed = recording(
@@ -200,12 +223,22 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
       }),
       produced,
     );
+    let acknowledged = 0;
+    const resending = new AbortController();
+    resources.defer(() => {
+      resending.abort();
+    });
     const feeding = publishFeed({
-      producer,
+      producer: resendingUntilAcknowledged(producer, resending.signal, logger),
       topic,
       feed,
       totalBars,
       ratePerSecond: options.ratePerSecond ?? 150,
+      // After every acknowledged request, so the count at the cut is exact.
+      progressIntervalMs: 0,
+      onProgress: (progress) => {
+        acknowledged = progress.produced;
+      },
     });
     // Settled here so a failure while the outage is measured is not an unhandled rejection.
     const fed = feeding.then(
@@ -216,14 +249,20 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
     const reading = readCache(cache, symbols, reads.signal);
 
     await until('load', timeoutMs, () => Promise.resolve(sink.stats().inserted > 0));
+    if (acknowledged >= totalBars) {
+      throw new DrillLoadError(
+        'load',
+        `the feed had produced all ${totalBars} bars before the sink stored one, so no load would run across the outage; raise --bars or lower --rate`,
+      );
+    }
+    let producedAtCut = 0;
     const outage = await measureOutage({
-      probe,
+      probe: probe.run,
       cut: () => {
-        proxy.cut();
+        producedAtCut = acknowledged;
+        return cuttable.cut();
       },
-      restore: () => {
-        proxy.restore();
-      },
+      restore: () => cuttable.restore(),
       pollIntervalMs: options.pollIntervalMs ?? 200,
       timeoutMs,
     });
@@ -266,6 +305,7 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
       detectionSeconds: outage.detectionSeconds,
       recoverySeconds: outage.recoverySeconds,
       produced: producedCount,
+      producedAtCut,
       ...reconciled,
       cacheFresh,
     };
@@ -286,22 +326,171 @@ function refuseNonLocal(options: DrillOptions): void {
   if (remote.length > 0) throw new DrillRefusedError(remote);
 }
 
+/** One readiness check of the target, run live; `close()` releases what it holds. */
+interface DrillProbe {
+  readonly run: () => Promise<ReadinessStatus>;
+  readonly close: () => Promise<void>;
+}
+
 function probeOf(
-  target: 'redis' | 'timescale',
-  input: { sinkPool: pg.Pool; redis: Redis; keyNamespace: string; rules: ReadinessRules },
-): () => Promise<'ok' | 'warn' | 'fail'> {
-  const checks: CheckDefinition[] =
-    target === 'timescale'
-      ? timescaleChecks({
+  target: DrillTarget,
+  input: {
+    sinkPool: pg.Pool;
+    redis: Redis;
+    keyNamespace: string;
+    kafka: KafkaClient;
+    deadLetterTopic: string;
+    rules: ReadinessRules;
+  },
+): DrillProbe {
+  const { rules } = input;
+  const nothingToClose = (): Promise<void> => Promise.resolve();
+  const probe = (checks: CheckDefinition[], name: string, close: () => Promise<void>): DrillProbe => {
+    const check = checks.find((candidate) => candidate.name === name);
+    if (check === undefined) throw new DrillTargetError(target, `no ${name} check`);
+    return { run: async () => (await runCheck(check, rules.probeTimeoutMs)).status, close };
+  };
+  switch (target) {
+    case 'timescale':
+      return probe(
+        timescaleChecks({
           pool: input.sinkPool,
-          rules: input.rules,
+          rules,
           expectations: { daily: {}, intraday: {}, macroSources: [] },
-        })
-      : redisChecks({ redis: input.redis, keyNamespace: input.keyNamespace, rules: input.rules });
-  const name = target === 'timescale' ? 'timescaledb.connection' : 'redis.ping';
-  const check = checks.find((candidate) => candidate.name === name);
-  if (check === undefined) throw new DrillTargetError(target, `no ${name} check`);
-  return async () => (await runCheck(check, input.rules.probeTimeoutMs)).status;
+        }),
+        'timescaledb.connection',
+        nothingToClose,
+      );
+    case 'redis':
+      return probe(
+        redisChecks({ redis: input.redis, keyNamespace: input.keyNamespace, rules }),
+        'redis.ping',
+        nothingToClose,
+      );
+    case 'kafka': {
+      const kafka = kafkaChecks({
+        createAdmin: () => input.kafka.admin(),
+        rules,
+        topics: [],
+        groups: [],
+        deadLetterTopic: input.deadLetterTopic,
+        pool: input.sinkPool,
+      });
+      return probe(kafka.checks, 'kafka.cluster', () => kafka.close());
+    }
+  }
+}
+
+/**
+ * What a drill cuts and restores, and the endpoints of the load's clients that change because of
+ * it (the others stay the configured ones).
+ */
+interface Cuttable {
+  endpoints: { databaseUrl?: string; redisUrl?: string; kafkaBrokers?: string[] };
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+  /** Restores the target if a drill that failed mid-outage left it cut. */
+  ensureRestored(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** `redis` or `timescale` behind a {@link CuttableTcpProxy}: only the drill's clients go through it. */
+async function proxied(
+  target: 'redis' | 'timescale',
+  configured: { databaseUrl: string; redisUrl: string },
+): Promise<Cuttable> {
+  const upstream = new URL(target === 'timescale' ? configured.databaseUrl : configured.redisUrl);
+  const proxy = await CuttableTcpProxy.start({
+    host: upstream.hostname,
+    port: Number(upstream.port || (target === 'timescale' ? 5432 : 6379)),
+  });
+  const through = new URL(upstream);
+  through.host = `127.0.0.1:${proxy.port}`;
+  const restore = (): Promise<void> => {
+    proxy.restore();
+    return Promise.resolve();
+  };
+  return {
+    endpoints:
+      target === 'timescale' ? { databaseUrl: through.toString() } : { redisUrl: through.toString() },
+    cut: () => {
+      proxy.cut();
+      return Promise.resolve();
+    },
+    restore,
+    ensureRestored: restore,
+    dispose: () => proxy.close(),
+  };
+}
+
+/**
+ * A private Kafka broker (free ports, temporary storage, the stack's jars): the shared broker
+ * cannot be stopped without disturbing everything else on it. The cut is a real process stop
+ * (SIGTERM, a controlled shutdown); detection is timed from that signal, not from the process
+ * being gone, because the broker stops answering part-way through its shutdown. The restore
+ * waits for the old process to be gone, then starts the broker again on the same ports and
+ * storage and waits until it answers: a JVM start, tens of seconds on a busy machine.
+ */
+async function privateBroker(logger: Logger): Promise<Cuttable> {
+  const broker = await startPrivateKafka({
+    purpose: 'drill',
+    log: (message) => {
+      logger.info(message);
+    },
+  });
+  let stopping: Promise<void> | undefined;
+  const restore = async (): Promise<void> => {
+    await stopping;
+    stopping = undefined;
+    await broker.start();
+  };
+  return {
+    endpoints: { kafkaBrokers: broker.brokers },
+    cut: () => {
+      stopping = broker.stop();
+      // Awaited by the restore; kept here from becoming an unhandled rejection meanwhile.
+      stopping.catch(() => undefined);
+      return Promise.resolve();
+    },
+    restore,
+    ensureRestored: async () => {
+      if (stopping !== undefined || !broker.running) await restore();
+    },
+    dispose: () => broker.dispose(),
+  };
+}
+
+/**
+ * The feed's producer in a drill: a send that fails is sent again (the same records, after a
+ * pause growing to 2 s) until the broker acknowledges it or `signal` aborts. kafkajs gives up on a
+ * broker that stays away longer than its reconnect attempts (a broker restart takes tens of
+ * seconds) although the producer is set to retry without end, and the feed must ride out the
+ * whole outage. The producer is idempotent and kafkajs hands a failed request's sequence numbers
+ * back, so a request the broker wrote but did not acknowledge is deduplicated by the broker when
+ * sent again; a duplicate that got through anyway is what the reconciliation counts.
+ */
+function resendingUntilAcknowledged(
+  producer: ProducerPort,
+  signal: AbortSignal,
+  logger: Logger,
+): ProducerPort {
+  const untilAcknowledged = async <T>(send: () => Promise<T>): Promise<T> => {
+    for (let pauseMs = 100; ; pauseMs = Math.min(pauseMs * 2, 2_000)) {
+      try {
+        return await send();
+      } catch (error) {
+        if (signal.aborted) throw error;
+        logger.warn({ err: error }, 'the feed send failed; sending it again');
+        await sleep(pauseMs, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  };
+  return {
+    connect: () => producer.connect(),
+    send: (topic, messages) => untilAcknowledged(() => producer.send(topic, messages)),
+    sendBatch: (batches) => untilAcknowledged(() => producer.sendBatch(batches)),
+    close: () => producer.close(),
+  };
 }
 
 /** The feed, remembering the key of every bar it hands out. */
