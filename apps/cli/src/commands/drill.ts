@@ -18,10 +18,11 @@ interface DrillFlags {
 
 /**
  * `./backbone drill redis|kafka|timescale`: a real failover drill (see docs/readiness.md, Drills).
- * Prints `{ target, detectionSeconds, recoverySeconds, produced, stored, lost, duplicated,
- * cacheFresh }` as JSON. Exit 0 when nothing was lost or duplicated and the cache is fresh again,
- * 1 when the drill ran and found a loss, a duplicate or a stale cache (or could not finish), 2 for
- * bad usage, a refused non-local stack or a target that cannot be drilled.
+ * Prints `{ target, detectionSeconds, recoverySeconds, produced, producedAtCut, stored, lost,
+ * duplicated, cacheFresh }` as JSON. Exit 0 when nothing was lost or duplicated and the cache is
+ * fresh again, 1 when the drill ran and found a loss, a duplicate or a stale cache (or could not
+ * finish, e.g. no Java for the kafka drill's private broker), 2 for bad usage, a refused non-local
+ * stack or an unknown target.
  */
 export function registerDrillCommand(program: Command): void {
   program
@@ -31,6 +32,23 @@ export function registerDrillCommand(program: Command): void {
     .option('--confirm-non-local', 'allow hosts other than 127.0.0.1/localhost')
     .option('--bars <n>', 'bars the feed produces', '1500')
     .option('--rate <n>', 'feed bars per second', '150')
+    .addHelpText(
+      'after',
+      `
+Targets:
+  redis, timescale  the drill's clients reach the shared service through a TCP proxy it cuts
+                    and restores; the service itself is never stopped (about 15-30 s)
+  kafka             the load runs against a private broker the drill starts from the stack's
+                    jars (Java 17+) on free ports, stops (a real process stop) and starts again
+                    on the same storage; the shared broker is untouched (about 2 minutes: two
+                    JVM starts)
+
+Prints { target, detectionSeconds, recoverySeconds, produced, producedAtCut, stored, lost,
+duplicated, cacheFresh } as JSON (producedAtCut < produced: the load ran across the outage).
+Exit 0: nothing lost or duplicated and the cache fresh again; 1: a loss, a duplicate, a stale
+cache or a drill that could not finish; 2: bad usage or a non-local stack without
+--confirm-non-local.`,
+    )
     .action(async (target: string, flags: DrillFlags) => {
       const totalBars = Number(flags.bars);
       const ratePerSecond = Number(flags.rate);
