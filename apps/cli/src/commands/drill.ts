@@ -40,7 +40,7 @@ Targets:
                     and restores; the service itself is never stopped (about 15-30 s)
   kafka             the load runs against a private broker the drill starts from the stack's
                     jars (Java 17+) on free ports, stops (a real process stop) and starts again
-                    on the same storage; the shared broker is untouched (about 2 minutes: two
+                    on the same storage; the shared broker is untouched (2-5 minutes: two
                     JVM starts)
 
 Prints { target, detectionSeconds, recoverySeconds, produced, producedAtCut, stored, lost,
