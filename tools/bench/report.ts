@@ -183,13 +183,21 @@ No CPU profile was taken in this run; these are the known costs, not a measured 
   and a database load before its latest-bar key is rewritten. When the feed outruns the sink,
   the backlog, not a per-bar cost, sets the latency: it grows with the length of the run. On
   this machine the harness's own feed also falls behind its schedule (see the achieved rate).
+  Full size on 2026-11-26 (\`bench/results/2026-11-26T19-38-21Z.json\`, load 14-19): the feed
+  reached 4,958 of 5,000 bars/s for 30 s; produced → committed p50 / p99 18.5 s / 38.2 s,
+  produced → fresh 19.0 s / 38.2 s (the sink's backlog), committed → fresh 240 ms / 1.4 s.
 - **Memory.** Measured by hand on 2026-11-26 (\`process.memoryUsage()\` and
   \`v8.getHeapSpaceStatistics()\` after importing the worker modules, before any work): the
   telemetry registration alone brings a process to ~130 MB RSS; importing the stream-bridge
   code takes it to ~280 MB, of which ~134 MB is V8's young generation (new space), grown during
   module loading and kept (V8 sizes it from the machine's 23.5 GB); the live heap after a GC is
   ~35 MB. With \`--max-semi-space-size=8\` the same imports stay at ~200 MB. The soak numbers
-  above are what the workers add on top.
+  above are what the workers add on top. RSS follows the garbage collector (it climbs, then
+  drops at a major GC), so a short soak's start / end can mislead either way; read the samples
+  in the JSON. In the full-size run above (150 s at 1,000 bars/s after the 5,000 bars/s feed)
+  the stream-bridge climbed 378 → 435 MB in its first minute and then stayed at 435-439 MB for
+  90 s (a plateau, not a leak, as far as 150 s can tell); the cache-warmer climbed 286 → 385 MB
+  and fell to 203 MB at a major GC. Both peaks (439 and 385 MB) are far above 150 MB.
 - **Cache.** Each hit is one EVALSHA plus envelope validation; even a bare ioredis GET from the same
   process reaches only about half of redis-benchmark (a C client), so most of the gap is the
   JavaScript client side, not Redis.
