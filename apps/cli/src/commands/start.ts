@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseConfigArgs, redactText, type SystemConfig } from '@backbone/config';
 import { TOPICS } from '@backbone/contracts';
-import { createPool, migrate } from '@backbone/db';
+import { createPool, migrate, refreshRollups } from '@backbone/db';
 import { parseIngestRequest, runIngest } from '@backbone/ingest';
 import {
   createBarFeed,
@@ -135,6 +135,17 @@ async function prepare(config: SystemConfig, logger: Logger, fixtures: boolean):
       const result = await runIngest({ pool, config }, request);
       const { runId, status, inserted, updated, unchanged, rejected } = result;
       logger.info({ runId, status, inserted, updated, unchanged, rejected }, 'fixtures: ingested');
+      // The ingestor rolls the 1m bars up on its first maintenance pass, seconds after it starts;
+      // without this the reporter's first round finds the fixtures' 1m bars without their 1h
+      // rollup and warns (freshness.rollups).
+      const oldest = await pool.query<{ oldest: Date | null }>(
+        "SELECT min(ts) AS oldest FROM market_data.bars WHERE timeframe = '1m'",
+      );
+      const from = oldest.rows[0]?.oldest;
+      if (from !== null && from !== undefined) {
+        const rollups = await refreshRollups(pool, { from, to: new Date() });
+        logger.info({ from: rollups.from, to: rollups.to }, 'fixtures: rolled up');
+      }
     }
   } finally {
     await pool.end();

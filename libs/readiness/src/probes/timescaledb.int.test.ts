@@ -115,6 +115,32 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
     expect(muchLater.message).toMatch(/1m bars of EURUSD are \d+m old/);
   });
 
+  it('freshness: a symbol no plan expects is shown with its age but not held to the SLA', async () => {
+    const now = new Date();
+    const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - 60_000);
+    await withTransaction(pool, (client) =>
+      mergeBars(client, [
+        bar('EURUSD', '1m', minute),
+        bar('GBPUSD', '1m', minute),
+        bar('ONEOFF', '1m', minute),
+      ]),
+    );
+    // 20 minutes on, every pair is past the 900 s SLA: only the planned ones warn.
+    const later = await runCheck(
+      check(checksAt(pool, new Date(now.getTime() + 20 * 60_000)), 'freshness.intraday'),
+      rules.probeTimeoutMs,
+    );
+    expect(later.status).toBe('warn');
+    expect(later.message).toContain('EURUSD');
+    expect(later.message).not.toContain('ONEOFF');
+    expect(later.evidence.symbols).toContainEqual(
+      expect.objectContaining({ symbol: 'ONEOFF', planned: false, status: 'ok' }),
+    );
+    expect(
+      (later.evidence.symbols as { ageSeconds: number }[]).every((age) => age.ageSeconds >= 20 * 60),
+    ).toBe(true);
+  });
+
   it('freshness: stale daily bars inserted days ago fail with the symbol and its age', async () => {
     const day = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 - 5 * 86_400_000);
     await withTransaction(pool, (client) => mergeBars(client, [bar('EURUSD', '1d', day)]));
