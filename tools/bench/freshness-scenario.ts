@@ -74,6 +74,7 @@ const CACHE_POLL_MS = 10;
 const RSS_SAMPLE_MS = 500;
 const DRAIN_POLL_MS = 250;
 const STOP_GRACE_MS = 5_000;
+const OUTPUT_TAIL_CHARS = 20_000;
 
 interface Worker {
   readonly name: 'stream-bridge' | 'cache-warmer';
@@ -480,7 +481,8 @@ function startWorker(name: Worker['name'], topics: BenchWorkerTopics, configArgs
   let output = '';
   const assigned = Promise.withResolvers<undefined>();
   const collect = (chunk: Buffer): void => {
-    output += chunk.toString('utf8');
+    // The tail is enough for the assignment line and a failure's context; logs never pile up.
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
     if (output.includes(ASSIGNED_LINE)) assigned.resolve(undefined);
   };
   child.stdout.on('data', collect);

@@ -178,7 +178,7 @@ if (import.meta.main) {
     await run(
       config,
       JSON.parse(topicsJson) as BenchWorkerTopics,
-      createLogger({ name: `bench-${worker}`, level: 'warn' }),
+      createLogger({ name: `bench-${worker}`, level: config.telemetry.logLevel }),
     );
   }
 }
