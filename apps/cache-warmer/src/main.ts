@@ -11,7 +11,7 @@ import {
   DATASETS,
   registerCacheRequestsCounter,
 } from '@backbone/cache';
-import { ConfigError, loadConfig, redactText, type SystemConfig } from '@backbone/config';
+import { ConfigError, loadConfig, redactText, topicName, type SystemConfig } from '@backbone/config';
 import { createPool } from '@backbone/db';
 import { createKafkajsClient } from '@backbone/kafka';
 import { runSupervisedProcess, startHeartbeat, Supervisor, type ChildSpec } from '@backbone/supervisor';
@@ -87,6 +87,7 @@ async function main(config: SystemConfig): Promise<void> {
     workerRedis,
     logger,
     keyNamespace: config.redis.keyNamespace,
+    topic: topicName(config.kafka, 'backbone.ingest-events.v1'),
     datasets: new Set(DATASETS.filter((name) => datasets[name] !== undefined)),
     concurrency: settings.concurrency,
     // Re-warm at half the TTL, so a slice whose events were lost is refreshed before it expires.

@@ -27,6 +27,25 @@ export const TOPIC_NAMES = [
 ] as const;
 export type TopicName = (typeof TOPIC_NAMES)[number];
 
+/**
+ * The name a topic has on the cluster: the deployment's `kafka.namespace` + the contract name.
+ *
+ * @example topicName(config.kafka, 'market.bars.v1') // 'market.bars.v1', or 'e2e_1a2b.market.bars.v1'
+ */
+export function topicName(kafka: { readonly namespace: string }, name: TopicName): string {
+  return `${kafka.namespace}${name}`;
+}
+
+/**
+ * The stream-bridge's consumer group (also its `group_id` in `backbone.consumer_offsets`):
+ * `kafka.namespace` + `stream-bridge`, so two deployments on one cluster never share partitions.
+ *
+ * @example streamBridgeGroupId(config.kafka) // 'stream-bridge'
+ */
+export function streamBridgeGroupId(kafka: { readonly namespace: string }): string {
+  return `${kafka.namespace}stream-bridge`;
+}
+
 /** The four worker roles, each its own process. */
 export const WORKER_NAMES = [
   'timescaleIngestor',
@@ -246,6 +265,16 @@ const kafkaSchema = z
       .describe('Bootstrap brokers, host:port.'),
     /** Client id prefix; each worker appends its role. */
     clientId: z.string().min(1).max(200).default('backbone').describe('Kafka client id prefix.'),
+    /**
+     * Prefix of every topic name and of the stream-bridge's consumer group, so several
+     * deployments (or test runs) share one cluster without reading each other's records. Empty by
+     * default: the architecture's names (`market.bars.v1`, …).
+     */
+    namespace: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{0,64}$/, 'must be 0-64 characters of A-Z a-z 0-9 _ . -')
+      .default('')
+      .describe('Prefix of every topic and of the stream-bridge consumer group.'),
     /** SASL authentication; absent means none. */
     sasl: saslSchema.optional(),
     /** TLS to the brokers. */

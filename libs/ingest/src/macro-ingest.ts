@@ -1,6 +1,5 @@
-import { redactText, type SystemConfig } from '@backbone/config';
+import { redactText, topicName, type SystemConfig } from '@backbone/config';
 import {
-  TOPICS,
   ingestRunEventSchema,
   macroEventSchema,
   type MacroEvent,
@@ -27,7 +26,7 @@ import { countByReason } from './validate.ts';
 /** What a macro run needs; a subset of the bar pipeline's dependencies. */
 export interface MacroIngestDependencies {
   pool: pg.Pool;
-  config: Pick<SystemConfig, 'ingest'>;
+  config: Pick<SystemConfig, 'ingest' | 'kafka'>;
   now: () => Date;
   /** The W3C context the ingest-run event carries. */
   traceContext: () => TraceContext;
@@ -178,7 +177,7 @@ export async function runMacroIngest(
       traceContext: deps.traceContext(),
     });
     await insertOutboxEvent(client, {
-      topic: TOPICS.ingestEvents,
+      topic: topicName(config.kafka, 'backbone.ingest-events.v1'),
       key: runId,
       payload: event,
       headers: { ...event.traceContext },

@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { redactText, type SystemConfig } from '@backbone/config';
+import { redactText, topicName, type SystemConfig } from '@backbone/config';
 import {
-  TOPICS,
   ingestRunEventSchema,
   isTimeframe,
   nextBarOpen,
@@ -40,7 +39,7 @@ import { countByReason, validateRows } from './validate.ts';
 /** What the pipeline needs from the outside; everything is injected, nothing is global. */
 export interface IngestDependencies {
   pool: pg.Pool;
-  config: Pick<SystemConfig, 'ingest' | 'readiness'>;
+  config: Pick<SystemConfig, 'ingest' | 'readiness' | 'kafka'>;
   /** The clock for validation (future skew), quality and freshness; `new Date()` by default. */
   now?: () => Date;
   /** Told after every committed window (progress bars, log lines). */
@@ -364,7 +363,7 @@ async function execute(
                 producedAt: finishedAt,
               });
               await insertOutboxEvent(client, {
-                topic: TOPICS.ingestEvents,
+                topic: topicName(config.kafka, 'backbone.ingest-events.v1'),
                 key: runId,
                 payload: event,
                 headers: { ...event.traceContext },

@@ -14,8 +14,9 @@ afterAll(async () => {
 /** The four fixed topics under a unique prefix, shaped like the config section. */
 function fixedTopicSpecs(): TopicSpec[] {
   const prefix = `${uniqueName('topics')}.`;
-  const specs = topicSpecsFromConfig(
-    {
+  const specs = topicSpecsFromConfig({
+    namespace: prefix,
+    topics: {
       'market.bars.v1': {
         partitions: 3,
         replicationFactor: 1,
@@ -41,8 +42,7 @@ function fixedTopicSpecs(): TopicSpec[] {
         configs: { 'cleanup.policy': 'delete' },
       },
     },
-    prefix,
-  );
+  });
   for (const spec of specs) kafka.track(spec.name);
   return specs;
 }

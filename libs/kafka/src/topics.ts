@@ -1,4 +1,4 @@
-import { redactText } from '@backbone/config';
+import { redactText, TOPIC_NAMES, topicName, type TopicName } from '@backbone/config';
 import type { AdminPort, TopicConfigEntry } from './port.ts';
 
 /** How a topic should look. */
@@ -48,28 +48,31 @@ export interface EnsureTopicsReport {
 }
 
 /**
- * The topic specs of the `kafka.topics` config section (keyed by topic name), optionally with a
- * name prefix so tests can provision an isolated copy of the fixed topics.
+ * The topic specs of the `kafka` config section: each of `kafka.topics` under its cluster name
+ * (`kafka.namespace` + the contract name).
  *
- * @example topicSpecsFromConfig(config.kafka.topics) // [{ name: 'market.bars.v1', partitions: 6, … }, …]
+ * @example topicSpecsFromConfig(config.kafka) // [{ name: 'market.bars.v1', partitions: 6, … }, …]
  */
-export function topicSpecsFromConfig(
-  topics: Readonly<
+export function topicSpecsFromConfig(kafka: {
+  readonly namespace: string;
+  readonly topics: Readonly<
     Record<
-      string,
+      TopicName,
       { partitions: number; replicationFactor: number; configs: Readonly<Record<string, string | undefined>> }
     >
-  >,
-  namePrefix = '',
-): TopicSpec[] {
-  return Object.entries(topics).map(([name, topic]) => ({
-    name: `${namePrefix}${name}`,
-    partitions: topic.partitions,
-    replicationFactor: topic.replicationFactor,
-    configs: Object.fromEntries(
-      Object.entries(topic.configs).filter((entry): entry is [string, string] => entry[1] !== undefined),
-    ),
-  }));
+  >;
+}): TopicSpec[] {
+  return TOPIC_NAMES.map((name) => {
+    const topic = kafka.topics[name];
+    return {
+      name: topicName(kafka, name),
+      partitions: topic.partitions,
+      replicationFactor: topic.replicationFactor,
+      configs: Object.fromEntries(
+        Object.entries(topic.configs).filter((entry): entry is [string, string] => entry[1] !== undefined),
+      ),
+    };
+  });
 }
 
 /**
@@ -77,7 +80,7 @@ export function topicSpecsFromConfig(
  * configs, reports (never changes) partition-count or replication-factor differences. A dry run
  * reads only.
  *
- * @example const report = await ensureTopics(admin, topicSpecsFromConfig(config.kafka.topics), { dryRun: true });
+ * @example const report = await ensureTopics(admin, topicSpecsFromConfig(config.kafka), { dryRun: true });
  */
 export async function ensureTopics(
   admin: AdminPort,

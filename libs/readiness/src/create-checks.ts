@@ -1,5 +1,11 @@
-import { WORKER_NAMES, type SystemConfig } from '@backbone/config';
-import { QUEUES, TOPICS } from '@backbone/contracts';
+import {
+  streamBridgeGroupId,
+  TOPIC_NAMES,
+  topicName,
+  WORKER_NAMES,
+  type SystemConfig,
+} from '@backbone/config';
+import { QUEUES } from '@backbone/contracts';
 import type { KafkaClient } from '@backbone/kafka';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -47,10 +53,10 @@ export function createReadinessChecks(
 ): ReadinessChecks {
   const rules = rulesFromConfig(config);
   const now = options.now ?? (() => new Date());
-  const topics: ExpectedTopic[] = Object.entries(config.kafka.topics).map(([name, topic]) => ({
-    name,
-    partitions: topic.partitions,
-    replicationFactor: topic.replicationFactor,
+  const topics: ExpectedTopic[] = TOPIC_NAMES.map((name) => ({
+    name: topicName(config.kafka, name),
+    partitions: config.kafka.topics[name].partitions,
+    replicationFactor: config.kafka.topics[name].replicationFactor,
   }));
   const queues: WatchedQueue[] = [
     {
@@ -69,8 +75,10 @@ export function createReadinessChecks(
     createAdmin: () => clients.kafka.admin(),
     rules,
     topics,
-    groups: options.consumerGroups ?? [{ groupId: 'stream-bridge', topics: [TOPICS.marketBars] }],
-    deadLetterTopic: TOPICS.marketBarsDlq,
+    groups: options.consumerGroups ?? [
+      { groupId: streamBridgeGroupId(config.kafka), topics: [topicName(config.kafka, 'market.bars.v1')] },
+    ],
+    deadLetterTopic: topicName(config.kafka, 'market.bars.v1.dlq'),
     pool: clients.pool,
     now,
   });

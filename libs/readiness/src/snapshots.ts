@@ -1,4 +1,4 @@
-import { readinessSnapshotSchema, TOPICS, type ReadinessSnapshot } from '@backbone/contracts';
+import { readinessSnapshotSchema, type ReadinessSnapshot } from '@backbone/contracts';
 import type { ProducerPort } from '@backbone/kafka';
 import type pg from 'pg';
 
@@ -39,15 +39,15 @@ export async function recentSnapshots(
 }
 
 /**
- * Publishes a snapshot to `backbone.readiness.v1` (key = snapshot id); the topic is injectable
- * so tests use their own.
+ * Publishes a snapshot to the readiness topic (`backbone.readiness.v1` under the deployment's
+ * `kafka.namespace`; key = snapshot id).
  *
- * @example await publishSnapshot(producer, report.snapshot);
+ * @example await publishSnapshot(producer, report.snapshot, topicName(config.kafka, 'backbone.readiness.v1'));
  */
 export async function publishSnapshot(
   producer: ProducerPort,
   snapshot: ReadinessSnapshot,
-  topic: string = TOPICS.readiness,
+  topic: string,
 ): Promise<void> {
   await producer.send(topic, [{ key: snapshot.id, value: JSON.stringify(snapshot) }]);
 }

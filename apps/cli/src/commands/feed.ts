@@ -1,4 +1,4 @@
-import { redactText, type SystemConfig } from '@backbone/config';
+import { redactText, topicName, type SystemConfig } from '@backbone/config';
 import {
   FeedUsageError,
   createBarFeed,
@@ -45,7 +45,7 @@ export function registerFeedCommand(program: Command): void {
     .option('--rate <n>', 'bars per second, all symbols together (required)')
     .option('--duration <seconds>', 'seconds to publish (required)')
     .option('--timeframe <timeframe>', 'bar timeframe (default 1m)')
-    .option('--topic <topic>', 'target topic (default market.bars.v1)')
+    .option('--topic <topic>', 'target topic (default: kafka.namespace + market.bars.v1)')
     .option('--seed <n>', 'random-walk seed; same seed and start, same bars (default 1)')
     .option('--start <iso>', 'open time of the first bar (default: so that the last bar opens before now)')
     .option('--batch-size <n>', 'most bars per produce request (default 2000)')
@@ -54,16 +54,19 @@ export function registerFeedCommand(program: Command): void {
       'send the round(rate × duration) bars as fast as the broker acknowledges (benchmarks)',
     )
     .action(async (flags: FeedFlags) => {
+      const config = loadCliConfig();
       let request: FeedRequest;
       try {
-        request = parseFeedRequest(flags, new Date());
+        request = parseFeedRequest(
+          { ...flags, topic: flags.topic ?? topicName(config.kafka, 'market.bars.v1') },
+          new Date(),
+        );
       } catch (error) {
         if (!(error instanceof FeedUsageError)) throw error;
         process.stderr.write(`backbone feed: ${error.message}\n`);
         process.exitCode = 2;
         return;
       }
-      const config = loadCliConfig();
       try {
         await feed(config, request);
       } catch (error) {

@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseConfigArgs, redactText, type SystemConfig } from '@backbone/config';
-import { TOPICS } from '@backbone/contracts';
+import { parseConfigArgs, redactText, topicName, type SystemConfig } from '@backbone/config';
 import { createPool, migrate, refreshRollups } from '@backbone/db';
 import { parseIngestRequest, runIngest } from '@backbone/ingest';
 import {
@@ -118,7 +117,7 @@ async function prepare(config: SystemConfig, logger: Logger, fixtures: boolean):
     }).admin();
     await admin.connect();
     try {
-      const report = await ensureTopics(admin, topicSpecsFromConfig(config.kafka.topics), { dryRun: false });
+      const report = await ensureTopics(admin, topicSpecsFromConfig(config.kafka), { dryRun: false });
       logger.info({ topics: report.topics.map((t) => `${t.topic} ${t.action}`) }, 'topics: ensured');
       if (!report.ok)
         throw new Error('topics: a topic differs from the configuration; run ./backbone topics ensure');
@@ -218,7 +217,7 @@ function feedChild(
       try {
         const summary = await publishFeed({
           producer,
-          topic: TOPICS.marketBars,
+          topic: topicName(config.kafka, 'market.bars.v1'),
           feed,
           totalBars,
           ratePerSecond,

@@ -47,7 +47,7 @@ async function ensure(config: SystemConfig, dryRun: boolean): Promise<EnsureTopi
   }).admin();
   try {
     await admin.connect();
-    return await ensureTopics(admin, topicSpecsFromConfig(config.kafka.topics), { dryRun });
+    return await ensureTopics(admin, topicSpecsFromConfig(config.kafka), { dryRun });
   } finally {
     await admin.close();
   }

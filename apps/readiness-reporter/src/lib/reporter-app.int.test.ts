@@ -50,7 +50,7 @@ describe('readiness-reporter app against the real stack', () => {
     // The fixed topics must exist for kafka.topics to be ok; ensuring them is idempotent.
     const admin = kafka.admin();
     await admin.connect();
-    await ensureTopics(admin, topicSpecsFromConfig(config.kafka.topics));
+    await ensureTopics(admin, topicSpecsFromConfig(config.kafka));
     await admin.close();
     consumer = kafka.consumer({ groupId: uniqueName('readiness_app_reader') });
     await consumer.connect();

@@ -1,4 +1,4 @@
-import { redactText, type SystemConfig } from '@backbone/config';
+import { redactText, topicName, type SystemConfig } from '@backbone/config';
 import type { ProducerPort } from '@backbone/kafka';
 import {
   createProbeClients,
@@ -18,7 +18,7 @@ import {
 export interface ReporterAppOptions {
   config: SystemConfig;
   logger: ReporterLogger;
-  /** Topic the snapshots go to (default backbone.readiness.v1); tests pass their own. */
+  /** Topic the snapshots go to (default: `kafka.namespace` + backbone.readiness.v1). */
   snapshotTopic?: string;
   checks?: ReadinessChecksOptions;
 }
@@ -65,7 +65,11 @@ export class ReporterApp {
       logger,
       store: (snapshot) => storeSnapshot(clients.pool, snapshot),
       publish: async (snapshot) => {
-        await publishSnapshot(await this.#connectedProducer(), snapshot, this.#options.snapshotTopic);
+        await publishSnapshot(
+          await this.#connectedProducer(),
+          snapshot,
+          this.#options.snapshotTopic ?? topicName(config.kafka, 'backbone.readiness.v1'),
+        );
       },
       loadHistory: async () => (await recentSnapshots(clients.pool, 240)).snapshots,
     });

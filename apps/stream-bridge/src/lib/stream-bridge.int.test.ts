@@ -1,7 +1,12 @@
-import { systemConfigSchema } from '@backbone/config';
+import { systemConfigSchema, topicName } from '@backbone/config';
 import { ingestRunEventSchema } from '@backbone/contracts';
 import { createPool, migrate } from '@backbone/db';
-import { createKafkajsClient, type ConsumedMessage } from '@backbone/kafka';
+import {
+  createKafkajsClient,
+  ensureTopics,
+  topicSpecsFromConfig,
+  type ConsumedMessage,
+} from '@backbone/kafka';
 import { Supervisor } from '@backbone/supervisor';
 import { createLogger } from '@backbone/telemetry';
 import { createTestDatabase, testEndpoints, uniqueName, waitFor } from '@backbone/testing';
@@ -17,36 +22,46 @@ const kafka = createKafkajsClient({
 const admin = kafka.admin();
 const producer = kafka.producer();
 let database: { url: string; drop(): Promise<void> };
-let topics: StreamBridgeTopics;
+// The deployment's topics and consumer group under a namespace of this test's own.
+const kafkaNamespace = `${uniqueName('bridge')}.`;
+const topics: StreamBridgeTopics = {
+  bars: topicName({ namespace: kafkaNamespace }, 'market.bars.v1'),
+  deadLetter: topicName({ namespace: kafkaNamespace }, 'market.bars.v1.dlq'),
+  ingestEvents: topicName({ namespace: kafkaNamespace }, 'backbone.ingest-events.v1'),
+};
 
 beforeAll(async () => {
   database = await createTestDatabase('stream_bridge', { migrate });
   await Promise.all([admin.connect(), producer.connect()]);
-  topics = { bars: uniqueName('bars'), deadLetter: uniqueName('dlq'), ingestEvents: uniqueName('events') };
-  await admin.createTopics(
-    [topics.bars, topics.deadLetter, topics.ingestEvents].map((name) => ({
-      name,
-      partitions: 2,
-      replicationFactor: 1,
-      configs: {},
-    })),
-  );
+  const config = systemConfigSchema.parse({ kafka: { namespace: kafkaNamespace } });
+  await ensureTopics(admin, topicSpecsFromConfig(config.kafka));
 });
 
 afterAll(async () => {
-  await admin.deleteTopics([topics.bars, topics.deadLetter, topics.ingestEvents]);
+  await admin.deleteTopics(
+    topicSpecsFromConfig(systemConfigSchema.parse({ kafka: { namespace: kafkaNamespace } }).kafka).map(
+      (spec) => spec.name,
+    ),
+  );
   await Promise.allSettled([admin.close(), producer.close()]);
   await database.drop();
 });
 
-it('runs sink and outbox relay under one supervisor: bars stored, poison dead-lettered, ingest events on Kafka', async () => {
+it('runs sink and outbox relay under one supervisor on the namespaced topics: bars stored, poison dead-lettered, ingest events on Kafka', async () => {
   const config = systemConfigSchema.parse({
     database: { url: database.url },
-    kafka: { brokers: testEndpoints().kafkaBrokers, consumer: { maxBatchRecords: 100 } },
+    kafka: {
+      brokers: testEndpoints().kafkaBrokers,
+      namespace: kafkaNamespace,
+      consumer: { maxBatchRecords: 100 },
+    },
     workers: { streamBridge: { shutdownDeadlineMs: 5_000 } },
   });
   const pool = createPool(config.database, { applicationName: 'stream-bridge-test' });
-  const bridge = new StreamBridge({ config, pool, kafka, logger, topics, groupId: uniqueName('group') });
+  // No topics or group passed: the bridge derives them from kafka.namespace.
+  const bridge = new StreamBridge({ config, pool, kafka, logger });
+  expect(bridge.topics).toEqual(topics);
+  expect(bridge.groupId).toBe(`${kafkaNamespace}stream-bridge`);
   await bridge.start();
   const supervisor = new Supervisor({ name: 'stream-bridge', children: bridge.children, logger });
   supervisor.start();
@@ -118,6 +133,10 @@ it('runs sink and outbox relay under one supervisor: bars stored, poison dead-le
     expect(parsed.reduce((sum, event) => sum + event.counts.rejected, 0)).toBe(1);
     expect(events.length).toBe(outbox.rows);
     expect(events.map((event) => event.key?.toString())).toEqual(parsed.map((event) => event.runId));
+    const groups = await pool.query<{ group_id: string; topic: string }>(
+      'SELECT DISTINCT group_id, topic FROM backbone.consumer_offsets',
+    );
+    expect(groups.rows).toEqual([{ group_id: `${kafkaNamespace}stream-bridge`, topic: topics.bars }]);
     const readiness = await bridge.readiness();
     expect(readiness).toMatchObject({ ready: true, details: { database: 'ok', kafka: 'ok' } });
     expect(supervisor.snapshot().children.map((child) => [child.name, child.state])).toEqual([

@@ -1,13 +1,9 @@
-import { redactText, type SystemConfig } from '@backbone/config';
-import { TOPICS } from '@backbone/contracts';
+import { redactText, streamBridgeGroupId, topicName, type SystemConfig } from '@backbone/config';
 import type { AdminPort, KafkaClient } from '@backbone/kafka';
 import { BarSink, OutboxRelay, registerLagGauge, type SinkFaultHooks } from '@backbone/stream';
 import type { ChildSpec } from '@backbone/supervisor';
 import type { Logger, Readiness } from '@backbone/telemetry';
 import type pg from 'pg';
-
-/** The consumer group of the sink; also its `group_id` in `backbone.consumer_offsets`. */
-export const STREAM_BRIDGE_GROUP_ID = 'stream-bridge';
 
 /** The topics the bridge uses; injectable so tests never touch the real ones. */
 export interface StreamBridgeTopics {
@@ -21,9 +17,9 @@ export interface StreamBridgeOptions {
   readonly pool: pg.Pool;
   readonly kafka: KafkaClient;
   readonly logger: Logger;
-  /** Default: the fixed names (`market.bars.v1`, `market.bars.v1.dlq`, `backbone.ingest-events.v1`). */
+  /** Default: the configured names (`kafka.namespace` + `market.bars.v1`, …). */
   readonly topics?: StreamBridgeTopics;
-  /** Default: {@link STREAM_BRIDGE_GROUP_ID}. */
+  /** Default: `kafka.namespace` + `stream-bridge`; also its `group_id` in `backbone.consumer_offsets`. */
   readonly groupId?: string;
   /** How long a readiness probe of one dependency may take. */
   readonly probeTimeoutMs?: number;
@@ -52,12 +48,13 @@ export class StreamBridge {
 
   constructor(options: StreamBridgeOptions) {
     this.#options = options;
+    const { kafka } = options.config;
     this.topics = options.topics ?? {
-      bars: TOPICS.marketBars,
-      deadLetter: TOPICS.marketBarsDlq,
-      ingestEvents: TOPICS.ingestEvents,
+      bars: topicName(kafka, 'market.bars.v1'),
+      deadLetter: topicName(kafka, 'market.bars.v1.dlq'),
+      ingestEvents: topicName(kafka, 'backbone.ingest-events.v1'),
     };
-    this.groupId = options.groupId ?? STREAM_BRIDGE_GROUP_ID;
+    this.groupId = options.groupId ?? streamBridgeGroupId(kafka);
     this.#admin = options.kafka.admin();
   }
 
