@@ -4,14 +4,22 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CacheClient, createCacheRedis, createMarketDatasets, type CacheEnvelope } from '@backbone/cache';
-import type { SystemConfig } from '@backbone/config';
+import { topicName, type SystemConfig } from '@backbone/config';
 import { ingestRunEventSchema } from '@backbone/contracts';
 import { createPool } from '@backbone/db';
-import { createBarFeed, createKafkajsClient, publishFeed, type BarFeed, type FeedBar } from '@backbone/kafka';
+import {
+  createBarFeed,
+  createKafkajsClient,
+  ensureTopics,
+  publishFeed,
+  topicSpecsFromConfig,
+  type BarFeed,
+  type FeedBar,
+} from '@backbone/kafka';
+import { freePort } from '@backbone/stack';
 import { countBars, createBenchDatabase, uniqueBenchName } from './database.ts';
 import { median, percentiles, type Percentiles } from './measure.ts';
 import { Redis } from 'ioredis';
-import { ASSIGNED_LINE, type BenchWorkerTopics } from './worker-process.ts';
 
 export interface FreshnessScenarioOptions {
   readonly config: SystemConfig;
@@ -66,27 +74,41 @@ export interface FreshnessScenarioResult {
 }
 
 const ROOT = new URL('../../', import.meta.url);
-const WORKER_SCRIPT = fileURLToPath(new URL('worker-process.ts', import.meta.url));
 const TELEMETRY_REGISTER = fileURLToPath(new URL('libs/telemetry/src/register.ts', ROOT));
 const SYMBOLS = Array.from({ length: 10 }, (_, i) => `FR${String(i).padStart(2, '0')}`);
 /** How often the harness reads the latest-bar envelopes (one EVALSHA per symbol). */
 const CACHE_POLL_MS = 10;
 const RSS_SAMPLE_MS = 500;
 const DRAIN_POLL_MS = 250;
+const READY_POLL_MS = 250;
 const STOP_GRACE_MS = 5_000;
 const OUTPUT_TAIL_CHARS = 20_000;
 
+type WorkerName = 'stream-bridge' | 'cache-warmer';
+
+/** The real entry points (what `./backbone serve <worker>` starts) and their config section. */
+const WORKER_MAINS: Record<WorkerName, { readonly main: string; readonly configKey: string }> = {
+  'stream-bridge': { main: 'apps/stream-bridge/src/main.ts', configKey: 'workers.streamBridge' },
+  'cache-warmer': { main: 'apps/cache-warmer/src/main.ts', configKey: 'workers.cacheWarmer' },
+};
+/** The cache-warmer's info line once its events consumer owns partitions (its /readyz does not say). */
+const WARMER_ASSIGNED_LOG = 'ingest events partitions assigned';
+const LOG_LEVELS_FROM_INFO = new Set(['info', 'debug', 'trace']);
+
 interface Worker {
-  readonly name: 'stream-bridge' | 'cache-warmer';
+  readonly name: WorkerName;
   readonly child: ChildProcess;
-  readonly assigned: Promise<undefined>;
+  readonly port: number;
+  /** Whether its output ever had {@link WARMER_ASSIGNED_LOG} (the tail alone may have lost it). */
+  loggedAssignment(): boolean;
   output(): string;
 }
 
 /**
- * Scenario 3 (end-to-end freshness) and scenario 5 (worker memory): stream-bridge and
- * cache-warmer in processes of their own on a database, key namespace, topics and groups of
- * this run; the feed at a fixed rate from the harness, then a soak at a steady rate.
+ * Scenario 3 (end-to-end freshness) and scenario 5 (worker memory): the real stream-bridge and
+ * cache-warmer entry points in processes of their own, on a database, Redis key namespace and
+ * `kafka.namespace` of this run (so their topics and consumer groups are this run's only); the
+ * feed at a fixed rate from the harness, then a soak at a steady rate.
  *
  * Nothing is measured inside the workers. The feed records when each (symbol, ts) was generated
  * (wall clock, the moment it is due and handed to the producer). "Committed" is the `producedAt`
@@ -104,13 +126,10 @@ export async function runFreshnessScenario(
   const started = performance.now();
   const database = await createBenchDatabase(config.database.url, 'bench_fresh');
   const keyNamespace = `${uniqueBenchName('bench_fresh')}:`;
-  const topics: BenchWorkerTopics = {
-    bars: uniqueBenchName('bench_fresh_bars'),
-    deadLetter: uniqueBenchName('bench_fresh_dlq'),
-    ingestEvents: uniqueBenchName('bench_fresh_events'),
-    bridgeGroupId: uniqueBenchName('bench_fresh_bridge'),
-    warmerGroupId: uniqueBenchName('bench_fresh_warmer'),
-  };
+  const kafkaConfig = { ...config.kafka, namespace: `${uniqueBenchName('bench_fresh')}.` };
+  const topicSpecs = topicSpecsFromConfig(kafkaConfig);
+  const barsTopic = topicName(kafkaConfig, 'market.bars.v1');
+  const ingestEventsTopic = topicName(kafkaConfig, 'backbone.ingest-events.v1');
   const kafka = createKafkajsClient({ ...config.kafka, clientId: 'backbone-bench', logLevel: 'error' });
   const admin = kafka.admin();
   await admin.connect();
@@ -124,36 +143,21 @@ export async function runFreshnessScenario(
   });
   const workers: Worker[] = [];
   try {
-    await admin.createTopics([
-      {
-        name: topics.bars,
-        partitions: config.kafka.topics['market.bars.v1'].partitions,
-        replicationFactor: 1,
-        configs: {},
-      },
-      { name: topics.deadLetter, partitions: 1, replicationFactor: 1, configs: {} },
-      {
-        name: topics.ingestEvents,
-        partitions: config.kafka.topics['backbone.ingest-events.v1'].partitions,
-        replicationFactor: 1,
-        configs: {},
-      },
-    ]);
+    const ensured = await ensureTopics(admin, topicSpecs);
+    if (!ensured.ok) throw new Error(`topics not created: ${JSON.stringify(ensured.topics)}`);
     const configArgs = [
-      '--set',
-      `database.url=${database.url}`,
-      '--set',
-      `redis.url=${config.redis.url}`,
-      '--set',
-      `redis.keyNamespace=${keyNamespace}`,
+      ...['--set', `database.url=${database.url}`],
+      ...['--set', `redis.url=${config.redis.url}`],
+      ...['--set', `redis.keyNamespace=${keyNamespace}`],
+      ...['--set', `kafka.namespace=${kafkaConfig.namespace}`],
+      // The warmer's assignment is known from its info line only.
+      ...(LOG_LEVELS_FROM_INFO.has(config.telemetry.logLevel) ? [] : ['--set', 'telemetry.logLevel=info']),
     ];
     for (const name of ['stream-bridge', 'cache-warmer'] as const) {
-      workers.push(startWorker(name, topics, configArgs));
+      workers.push(await startWorker(name, configArgs));
     }
     options.log('freshness: workers started, waiting for their partition assignments');
-    await Promise.all(
-      workers.map((worker) => withTimeout(worker.assigned, options.timeoutMs, `${worker.name} assignment`)),
-    );
+    await Promise.all(workers.map((worker) => untilAssigned(worker, options.timeoutMs)));
 
     const memory = new Map(workers.map((worker) => [worker.name, [] as [number, number][]]));
     const sampler = setInterval(() => {
@@ -181,7 +185,7 @@ export async function runFreshnessScenario(
       const watcher = watchLatestBars(cache);
       const summary = await publishFeed({
         producer,
-        topic: topics.bars,
+        topic: barsTopic,
         feed,
         totalBars: options.rate * options.seconds,
         ratePerSecond: options.rate,
@@ -195,14 +199,14 @@ export async function runFreshnessScenario(
         options.timeoutMs,
       );
       watcher.stop();
-      const latency = await latencies(database.url, topics.ingestEvents, producedAt, watcher.envelopes);
+      const latency = await latencies(database.url, ingestEventsTopic, producedAt, watcher.envelopes);
 
       // Phase 2: the soak, continuing the same feed, for RSS before / after.
       options.log(`memory: soak ${String(options.soakRate)} bars/s for ${String(options.soakSeconds)} s`);
       const soakFrom = (performance.now() - started) / 1000;
       const soak = await publishFeed({
         producer,
-        topic: topics.bars,
+        topic: barsTopic,
         feed,
         totalBars: options.soakRate * options.soakSeconds,
         ratePerSecond: options.soakRate,
@@ -214,7 +218,7 @@ export async function runFreshnessScenario(
       const soakTo = (performance.now() - started) / 1000;
       clearInterval(sampler);
 
-      const workerMemory = (name: Worker['name']): WorkerMemory => {
+      const workerMemory = (name: WorkerName): WorkerMemory => {
         const worker = workers.find((candidate) => candidate.name === name);
         const samples = memory.get(name) ?? [];
         return {
@@ -249,7 +253,7 @@ export async function runFreshnessScenario(
     await cache.close();
     await redis.quit().catch(() => undefined);
     await pool.end();
-    await admin.deleteTopics([topics.bars, topics.deadLetter, topics.ingestEvents]).catch(() => undefined);
+    await admin.deleteTopics(topicSpecs.map((spec) => spec.name)).catch(() => undefined);
     await admin.close();
     await dropNamespace(config.redis.url, keyNamespace);
     await database.drop();
@@ -462,7 +466,9 @@ function procStatusMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number
   }
 }
 
-function startWorker(name: Worker['name'], topics: BenchWorkerTopics, configArgs: readonly string[]): Worker {
+async function startWorker(name: WorkerName, configArgs: readonly string[]): Promise<Worker> {
+  const { main, configKey } = WORKER_MAINS[name];
+  const port = await freePort();
   // The node flags of `./backbone serve`: telemetry registered before the worker's first import.
   const child = spawn(
     process.execPath,
@@ -470,29 +476,58 @@ function startWorker(name: Worker['name'], topics: BenchWorkerTopics, configArgs
       '--disable-warning=TimeoutNegativeWarning',
       '--import',
       TELEMETRY_REGISTER,
-      WORKER_SCRIPT,
-      name,
-      JSON.stringify(topics),
+      fileURLToPath(new URL(main, ROOT)),
       ...configArgs,
+      ...['--set', `${configKey}.host=127.0.0.1`],
+      ...['--set', `${configKey}.port=${String(port)}`],
     ],
     // The harness's environment and working directory: the workers resolve the same config sources.
     { cwd: fileURLToPath(ROOT), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
-  const assigned = Promise.withResolvers<undefined>();
+  let loggedAssignment = false;
   const collect = (chunk: Buffer): void => {
     // The tail is enough for the assignment line and a failure's context; logs never pile up.
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
-    if (output.includes(ASSIGNED_LINE)) assigned.resolve(undefined);
+    loggedAssignment ||= output.includes(WARMER_ASSIGNED_LOG);
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
-  child.once('exit', (code, signal) => {
-    assigned.reject(
-      new Error(`${name} exited (${String(code ?? signal)}) before its assignment: ${output.slice(-2000)}`),
-    );
-  });
-  return { name, child, assigned: assigned.promise, output: () => output };
+  return { name, child, port, loggedAssignment: () => loggedAssignment, output: () => output };
+}
+
+/**
+ * Waits until the worker answers /readyz 200 and its consumer owns partitions (the bars are only
+ * produced then): the stream-bridge's /readyz details count the sink's assignments, the
+ * cache-warmer logs its assignment.
+ */
+async function untilAssigned(worker: Worker, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  const assigned = async (): Promise<boolean> => {
+    const response = await fetch(`http://127.0.0.1:${String(worker.port)}/readyz`).catch(() => undefined);
+    if (response === undefined) return false;
+    const body = (await response.json().catch(() => ({}))) as {
+      details?: { sink?: { assignments?: number } };
+    };
+    if (response.status !== 200) return false;
+    return worker.name === 'stream-bridge'
+      ? (body.details?.sink?.assignments ?? 0) > 0
+      : worker.loggedAssignment();
+  };
+  while (!(await assigned())) {
+    const { exitCode, signalCode } = worker.child;
+    if (exitCode !== null || signalCode !== null) {
+      throw new Error(
+        `${worker.name} exited (${String(exitCode ?? signalCode)}) before its assignment: ${worker.output().slice(-2000)}`,
+      );
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `${worker.name}: no assignment within ${String(timeoutMs)} ms: ${worker.output().slice(-2000)}`,
+      );
+    }
+    await sleep(READY_POLL_MS);
+  }
 }
 
 /**
@@ -518,22 +553,6 @@ async function drained(condition: () => Promise<boolean>, timeoutMs: number): Pr
     await sleep(DRAIN_POLL_MS);
   }
   return true;
-}
-
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          reject(new Error(`${what}: not within ${String(timeoutMs)} ms`));
-        }, timeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Unlinks every key under the run's namespace (SCAN, never FLUSH: the Redis is shared). */

@@ -81,7 +81,7 @@ export async function startPrivateKafka(input: PrivateKafkaOptions): Promise<Pri
 }
 
 /** A port nothing listens on right now (the kernel picks it; the socket is closed again). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
       const address = server.address();
