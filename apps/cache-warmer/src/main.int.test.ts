@@ -15,14 +15,23 @@ import {
   type CachedRollup,
   type CacheRequest,
 } from '@backbone/cache';
-import { QUEUES, TOPICS, type IngestRunEvent } from '@backbone/contracts';
+import { systemConfigSchema, topicName } from '@backbone/config';
+import { QUEUES, type IngestRunEvent } from '@backbone/contracts';
 import { createPool, mergeBars, migrate, refreshRollups, withTransaction, type BarRow } from '@backbone/db';
-import { createKafkajsClient, type KafkaClient, type ProducerPort } from '@backbone/kafka';
+import {
+  createKafkajsClient,
+  ensureTopics,
+  topicSpecsFromConfig,
+  type AdminPort,
+  type KafkaClient,
+  type ProducerPort,
+} from '@backbone/kafka';
 import {
   createTestDatabase,
   createTestKeyNamespace,
   freePort,
   testEndpoints,
+  uniqueName,
   waitFor,
   type TestDatabase,
   type TestResource,
@@ -35,7 +44,13 @@ import { bullmqPrefix, cacheWarmerGroupId } from './lib/cache-warmer.ts';
 
 const root = join(import.meta.dirname, '../../..');
 const node = join(root, 'node_modules/node/bin/node');
-const TOPIC = TOPICS.ingestEvents;
+/** The deployment's topics under a `kafka.namespace` of this test's own: no other run's events. */
+const KAFKA_NAMESPACE = `${uniqueName('warmer_main')}.`;
+const TOPIC_SPECS = topicSpecsFromConfig(
+  systemConfigSchema.parse({ kafka: { namespace: KAFKA_NAMESPACE } }).kafka,
+);
+const TOPIC = topicName({ namespace: KAFKA_NAMESPACE }, 'backbone.ingest-events.v1');
+const PARTITIONS = TOPIC_SPECS.find((spec) => spec.name === TOPIC)?.partitions ?? 0;
 /** Small on purpose: the test writes more slices than this and checks that both processes keep one bound. */
 const MAX_KEYS = 3;
 const DATASETS = {
@@ -44,10 +59,8 @@ const DATASETS = {
   rollups: { enabled: true, days: 2 },
   macroCalendar: { enabled: true, days: 7 },
 };
-/** Symbols nobody else writes, so what the cache holds for them comes from this test only. */
-const tag = randomBytes(3).toString('hex').toUpperCase();
-const SYMBOL = `X2P${tag}`;
-const MORE = [1, 2, 3, 4, 5].map((n) => `X2P${tag}${n}`);
+const SYMBOL = 'X2P';
+const MORE = [1, 2, 3, 4, 5].map((n) => `${SYMBOL}${String(n)}`);
 
 interface Warmer {
   name: string;
@@ -65,7 +78,8 @@ interface SpanLine {
 
 /**
  * Two real `apps/cache-warmer/src/main.ts` processes on one cache (key namespace) and one
- * database, consuming the real `backbone.ingest-events.v1` in their consumer group. Events are
+ * database, consuming `backbone.ingest-events.v1` under the test's `kafka.namespace` in their
+ * consumer group. Events are
  * sent to a partition the log says one process owns: what it invalidates and re-warms is what
  * the other process's earlier event produced, the LRU bound and the shared counters hold
  * across both, and a rollup refresh reaches their rollups listeners.
@@ -77,6 +91,7 @@ describe('two cache-warmer processes', { timeout: 300_000 }, () => {
   let pool: pg.Pool;
   let redis: Redis;
   let kafka: KafkaClient;
+  let admin: AdminPort;
   let producer: ProducerPort;
   let reader: CacheClient;
   let readerRedis: Redis;
@@ -92,8 +107,11 @@ describe('two cache-warmer processes', { timeout: 300_000 }, () => {
     redis = new Redis(redisUrl);
     queue = new Queue(QUEUES.cacheWarm, { connection: redis, prefix: bullmqPrefix(namespace.prefix) });
     kafka = createKafkajsClient({ brokers: kafkaBrokers, clientId: 'warmer-main-test' });
+    admin = kafka.admin();
     producer = kafka.producer();
-    await producer.connect();
+    await Promise.all([admin.connect(), producer.connect()]);
+    const ensured = await ensureTopics(admin, TOPIC_SPECS);
+    expect(ensured.ok, JSON.stringify(ensured.topics)).toBe(true);
     await commitGroupAtLogEnd(kafka, cacheWarmerGroupId(namespace.prefix));
     readerRedis = createCacheRedis(
       { url: redisUrl, tls: { enabled: false, rejectUnauthorized: true } },
@@ -115,6 +133,8 @@ describe('two cache-warmer processes', { timeout: 300_000 }, () => {
     readerRedis.disconnect();
     await queue.close();
     await producer.close();
+    await admin.deleteTopics(TOPIC_SPECS.map((spec) => spec.name));
+    await admin.close();
     redis.disconnect();
     await pool.end();
     await namespace.drop();
@@ -134,6 +154,7 @@ describe('two cache-warmer processes', { timeout: 300_000 }, () => {
         ...['--set', `database.url=${database.url}`],
         ...['--set', `redis.url=${redisUrl}`],
         ...['--set', `redis.keyNamespace=${namespace.prefix}`],
+        ...['--set', `kafka.namespace=${KAFKA_NAMESPACE}`],
         ...['--set', `redis.cache.maxKeysPerDataset=${MAX_KEYS}`],
         ...['--set', `redis.cache.datasets.recentBars.count=${DATASETS.recentBars.count}`],
         // Tells the two apart in the consumer group and in the logs.
@@ -238,7 +259,7 @@ describe('two cache-warmer processes', { timeout: 300_000 }, () => {
         const ofB = lastAssignment(b.output());
         if (ofA.length === 0 || ofB.length === 0) return undefined;
         const all = [...ofA, ...ofB].sort();
-        return new Set(all).size === all.length && all.length === 3 ? { a: ofA, b: ofB } : undefined;
+        return new Set(all).size === all.length && all.length === PARTITIONS ? { a: ofA, b: ofB } : undefined;
       },
       {
         timeoutMs: 120_000,
@@ -282,14 +303,15 @@ describe('two cache-warmer processes', { timeout: 300_000 }, () => {
       { timeoutMs: 60_000, intervalMs: 250, description: 'every event consumed and every warm job done' },
     );
     const keys = new CacheKeys(namespace.prefix);
+    const written = [SYMBOL, ...MORE];
     for (const dataset of ['latest-bar', 'recent-bars'] as const) {
       const tracked = new Set(await redis.zrange(keys.lru(dataset), 0, -1));
       // Six symbols were written by two processes; one bound holds.
       expect(tracked.size, dataset).toBe(MAX_KEYS);
+      expect(written.map((symbol) => `${symbol}:1m`)).toEqual(expect.arrayContaining([...tracked]));
       // Exactly the tracked entries have a value under their current version: the others were
-      // evicted (their keys unlinked) by whichever process went over the bound. (Other runs'
-      // events on the shared topic may hold some of the places; the rule is the same.)
-      for (const symbol of [SYMBOL, ...MORE]) {
+      // evicted (their keys unlinked) by whichever process went over the bound.
+      for (const symbol of written) {
         const value = await reader.peek({ dataset, symbol, timeframe: '1m' });
         expect(value !== undefined, `${dataset} ${symbol}`).toBe(tracked.has(`${symbol}:1m`));
       }
