@@ -207,7 +207,7 @@ No CPU profile was taken in this run; these are the known costs, not a measured 
 \`\`\`sh
 ./backbone stack up          # PostgreSQL, Redis, Kafka on this machine
 npm run bench -- --quick     # under 2 minutes: small sizes, few repetitions
-npm run bench                # full: 500k sink bars, a 1,000,000-row CSV, 5,000 bars/s freshness, a 150 s soak
+npm run bench                # full: 200k sink bars, a 1,000,000-row CSV, 5,000 bars/s freshness, a 150 s soak
 npm run bench -- --quick --only freshness,kafka-client   # some scenarios (docs/benchmarks.md unchanged)
 \`\`\`
 
