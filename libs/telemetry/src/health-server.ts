@@ -25,7 +25,11 @@ export interface HealthServerOptions {
   metrics?: MetricsHandler;
   /** How long `/readyz` waits for `readyz()` before answering 503. */
   readyzTimeoutMs?: number;
-  /** How long `close()` lets in-flight requests finish before cutting connections. */
+  /**
+   * How long `close()` lets in-flight requests finish before cutting connections (default 1 s).
+   * Short on purpose: a probe or scrape cut at shutdown is harmless, while a slow `/metrics`
+   * scrape held open for the workers' whole 5 s shutdown deadline made a clean stop exit 1.
+   */
   closeGraceMs?: number;
 }
 
@@ -54,7 +58,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const readyzTimeoutMs = options.readyzTimeoutMs ?? 5_000;
-  const closeGraceMs = options.closeGraceMs ?? 5_000;
+  const closeGraceMs = options.closeGraceMs ?? 1_000;
 
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
