@@ -18,4 +18,14 @@ describe('waitFor', () => {
     await expect(failure).rejects.toThrow('waitFor: the broker not met within 30 ms');
     await expect(failure).rejects.toHaveProperty('cause.message', 'not yet');
   });
+
+  it('calls a description function at the timeout, so the message shows the last state seen', async () => {
+    let seen = 0;
+    const failure = waitFor(() => ++seen > 1_000_000, {
+      timeoutMs: 30,
+      intervalMs: 5,
+      description: () => `seen ${seen > 1 ? 'several' : 'one'} states`,
+    });
+    await expect(failure).rejects.toThrow('waitFor: seen several states not met within 30 ms');
+  });
 });

@@ -3,8 +3,11 @@ export interface WaitForOptions {
   timeoutMs?: number;
   /** Pause between two evaluations of the condition. */
   intervalMs?: number;
-  /** Named in the timeout error, so a failing test says what it was waiting for. */
-  description?: string;
+  /**
+   * Named in the timeout error, so a failing test says what it was waiting for; a function is
+   * called at the timeout, so the message can show the last state seen.
+   */
+  description?: string | (() => string);
 }
 
 /**
@@ -29,7 +32,8 @@ export async function waitFor<T>(
       lastError = error;
     }
     if (Date.now() >= deadline) {
-      throw new Error(`waitFor: ${description} not met within ${timeoutMs} ms`, { cause: lastError });
+      const what = typeof description === 'function' ? description() : description;
+      throw new Error(`waitFor: ${what} not met within ${timeoutMs} ms`, { cause: lastError });
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }

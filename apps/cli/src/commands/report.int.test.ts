@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readinessSnapshotSchema } from '@backbone/contracts';
+import { freePort } from '@backbone/testing';
 import { describe, expect, inject, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -37,19 +37,6 @@ async function backbone(args: readonly string[], extraEnv: Record<string, string
   }
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) =>
-    server.close(() => {
-      resolve();
-    }),
-  );
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
 describe('./backbone report', { timeout: 90_000 }, () => {
   it('writes system_validation_report.json from a live run: now, every check with evidence, exit code = status', async () => {
     const out = join(root, 'test-output', 'system_validation_report.json');
@@ -73,7 +60,7 @@ describe('./backbone report', { timeout: 90_000 }, () => {
 
   it('exits 2 with a reason naming Redis when Redis does not answer', async () => {
     const outcome = await backbone(['report', '--format', 'markdown'], {
-      REDIS_URL: `redis://127.0.0.1:${await closedPort()}`,
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
     });
     expect(outcome.code).toBe(2);
     expect(outcome.stdout).toContain('# Readiness: FAIL');
