@@ -162,7 +162,8 @@ ${details.join('\n')}
 
 ## Why targets are missed (as far as known)
 
-No CPU profile was taken in this run; these are the known costs, not a measured breakdown.
+No CPU profile is taken by the harness itself; what follows comes from profiles (\`node --cpu-prof\`)
+and per-slice timings taken by hand, as dated.
 
 - **The machine.** The harness, Kafka, PostgreSQL and Redis share ${String(machine.cores)} cores. psql hands
   its rows to the server and waits; the project's Node process competes with the database for
@@ -172,9 +173,16 @@ No CPU profile was taken in this run; these are the known costs, not a measured 
   per slice (at most \`kafka.consumer.maxBatchRecords\` records of one partition): its own
   transaction with the offset-row lock, the offset write and an outbox event, which is the
   exactly-once price; psql merges everything in one transaction.
-  Observed across the runs of 2026-11-26: the sink stayed near 2,000-3,200 rows/s at load
-  averages from 5 to 28, while the references grew 3-5x as the load fell. That points at a
-  latency bound (per-slice round trips, fetch waits), not CPU; it has not been profiled yet.
+  Profiled on 2026-11-26 (the sink's debug log of per-slice timings, and \`--cpu-prof\` of the
+  harness): the sink used to stay near 2,000-3,200 rows/s whatever the load because 5.5 s of a
+  7 s repetition went by between the partition assignment and the first fetch: kafkajs's fetch
+  loop sleeps its \`maxWaitTime\` (5 s by default) while every partition is paused, which the
+  assignment hook does until it has sought. With a 250 ms wait (docs/kafka.md) the same run went
+  from 0.14x to 0.4-0.67x of \`\\copy\` + merge, depending on the load. What remains: the Node side
+  (kafkajs record decoding, JSON parse + zod, COPY encoding and their GC: about 100 µs of CPU per
+  record, on the cores the database also needs), ~12 database round trips per slice, and
+  kafkajs's fetch cycle: one fetch, then every batch of it must finish before the next fetch,
+  so with 6 partitions and \`workers.streamBridge.concurrency\` 2 a cycle is three slices deep.
 - **Ingest.** docs/ingestor.md profiled it: CSV parsing (\`csv-parse\` with \`info\`/\`raw\`), per-row zod
   validation, COPY encoding and GC, plus one transaction (with its run row) per window of
   \`ingest.batchRows\` lines.
