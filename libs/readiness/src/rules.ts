@@ -26,8 +26,13 @@ export interface ReadinessRules {
   queueWaitSeconds: Thresholds;
   /** Redis used_memory / maxmemory. */
   redisMemoryRatio: Thresholds;
-  /** Rollup buckets (hours) the 1h rollup may trail the newest 1m bar. */
-  rollupLagHours: Thresholds;
+  /**
+   * Seconds since the oldest 1m bar the 1h rollup does not cover yet was ingested (wall time,
+   * so a feed that runs ahead in data time is judged by whether the refresh keeps up).
+   */
+  rollupLagSeconds: Thresholds;
+  /** Hours of recent 1m bars the ingestor's maintenance rolls up (`storage.rollupRecentWindowHours`). */
+  rollupWindowHours: number;
   /** Consecutive failed ingest runs of one plan that fail readiness (ingest.plans[].schedule). */
   maxConsecutiveFailures: number;
 }
@@ -51,7 +56,13 @@ export function rulesFromConfig(config: SystemConfig): ReadinessRules {
     outboxAgeSeconds: { warn: 60, fail: 600 },
     queueWaitSeconds: { warn: 300, fail: 1800 },
     redisMemoryRatio: { warn: 0.8, fail: 0.95 },
-    rollupLagHours: { warn: 2, fail: 24 },
+    // The ingestor refreshes the rollups every maintenance pass: three missed passes warn, an
+    // hour's worth (at the default interval) fails.
+    rollupLagSeconds: {
+      warn: 3 * config.storage.maintenanceIntervalSeconds,
+      fail: 60 * config.storage.maintenanceIntervalSeconds,
+    },
+    rollupWindowHours: config.storage.rollupRecentWindowHours,
     maxConsecutiveFailures: failures.length === 0 ? 3 : Math.min(...failures),
   };
 }

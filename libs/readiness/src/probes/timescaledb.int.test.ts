@@ -149,16 +149,36 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
     expect(result.message).toContain('daily 1d bars of EURUSD are 4d');
   });
 
-  it('rollups: warn when the 1h rollup trails the 1m bars, ok once refreshed', async () => {
+  it('rollups: judged by how long ago the uncovered 1m bars were ingested, ok once refreshed', async () => {
+    // The 1m bars of the earlier tests are in no rollup yet. Just ingested, the next
+    // maintenance pass may still come: ok (rules: warn after 3, fail after 60 maintenance intervals).
+    const fresh = await runCheck(check(checksAt(), 'freshness.rollups'), rules.probeTimeoutMs);
+    expect(fresh.status).toBe('ok');
+    expect(fresh.evidence.newestRollupBucket).toBeNull();
+    expect(fresh.evidence.oldestUncoveredIngestedAt).not.toBeNull();
+
+    const interval = 60; // storage.maintenanceIntervalSeconds, default
+    const ingestedAgo = (seconds: number) =>
+      pool.query(
+        `UPDATE market_data.bars SET ingested_at = now() - make_interval(secs => $1) WHERE timeframe = '1m'`,
+        [seconds],
+      );
+    await ingestedAgo(5 * interval);
     const lagging = await runCheck(check(checksAt(), 'freshness.rollups'), rules.probeTimeoutMs);
-    expect(lagging.status).toBe('fail');
-    expect(lagging.message).toContain('market_data.bars_1h is empty');
+    expect(lagging.status).toBe('warn');
+    expect(lagging.message).toContain('not in the 1h rollup market_data.bars_1h yet');
+    await ingestedAgo(2 * 3600);
+    expect((await runCheck(check(checksAt(), 'freshness.rollups'), rules.probeTimeoutMs)).status).toBe(
+      'fail',
+    );
+
     await pool.query(
       `SELECT market_data.refresh_rollup('market_data.bars_1h'::regclass, 'hour', now() - interval '1 day', now() + interval '1 hour')`,
     );
     const refreshed = await runCheck(check(checksAt(), 'freshness.rollups'), rules.probeTimeoutMs);
     expect(refreshed.status).toBe('ok');
-    expect(refreshed.evidence.lagHours).toBe(0);
+    expect(refreshed.evidence.lagSeconds).toBe(0);
+    expect(refreshed.evidence.oldestUncoveredIngestedAt).toBeNull();
   });
 
   it('ingest runs: warn after one failed run, fail after the configured consecutive failures', async () => {

@@ -101,7 +101,7 @@ export function timescaleChecks(input: TimescaleProbeInput): CheckDefinition[] {
       run: () => probeBarFreshness(input, 'intraday', now()),
     },
     { name: 'freshness.macro', component: 'ingest-freshness', run: () => probeMacroFreshness(input, now()) },
-    { name: 'freshness.rollups', component: 'ingest-freshness', run: () => probeRollupLag(input) },
+    { name: 'freshness.rollups', component: 'ingest-freshness', run: () => probeRollupLag(input, now()) },
     { name: 'ingest.runs', component: 'ingest-freshness', run: () => probeIngestRuns(input, now()) },
   ];
 }
@@ -341,34 +341,37 @@ async function probeMacroFreshness(
   );
 }
 
-async function probeRollupLag({ pool, rules }: TimescaleProbeInput): Promise<CheckOutcome> {
-  const result = await pool.query<{ bars: Date | null; rollup: Date | null }>(
-    `SELECT (SELECT max(ts) FROM market_data.bars WHERE timeframe = '1m') AS bars,
-            (SELECT max(ts) FROM market_data.bars_1h) AS rollup`,
+async function probeRollupLag({ pool, rules }: TimescaleProbeInput, now: Date): Promise<CheckOutcome> {
+  // Uncovered: 1m bars past the newest 1h bucket, inside the window the maintenance rolls up.
+  // How long ago the oldest of them was ingested says whether the refresh keeps up, in wall
+  // time, whatever the bars' own timestamps (a replayed or synthetic feed runs ahead of them).
+  const result = await pool.query<{ bars: Date | null; rollup: Date | null; uncovered: Date | null }>(
+    `WITH newest AS (SELECT max(ts) AS rollup FROM market_data.bars_1h)
+     SELECT (SELECT max(ts) FROM market_data.bars WHERE timeframe = '1m') AS bars,
+            newest.rollup,
+            (SELECT min(b.ingested_at) FROM market_data.bars b
+              WHERE b.timeframe = '1m'
+                AND b.ts >= coalesce(newest.rollup + interval '1 hour', '-infinity'::timestamptz)
+                AND b.ts >= $1::timestamptz - make_interval(hours => $2)) AS uncovered
+     FROM newest`,
+    [now, rules.rollupWindowHours],
   );
   const row = result.rows[0];
-  const bars = row?.bars ?? null;
-  const rollup = row?.rollup ?? null;
-  if (bars === null)
-    return ok({ newest1mBar: null, newestRollupBucket: rollup?.toISOString() ?? null, lagHours: 0 });
-  const barHour = Math.floor(bars.getTime() / 3_600_000);
-  const lagHours =
-    rollup === null
-      ? Number.POSITIVE_INFINITY
-      : Math.max(0, barHour - Math.floor(rollup.getTime() / 3_600_000));
+  const uncovered = row?.uncovered ?? null;
+  const lagSeconds =
+    uncovered === null ? 0 : Math.max(0, Math.round((now.getTime() - uncovered.getTime()) / 1000));
   const evidence = {
-    newest1mBar: bars.toISOString(),
-    newestRollupBucket: rollup?.toISOString() ?? null,
-    lagHours: Number.isFinite(lagHours) ? lagHours : null,
+    newest1mBar: row?.bars?.toISOString() ?? null,
+    newestRollupBucket: row?.rollup?.toISOString() ?? null,
+    oldestUncoveredIngestedAt: uncovered?.toISOString() ?? null,
+    lagSeconds,
   };
-  const status = grade(lagHours, rules.rollupLagHours);
+  const status = grade(lagSeconds, rules.rollupLagSeconds);
   if (status === 'ok') return ok(evidence);
   return notOk(
     status,
     'rollup_lagging',
-    rollup === null
-      ? `The 1h rollup market_data.bars_1h is empty although 1m bars exist up to ${bars.toISOString()}; the rollup refresh is not running.`
-      : `The 1h rollup trails the newest 1m bar by ${lagHours} hours (threshold ${rules.rollupLagHours[status]}); check the rollup refresh after ingest.`,
+    `1m bars ingested ${formatAge(lagSeconds)} ago are not in the 1h rollup market_data.bars_1h yet (threshold ${formatAge(rules.rollupLagSeconds[status])}); check the ingestor's storage maintenance, which refreshes the rollups.`,
     evidence,
   );
 }
