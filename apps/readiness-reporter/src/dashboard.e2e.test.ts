@@ -1,12 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createTestKeyNamespace, waitFor, type TestResource } from '@backbone/testing';
+import {
+  createTestKeyNamespace,
+  freePort,
+  testEndpoints as endpoints,
+  waitFor,
+  type TestResource,
+} from '@backbone/testing';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './test-support/database.ts';
-import { endpoints } from './test-support/endpoints.ts';
-import { freePort } from './test-support/free-port.ts';
 
 const root = join(import.meta.dirname, '../../..');
 const SENTINEL = 'S3NTINEL-dash-51c2';

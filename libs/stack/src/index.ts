@@ -17,7 +17,8 @@ export {
   type StackOptions,
   type StackOptionsInput,
 } from './options.ts';
-export { freePort, startPrivateKafka, type PrivateKafka, type PrivateKafkaOptions } from './private-kafka.ts';
+export { freePort } from './free-port.ts';
+export { startPrivateKafka, type PrivateKafka, type PrivateKafkaOptions } from './private-kafka.ts';
 export { ensurePostgres, probePostgres, type PostgresProbe } from './postgres.ts';
 export { ensureRedis, probeRedis, stopRedis, type RedisProbe } from './redis.ts';
 export { stackDown, stackStatus, stackUp, type ServiceName, type ServiceStatus } from './stack.ts';

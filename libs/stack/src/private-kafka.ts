@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.ts';
 import { ensureKafka, stopKafka } from './kafka.ts';
 import { stackOptions, type StackOptions } from './options.ts';
 import type { StackState } from './state.ts';
@@ -78,18 +78,4 @@ export async function startPrivateKafka(input: PrivateKafkaOptions): Promise<Pri
       await rm(cacheDir, { recursive: true, force: true });
     },
   };
-}
-
-/** A port nothing listens on right now (the kernel picks it; the socket is closed again). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === 'string') reject(new Error('not a TCP server'));
-        else resolve(address.port);
-      });
-    });
-    server.once('error', reject);
-  });
 }

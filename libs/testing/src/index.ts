@@ -1,5 +1,6 @@
 export { testEndpoints } from './endpoints.ts';
-export { freePort } from './free-port.ts';
+// One implementation, in the stack library (the drills and the bench need it outside tests too).
+export { freePort } from '@backbone/stack';
 export {
   createTestDatabase,
   createTestKeyNamespace,

@@ -1,10 +1,6 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { backbone, type CommandOutcome } from '../e2e/processes.ts';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '../../../..');
 const SENTINELS = {
   database: 'S3NTINEL-db-7f21',
   sasl: 'S3NTINEL-sasl-0c9e',
@@ -21,24 +17,7 @@ const secretEnv = {
   BACKBONE_INGEST__PROVIDERS__FRED__API_KEY: SENTINELS.fred,
 };
 
-interface Outcome {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function backbone(args: readonly string[], env: Record<string, string>): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await run(join(root, 'backbone'), [...args], { cwd: root, env });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
-    if (typeof failed.code !== 'number') throw error;
-    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
-
-function expectNoSentinel(outcome: Outcome): void {
+function expectNoSentinel(outcome: CommandOutcome): void {
   for (const sentinel of Object.values(SENTINELS)) {
     expect(outcome.stdout).not.toContain(sentinel);
     expect(outcome.stderr).not.toContain(sentinel);

@@ -1,16 +1,14 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { createPool, migrate } from '@backbone/db';
 import { createTestDatabase, type TestDatabase, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backbone as runBackbone, ROOT, type CommandOutcome } from '../e2e/processes.ts';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '../../../..');
 // Each `./backbone` start loads the TypeScript sources; on a busy machine that takes a while.
 const SLOW = 240_000;
 
@@ -59,28 +57,9 @@ async function writeBigCsv(file: string): Promise<void> {
   await once(out, 'finish');
 }
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function backbone(args: readonly string[]): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await run(
-      join(root, 'backbone'),
-      [...args, '--set', `database.url=${databaseUrl}`],
-      {
-        cwd: root,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
-    if (typeof failed.code !== 'number') throw error;
-    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
+/** `./backbone` against this file's database. */
+function backbone(args: readonly string[]): Promise<CommandOutcome> {
+  return runBackbone([...args, '--set', `database.url=${databaseUrl}`]);
 }
 
 async function scalar(sql: string): Promise<number> {
@@ -134,7 +113,7 @@ describe('./backbone ingest', () => {
     'leaves only whole windows after kill -9 in a backfill, and a re-run completes it exactly once',
     async () => {
       const child = spawn(
-        join(root, 'backbone'),
+        join(ROOT, 'backbone'),
         [
           'ingest',
           '--provider',
@@ -146,7 +125,7 @@ describe('./backbone ingest', () => {
           '--set',
           `ingest.batchRows=${WINDOW}`,
         ],
-        { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] },
+        { cwd: ROOT, stdio: ['ignore', 'ignore', 'ignore'] },
       );
       const exited = once(child, 'exit');
       // Kill once a few windows are committed (the run row is committed with each window).

@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { readinessSnapshotSchema } from '@backbone/contracts';
 import { freePort } from '@backbone/testing';
 import { describe, expect, inject, it } from 'vitest';
+import { backbone as runBackbone, ROOT, type CommandOutcome } from '../e2e/processes.ts';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '../../../..');
 const { databaseUrl, redisUrl, kafkaBrokers } = inject('endpoints');
 const env = {
   PATH: '/usr/bin:/bin',
@@ -17,29 +14,14 @@ const env = {
 };
 const EXIT_FOR = { ok: 0, warn: 1, fail: 2 } as const;
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function backbone(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await run(join(root, 'backbone'), [...args], {
-      cwd: root,
-      env: { ...env, ...extraEnv },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
-    if (typeof failed.code !== 'number') throw error;
-    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
+/** `./backbone` with this run's endpoints (and `extraEnv` over them) as its whole environment. */
+function backbone(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<CommandOutcome> {
+  return runBackbone(args, { ...env, ...extraEnv });
 }
 
 describe('./backbone report', { timeout: 90_000 }, () => {
   it('writes system_validation_report.json from a live run: now, every check with evidence, exit code = status', async () => {
-    const out = join(root, 'test-output', 'system_validation_report.json');
+    const out = join(ROOT, 'test-output', 'system_validation_report.json');
     const started = Date.now();
     const outcome = await backbone(['report', '--format', 'json', '--out', out]);
     const unvalidated = JSON.parse(await readFile(out, 'utf8')) as Record<string, unknown>;

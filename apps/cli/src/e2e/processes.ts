@@ -16,15 +16,18 @@ export interface CommandOutcome {
   stderr: string;
 }
 
-/** Runs `./backbone <args>` to completion; a non-zero exit is returned, not thrown. */
+/**
+ * Runs `./backbone <args>` to completion; a non-zero exit is returned, not thrown. `env` is the
+ * child's whole environment; without it the child inherits this process's.
+ */
 export async function backbone(
   args: readonly string[],
-  env: Readonly<Record<string, string>>,
+  env?: Readonly<Record<string, string>>,
 ): Promise<CommandOutcome> {
   try {
     const { stdout, stderr } = await run(LAUNCHER, [...args], {
       cwd: ROOT,
-      env: { ...env },
+      ...(env === undefined ? {} : { env: { ...env } }),
       maxBuffer: 64 * 1024 * 1024,
     });
     return { code: 0, stdout, stderr };

@@ -8,12 +8,12 @@ import {
   uniqueName,
   waitFor,
   type TestResource,
+  freePort,
+  testEndpoints as endpoints,
 } from '@backbone/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
-import { endpoints } from '../test-support/endpoints.ts';
-import { freePort } from '../test-support/free-port.ts';
 import { ReporterApp } from './reporter-app.ts';
 
 const silent = { info: () => undefined, warn: () => undefined };

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisChecks } from '../probes/redis.ts';
 import { runCheck } from '../run-check.ts';
 import { testRules } from '../test-support/config.ts';
-import { endpoints } from '../test-support/endpoints.ts';
+import { testEndpoints as endpoints } from '@backbone/testing';
 import { measureOutage } from './measure-outage.ts';
 import { CuttableTcpProxy } from './tcp-proxy.ts';
 

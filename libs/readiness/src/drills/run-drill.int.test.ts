@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testRules } from '../test-support/config.ts';
-import { endpoints } from '../test-support/endpoints.ts';
+import { testEndpoints as endpoints } from '@backbone/testing';
 import { DrillRefusedError, DrillTargetError } from './errors.ts';
 import { runDrill, type DrillOptions, type DrillReport, type DrillTarget } from './run-drill.ts';
 
