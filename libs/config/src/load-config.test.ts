@@ -299,6 +299,25 @@ describe('loadConfig validation', () => {
     expect(config.kafka.ssl.rejectUnauthorized).toBe(false);
   });
 
+  it('spells timeframes as the bar contract does (1wk, 1mo), in plans and in retention keys', () => {
+    const plan = (timeframes: string): string =>
+      `ingest.plans=[{name: p, provider: csv, symbols: [X], timeframes: [${timeframes}]}]`;
+    const config = loadConfig({
+      argv: ['--set', plan('1m, 4h, 1d, 1wk, 1mo'), '--set', 'storage.retentionDays.bars.1wk=3650'],
+      env: {},
+    });
+    expect(config.ingest.plans[0]?.timeframes).toEqual(['1m', '4h', '1d', '1wk', '1mo']);
+    expect(config.storage.retentionDays.bars['1wk']).toBe(3650);
+
+    const error = configError(() =>
+      loadConfig({ argv: ['--set', plan('1w'), '--set', 'storage.retentionDays.bars.1w=10'], env: {} }),
+    );
+    expect(error.issues.map((issue) => issue.path).sort()).toEqual([
+      'ingest.plans.0.timeframes.0',
+      'storage.retentionDays.bars.1w',
+    ]);
+  });
+
   it('checks fields against each other', () => {
     const error = configError(() =>
       loadConfig({

@@ -13,10 +13,11 @@ export const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Market symbols, checked after upper-casing (the bar contract uses the same rule). */
 export const SYMBOL = /^[A-Z0-9_.=\-]{1,32}$/;
 /**
- * Timeframe spelling (`1m`, `15m`, `1h`, `1d`, `1w`, `1mo`). The exact supported set belongs to
- * the bar contract in @backbone/contracts; config only rejects what cannot be a timeframe at all.
+ * Timeframe spelling (`1m`, `15m`, `1h`, `1d`, `1wk`, `1mo`), the units of the bar contract and of
+ * @backbone/db's storage options. The exact supported set belongs to the bar contract in
+ * @backbone/contracts; config only rejects what cannot be a timeframe at all.
  */
-export const TIMEFRAME = /^[1-9][0-9]{0,2}(m|h|d|w|mo)$/;
+export const TIMEFRAME = /^[1-9][0-9]{0,2}(m|h|d|wk|mo)$/;
 
 /** The four Kafka topics of the architecture; their names are a published contract. */
 export const TOPIC_NAMES = [
