@@ -41,7 +41,13 @@ export {
   type BarFeedOptions,
   type FeedBar,
 } from './feed/generate.ts';
-export { publishFeed, type FeedProgress, type FeedSummary, type PublishFeedOptions } from './feed/publish.ts';
+export {
+  publishFeed,
+  type FeedProgress,
+  type FeedSummary,
+  type PublishFeedOptions,
+  type ResendOptions,
+} from './feed/publish.ts';
 export {
   FeedUsageError,
   parseFeedRequest,

@@ -22,6 +22,7 @@ interface FeedFlags {
   seed?: string;
   start?: string;
   batchSize?: string;
+  maxOutage?: string;
   unpaced?: boolean;
 }
 
@@ -29,7 +30,9 @@ interface FeedFlags {
  * `./backbone feed`: a synthetic live feed of valid bars to `market.bars.v1`. Prints
  * `{ produced, durationSeconds, ratePerSecond, lastTsBySymbol }` as JSON on stdout; progress goes
  * to stderr (a bar on a terminal, JSON lines otherwise). Exit 0 when every bar was acknowledged,
- * 1 when producing failed, 2 for bad options.
+ * 1 when producing failed, 2 for bad options. A broker restart does not end the feed: a request
+ * failing on a retriable error is sent again for up to `--max-outage` seconds (the producer is
+ * idempotent, so nothing is written twice); a permanent error (a missing topic) ends it at once.
  *
  * The feed runs with the telemetry SDK (service `backbone-feed`, exporters from config
  * `telemetry`): each produce request is a producer span whose `traceparent` every record
@@ -49,6 +52,10 @@ export function registerFeedCommand(program: Command): void {
     .option('--seed <n>', 'random-walk seed; same seed and start, same bars (default 1)')
     .option('--start <iso>', 'open time of the first bar (default: so that the last bar opens before now)')
     .option('--batch-size <n>', 'most bars per produce request (default 2000)')
+    .option(
+      '--max-outage <seconds>',
+      'how long a request may keep failing while the broker is away before the feed gives up; 0 gives up at once (default 120)',
+    )
     .option(
       '--unpaced',
       'send the round(rate × duration) bars as fast as the broker acknowledges (benchmarks)',
@@ -115,6 +122,15 @@ async function feed(config: SystemConfig, request: FeedRequest): Promise<void> {
       totalBars: request.totalBars,
       ratePerSecond: request.unpaced ? null : request.ratePerSecond,
       maxBatchSize: request.maxBatchSize,
+      resend: {
+        maxOutageMs: request.maxOutageSeconds * 1000,
+        onResend: (error, pauseMs) => {
+          logger.warn(
+            { err: error, pauseMs },
+            'feed: the broker did not acknowledge a request; sending it again',
+          );
+        },
+      },
       onProgress: progress.update,
     });
     progress.stop();

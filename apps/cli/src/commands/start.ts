@@ -222,6 +222,13 @@ function feedChild(
           totalBars,
           ratePerSecond,
           signal,
+          // Rides out a broker restart until Ctrl-C instead of restarting with a new feed.
+          resend: {
+            maxOutageMs: Infinity,
+            onResend: (error) => {
+              logger.warn({ err: error }, 'feed: the broker did not acknowledge a request; sending it again');
+            },
+          },
           progressIntervalMs: 30_000,
           onProgress: (progress) => {
             logger.info({ ...progress }, 'feed: progress');

@@ -7,6 +7,8 @@ import {
 import { decodeBarMessage } from '@backbone/contracts';
 import { uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KafkaClientError } from '../kafka-client-error.ts';
+import type { ProducerPort } from '../port.ts';
 import { collect, createKafkaFixture, type KafkaFixture } from '../test-support/kafka-fixture.ts';
 import { createBarFeed, defaultFeedStart } from './generate.ts';
 import { publishFeed, type FeedProgress } from './publish.ts';
@@ -168,5 +170,110 @@ describe('publishFeed', () => {
     const consumed = await collect(kafka.consumer(uniqueName('g')), [topic]);
     await waitFor(() => consumed.messages.length >= 5, { timeoutMs: 20_000, description: '5 bars' });
     expect(consumed.messages.map((message) => message.headers)).toEqual([{}, {}, {}, {}, {}]);
+  });
+
+  describe('resend', () => {
+    /**
+     * The real producer behind a cut: requests numbered in `cut` fail (before reaching the broker)
+     * with the error a broker outage gives. A real outage is the kafka drill's job (run-drill).
+     */
+    function cutOff(producer: ProducerPort, cut: ReadonlySet<number>): ProducerPort & { attempts: number } {
+      let attempts = 0;
+      const outage = () =>
+        new KafkaClientError('producer.send failed: Connection error: connect ECONNREFUSED', {
+          operation: 'producer.send',
+          retriable: true,
+        });
+      return {
+        get attempts() {
+          return attempts;
+        },
+        connect: () => producer.connect(),
+        close: () => producer.close(),
+        send: (topic, messages) => {
+          attempts += 1;
+          return cut.has(attempts) ? Promise.reject(outage()) : producer.send(topic, messages);
+        },
+        sendBatch: (batches) => {
+          attempts += 1;
+          return cut.has(attempts) ? Promise.reject(outage()) : producer.sendBatch(batches);
+        },
+      };
+    }
+
+    it('sends a request again after a retriable failure: every bar arrives once, in order', async () => {
+      const topic = await kafka.topic('feed_resend', 1);
+      const producer = cutOff(kafka.producer, new Set([2, 3, 5]));
+      const resends: number[] = [];
+      const summary = await publishFeed({
+        producer,
+        topic,
+        feed: createBarFeed({
+          symbols: ['EURUSD'],
+          timeframe: '1m',
+          seed: 5,
+          start: new Date('2026-01-05T00:00:00Z'),
+        }),
+        totalBars: 40,
+        ratePerSecond: null,
+        maxBatchSize: 10,
+        resend: { maxOutageMs: 10_000, onResend: (_error, pauseMs) => resends.push(pauseMs) },
+      });
+      expect(summary.produced).toBe(40);
+      expect(producer.attempts).toBe(7);
+      expect(resends).toHaveLength(3);
+      const consumed = await collect(kafka.consumer(uniqueName('g')), [topic]);
+      await waitFor(() => consumed.messages.length >= 40, { timeoutMs: 20_000, description: '40 bars' });
+      const tss = consumed.messages.map((message) => {
+        const parsed = decodeBarMessage(message.value);
+        return parsed.ok ? Date.parse(parsed.bar.ts) : NaN;
+      });
+      expect(tss).toEqual(
+        Array.from({ length: 40 }, (_, i) => Date.parse('2026-01-05T00:00:00Z') + i * 60_000),
+      );
+    });
+
+    it('gives up once one request has failed for maxOutageMs', async () => {
+      const topic = await kafka.topic('feed_outage', 1);
+      const producer = cutOff(kafka.producer, new Set(Array.from({ length: 1000 }, (_, i) => i + 2)));
+      const failure = publishFeed({
+        producer,
+        topic,
+        feed: createBarFeed({
+          symbols: ['EURUSD'],
+          timeframe: '1m',
+          seed: 6,
+          start: new Date('2026-01-05T00:00:00Z'),
+        }),
+        totalBars: 20,
+        ratePerSecond: null,
+        maxBatchSize: 10,
+        resend: { maxOutageMs: 500 },
+      });
+      await expect(failure).rejects.toMatchObject({ retriable: true, operation: 'producer.send' });
+      // The first request, acknowledged before the cut, stays the only one on the topic.
+      expect(producer.attempts).toBeGreaterThan(2);
+      const [offsets] = await kafka.admin.fetchTopicOffsets(topic);
+      expect(offsets?.high).toBe(10n);
+    });
+
+    it('does not re-send on a permanent error: a topic that does not exist ends the feed', async () => {
+      const resends: unknown[] = [];
+      const failure = publishFeed({
+        producer: kafka.producer,
+        topic: uniqueName('feed_missing'),
+        feed: createBarFeed({
+          symbols: ['EURUSD'],
+          timeframe: '1m',
+          seed: 8,
+          start: new Date('2026-01-05T00:00:00Z'),
+        }),
+        totalBars: 5,
+        ratePerSecond: null,
+        resend: { maxOutageMs: 60_000, onResend: (error) => resends.push(error) },
+      });
+      await expect(failure).rejects.toMatchObject({ retriable: false });
+      expect(resends).toEqual([]);
+    });
   });
 });

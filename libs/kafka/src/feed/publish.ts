@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context, trace, type Tracer } from '@opentelemetry/api';
 import { currentTraceContext, runInSpan, startKafkaProducerSpan } from '@backbone/telemetry';
+import pRetry from 'p-retry';
+import { KafkaClientError } from '../kafka-client-error.ts';
 import type { OutgoingMessage, ProducerPort } from '../port.ts';
 import type { BarFeed } from './generate.ts';
 
@@ -19,10 +21,25 @@ export interface PublishFeedOptions {
   readonly progressIntervalMs?: number;
   /** Stops after the send in flight; the summary counts what was acknowledged. */
   readonly signal?: AbortSignal;
+  /**
+   * Rides out a broker outage: a request that fails with a retriable error (the broker away, no
+   * leader yet) is sent again, after a pause doubling from 100 ms to 2 s, until it is acknowledged,
+   * it has been failing for `maxOutageMs`, or `signal` aborts (the feed then fails). Without it,
+   * the first failure ends the feed. Other errors (a missing topic, an oversized record) end it at
+   * once.
+   */
+  readonly resend?: ResendOptions;
   /** Monotonic milliseconds (injected for tests; default `performance.now`). */
   readonly now?: () => number;
   /** Tracer of the per-request producer spans (default: the global one, a no-op without the SDK). */
   readonly tracer?: Tracer;
+}
+
+export interface ResendOptions {
+  /** How long one request may keep failing before the feed gives up (`Infinity`: never). */
+  readonly maxOutageMs: number;
+  /** Called before each re-send, e.g. to log it. */
+  readonly onResend?: (error: Error, pauseMs: number) => void;
 }
 
 export interface FeedProgress {
@@ -51,6 +68,9 @@ export interface FeedSummary {
  * carries that span's `traceparent` header: a consumer takes its trace from whichever record
  * starts its own batch, so every record needs it. The header is one string shared by the
  * request; without a started telemetry SDK the span is a no-op and no header is added.
+ *
+ * Re-sending a request (`resend`) cannot duplicate records: the producer is idempotent and kafkajs
+ * hands a failed request's sequence numbers back, so the broker drops a batch it already wrote.
  *
  * @example const summary = await publishFeed({ producer, topic: 'market.bars.v1', feed, totalBars: 600, ratePerSecond: 100 });
  */
@@ -108,7 +128,9 @@ export async function publishFeed(options: PublishFeedOptions): Promise<FeedSumm
     generated += count;
     await settle(inFlight);
     // The failure is kept, not left unhandled while the next batch is encoded or paced.
-    inFlight = runInSpan(span, () => producer.send(topic, messages)).then(
+    inFlight = runInSpan(span, () =>
+      sendUntilAcknowledged(() => producer.send(topic, messages), options.resend, signal),
+    ).then(
       () => {
         produced += count;
         if (options.onProgress !== undefined && now() - lastProgressAt >= progressIntervalMs) {
@@ -129,6 +151,28 @@ export async function publishFeed(options: PublishFeedOptions): Promise<FeedSumm
     ratePerSecond: final.ratePerSecond,
     lastTsBySymbol: feed.lastTsBySymbol(),
   };
+}
+
+/** One request, re-sent on retriable failures when `resend` is given. */
+async function sendUntilAcknowledged<T>(
+  send: () => Promise<T>,
+  resend: ResendOptions | undefined,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (resend === undefined) return send();
+  return pRetry(send, {
+    retries: Infinity,
+    maxRetryTime: resend.maxOutageMs,
+    minTimeout: 100,
+    maxTimeout: 2_000,
+    factor: 2,
+    ...(signal === undefined ? {} : { signal }),
+    shouldRetry: ({ error, retryDelay }) => {
+      if (!(error instanceof KafkaClientError && error.retriable)) return false;
+      resend.onResend?.(error, retryDelay);
+      return true;
+    },
+  });
 }
 
 /** Waits for the request in flight and rethrows its failure. */

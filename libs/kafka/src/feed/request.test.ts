@@ -25,6 +25,7 @@ describe('parseFeedRequest', () => {
       timeframe: '1m',
       topic: 'market.bars.v1',
       seed: 1,
+      maxOutageSeconds: 120,
       unpaced: false,
     });
     // 150 bars per symbol, the last one opening at 15:33 at the latest.
@@ -47,6 +48,7 @@ describe('parseFeedRequest', () => {
     [{ topic: 'bad topic' }, 'topic', /must be/],
     [{ seed: '1.5' }, 'seed', /not an integer/],
     [{ batchSize: '0' }, 'batch-size', /not an integer/],
+    [{ maxOutage: '-1' }, 'max-outage', /not an integer/],
     [{ start: '2026-11-26T10:00:00' }, 'start', /with a zone/],
     [{ start: '2026-11-26T15:00:00Z' }, 'start', /in the future/],
   ] as const)('rejects %o on --%s', (overrides, field, message) => {
@@ -58,9 +60,10 @@ describe('parseFeedRequest', () => {
 
   it('accepts an explicit start in the past', () => {
     const request = parseFeedRequest(
-      { ...valid, start: '2026-01-05T00:00:00Z', seed: '42', unpaced: true },
+      { ...valid, start: '2026-01-05T00:00:00Z', seed: '42', maxOutage: '0', unpaced: true },
       now,
     );
+    expect(request.maxOutageSeconds).toBe(0);
     expect(request.start.toISOString()).toBe('2026-01-05T00:00:00.000Z');
     expect(request.seed).toBe(42);
     expect(request.unpaced).toBe(true);

@@ -30,6 +30,7 @@ export interface UnvalidatedFeedRequest {
   readonly seed?: string | undefined;
   readonly start?: string | undefined;
   readonly batchSize?: string | undefined;
+  readonly maxOutage?: string | undefined;
   readonly unpaced?: boolean | undefined;
 }
 
@@ -46,6 +47,8 @@ export interface FeedRequest {
   /** Open time of every symbol's first bar. */
   readonly start: Date;
   readonly maxBatchSize: number;
+  /** How long one produce request may keep failing on a broker outage before the feed gives up. */
+  readonly maxOutageSeconds: number;
   /** Send the same bars as fast as the broker acknowledges (benchmarks), ignoring the rate. */
   readonly unpaced: boolean;
 }
@@ -53,6 +56,8 @@ export interface FeedRequest {
 const KAFKA_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 const MAX_RATE = 10_000_000;
 const MAX_DURATION_SECONDS = 7 * 86_400;
+/** Long enough for a broker restart (a JVM start and log recovery take tens of seconds). */
+const DEFAULT_MAX_OUTAGE_SECONDS = 120;
 
 /**
  * Validates a feed request; every problem is a {@link FeedUsageError} naming the option. Without
@@ -84,6 +89,10 @@ export function parseFeedRequest(unvalidated: UnvalidatedFeedRequest, now: Date)
   const seed = unvalidated.seed === undefined ? 1 : integer('seed', unvalidated.seed, 0, 0xffff_ffff);
   const maxBatchSize =
     unvalidated.batchSize === undefined ? 2000 : integer('batch-size', unvalidated.batchSize, 1, 100_000);
+  const maxOutageSeconds =
+    unvalidated.maxOutage === undefined
+      ? DEFAULT_MAX_OUTAGE_SECONDS
+      : integer('max-outage', unvalidated.maxOutage, 0, 86_400);
 
   const start =
     unvalidated.start === undefined
@@ -106,6 +115,7 @@ export function parseFeedRequest(unvalidated: UnvalidatedFeedRequest, now: Date)
     seed,
     start,
     maxBatchSize,
+    maxOutageSeconds,
     unpaced: unvalidated.unpaced ?? false,
   };
 }

@@ -1,8 +1,9 @@
-import { uniqueName, waitFor } from '@backbone/testing';
+import { freePort, uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaClientError } from '../kafka-client-error.ts';
 import type { ConsumedMessage, TopicPartitions } from '../port.ts';
 import { collect, createKafkaFixture, type KafkaFixture } from '../test-support/kafka-fixture.ts';
+import { createKafkajsClient } from './adapter.ts';
 
 let kafka: KafkaFixture;
 beforeAll(async () => {
@@ -110,6 +111,42 @@ describe('kafkajs adapter', () => {
       await expect(failure).rejects.toThrow(/exceeds the 100-byte limit/);
     } finally {
       await producer.close();
+    }
+  });
+
+  // What a caller re-sends on (publishFeed's `resend`) depends on this: a broker that is away
+  // may come back; a topic still unknown after kafkajs's own retries does not exist.
+  it('classifies a broker that is away as retriable and a missing topic as not, after kafkajs gives up', async () => {
+    const absent = createKafkajsClient({
+      brokers: [`127.0.0.1:${await freePort()}`],
+      clientId: uniqueName('absent'),
+      logLevel: 'error',
+    }).producer();
+    const producer = kafka.client.producer();
+    await producer.connect();
+    const missingTopic = uniqueName('missing');
+    try {
+      const [unreachable, unknownTopic] = await Promise.all([
+        absent.connect().then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+        producer.send(missingTopic, [{ key: 'K', value: 'v' }]).then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+      ]);
+      expect(unreachable).toBeInstanceOf(KafkaClientError);
+      expect(unreachable).toMatchObject({ operation: 'producer.connect', retriable: true });
+      expect(unknownTopic).toBeInstanceOf(KafkaClientError);
+      expect(unknownTopic).toMatchObject({
+        operation: 'producer.send',
+        topic: missingTopic,
+        retriable: false,
+      });
+      expect(String(unknownTopic)).toMatch(/does not host this topic-partition/);
+    } finally {
+      await Promise.all([producer.close(), absent.close()]);
     }
   });
 

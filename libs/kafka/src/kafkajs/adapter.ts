@@ -145,9 +145,24 @@ function toClientError(operation: string, topic: string | undefined, error: unkn
   });
 }
 
-/** kafkajs errors carry `retriable`; anything else (our own checks, bugs) is not worth retrying. */
+/**
+ * Whether the same call may succeed later. kafkajs errors carry `retriable`; anything else (our
+ * own checks, bugs) is not worth retrying. When kafkajs has used up its own retries it throws a
+ * non-retriable `KafkaJSNumberOfRetriesExceeded` whatever the cause, so the cause decides: a broker
+ * that stayed away (connection refused, timeouts, no leader yet) may be back later, but a topic
+ * that is still unknown after every retry does not exist (auto-creation is off on purpose).
+ */
 function isRetriable(error: unknown): boolean {
-  return error instanceof Error && (error as Error & { retriable?: unknown }).retriable === true;
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'KafkaJSNumberOfRetriesExceeded') {
+    const cause = error.cause;
+    return (
+      cause instanceof Error &&
+      (cause as Error & { type?: unknown }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' &&
+      isRetriable(cause)
+    );
+  }
+  return (error as Error & { retriable?: unknown }).retriable === true;
 }
 
 /** kafkajs aggregates per-topic failures (e.g. CreateTopics) under a generic message. */

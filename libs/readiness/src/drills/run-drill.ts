@@ -10,7 +10,6 @@ import {
   publishFeed,
   type BarFeed,
   type KafkaClient,
-  type ProducerPort,
 } from '@backbone/kafka';
 import { startPrivateKafka } from '@backbone/stack';
 import { BarSink } from '@backbone/stream';
@@ -224,13 +223,22 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
       produced,
     );
     let acknowledged = 0;
-    const resending = new AbortController();
+    const stopFeed = new AbortController();
     resources.defer(() => {
-      resending.abort();
+      stopFeed.abort();
     });
+    // kafkajs gives up on a broker that stays away longer than its reconnect attempts (a restart
+    // takes tens of seconds), so the feed re-sends a failed request until the broker is back.
     const feeding = publishFeed({
-      producer: resendingUntilAcknowledged(producer, resending.signal, logger),
+      producer,
       topic,
+      signal: stopFeed.signal,
+      resend: {
+        maxOutageMs: Infinity,
+        onResend: (error) => {
+          logger.warn({ err: error }, 'the feed send failed; sending it again');
+        },
+      },
       feed,
       totalBars,
       ratePerSecond: options.ratePerSecond ?? 150,
@@ -457,39 +465,6 @@ async function privateBroker(logger: Logger): Promise<Cuttable> {
       if (stopping !== undefined || !broker.running) await restore();
     },
     dispose: () => broker.dispose(),
-  };
-}
-
-/**
- * The feed's producer in a drill: a send that fails is sent again (the same records, after a
- * pause growing to 2 s) until the broker acknowledges it or `signal` aborts. kafkajs gives up on a
- * broker that stays away longer than its reconnect attempts (a broker restart takes tens of
- * seconds) although the producer is set to retry without end, and the feed must ride out the
- * whole outage. The producer is idempotent and kafkajs hands a failed request's sequence numbers
- * back, so a request the broker wrote but did not acknowledge is deduplicated by the broker when
- * sent again; a duplicate that got through anyway is what the reconciliation counts.
- */
-function resendingUntilAcknowledged(
-  producer: ProducerPort,
-  signal: AbortSignal,
-  logger: Logger,
-): ProducerPort {
-  const untilAcknowledged = async <T>(send: () => Promise<T>): Promise<T> => {
-    for (let pauseMs = 100; ; pauseMs = Math.min(pauseMs * 2, 2_000)) {
-      try {
-        return await send();
-      } catch (error) {
-        if (signal.aborted) throw error;
-        logger.warn({ err: error }, 'the feed send failed; sending it again');
-        await sleep(pauseMs, undefined, { signal }).catch(() => undefined);
-      }
-    }
-  };
-  return {
-    connect: () => producer.connect(),
-    send: (topic, messages) => untilAcknowledged(() => producer.send(topic, messages)),
-    sendBatch: (batches) => untilAcknowledged(() => producer.sendBatch(batches)),
-    close: () => producer.close(),
   };
 }
 
