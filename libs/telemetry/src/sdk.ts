@@ -35,7 +35,7 @@ export interface TelemetryOptions {
   logLevel: Level | 'silent';
   /** Where those diagnostics go: stdout (the worker's log stream) unless given; a command whose stdout is its result passes stderr. */
   logDestination?: DestinationStream;
-  /** `service.instance.id`; `<host>-<pid>` when absent, matching the supervisor's heartbeat id. */
+  /** `service.instance.id`; `<host>:<pid>` when absent, the supervisor's heartbeat instance id. */
   instanceId?: string;
   /** How often metrics are pushed to the OTLP collector. */
   metricExportIntervalMs?: number;
@@ -90,7 +90,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const resourceAttributes: Record<string, string> = {
     [ATTR_SERVICE_NAME]: options.serviceName,
     [ATTR_SERVICE_VERSION]: options.serviceVersion,
-    [ATTR_SERVICE_INSTANCE_ID]: options.instanceId ?? `${hostname()}-${process.pid}`,
+    [ATTR_SERVICE_INSTANCE_ID]: options.instanceId ?? `${hostname()}:${process.pid}`,
   };
 
   // The exporter's own HTTP server stays off: workers serve /metrics on their health server.
