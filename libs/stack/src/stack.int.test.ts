@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MissingToolError, PortInUseError, ServiceStartError } from './errors.ts';
+import { freePort } from './free-port.ts';
 import { ensureKafka, kafkaFiles, probeKafka } from './kafka.ts';
 import { stackOptions, type StackOptionsInput } from './options.ts';
 import { ensurePostgres } from './postgres.ts';
 import { isPortOpen } from './process.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
-import { readState } from './state.ts';
+import { readState, updateState } from './state.ts';
 
 // These tests start their own services (a private Kafka broker, a private redis-server) on free
 // ports with a temporary cache folder. They never stop the shared PostgreSQL, Redis or Kafka:
@@ -22,14 +23,6 @@ async function tempCacheDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `backbone-stack-${randomBytes(3).toString('hex')}-`));
   tempDirs.push(dir);
   return dir;
-}
-
-/** A port nothing listens on right now (the kernel picks it; the socket is closed again). */
-async function freePort(): Promise<number> {
-  const server = await listen();
-  const port = portOf(server);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function listen(): Promise<Server> {
@@ -147,20 +140,64 @@ describe('faults', () => {
     await expect(ensureKafka(options)).rejects.toThrow(/Maven .*apt-get install -y maven/);
   });
 
-  it('stops what a failing up started: a private redis-server is gone after Kafka cannot start', async () => {
-    const redisPort = await freePort();
-    const options = await privateOptions({
-      redis: { port: redisPort },
-      commands: { java: '/nonexistent/java' },
-    });
-    const logged: string[] = [];
-    options.log = (message) => logged.push(message);
+  it.each([
+    { fault: 'java is missing', error: MissingToolError, squat: false },
+    { fault: 'the broker port is held by something that is not Kafka', error: PortInUseError, squat: true },
+  ])(
+    'stops what a failing up started: a private redis-server is gone after Kafka cannot start ($fault)',
+    async ({ error, squat }) => {
+      const squatter = squat ? await listen() : undefined;
+      try {
+        const redisPort = await freePort();
+        const options = await privateOptions({
+          redis: { port: redisPort },
+          ...(squatter
+            ? { kafka: { port: portOf(squatter), controllerPort: await freePort() } }
+            : { commands: { java: '/nonexistent/java' } }),
+        });
+        const logged: string[] = [];
+        options.log = (message) => logged.push(message);
 
-    await expect(stackUp(options)).rejects.toBeInstanceOf(MissingToolError);
-    expect(logged).toContain(`starting redis-server on 127.0.0.1:${redisPort}`);
-    expect(logged).toContain('stopping redis, which this failed `up` started');
-    expect(await isPortOpen('127.0.0.1', redisPort)).toBe(false);
-    expect((await readState(options.cacheDir)).redis).toBeUndefined();
+        await expect(stackUp(options)).rejects.toBeInstanceOf(error);
+        expect(logged).toContain(`starting redis-server on 127.0.0.1:${redisPort}`);
+        expect(logged).toContain('stopping redis, which this failed `up` started');
+        expect(await isPortOpen('127.0.0.1', redisPort)).toBe(false);
+        expect((await readState(options.cacheDir)).redis).toBeUndefined();
+      } finally {
+        if (squatter) await new Promise((resolve) => squatter.close(resolve));
+      }
+    },
+  );
+
+  it('reports Kafka down from a metadata request, whatever the state file and the open port say', async () => {
+    // A live pid in the state file and an open port: a pid-file or port check would say "up".
+    const squatter = await listen();
+    try {
+      const options = await privateOptions({
+        kafka: { port: portOf(squatter), controllerPort: await freePort() },
+      });
+      await updateState(options.cacheDir, (state) => {
+        state.kafka = {
+          pid: process.pid,
+          port: portOf(squatter),
+          propertiesFile: kafkaFiles(options.cacheDir).properties,
+          startedAt: new Date().toISOString(),
+        };
+      });
+      const kafka = (await stackStatus(options)).find((status) => status.service === 'kafka');
+      expect(kafka).toMatchObject({ state: 'down', managedBy: 'backbone', version: undefined });
+      expect(kafka?.error).toBeTruthy();
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it('names the user and the fix when PostgreSQL answers but refuses the connection', async () => {
+    const user = `no_such_role_${randomBytes(4).toString('hex')}`;
+    const failure = ensurePostgres({ ...stackOptions().postgres, user }, () => undefined);
+    await expect(failure).rejects.toBeInstanceOf(ServiceStartError);
+    await expect(failure).rejects.toThrow(`answers but refused user ${user}`);
+    await expect(failure).rejects.toThrow(/pg_hba\.conf/);
   });
 
   it('explains what to do when nothing answers on the PostgreSQL port and no cluster can be started there', async () => {
