@@ -15,8 +15,8 @@ import type {} from './endpoints.ts';
  * to and hands their endpoints to the tests (`inject('endpoints')`):
  *   1. the local stack when all three services already answer (the usual case: `npm test` runs
  *      `./backbone stack up` first);
- *   2. otherwise, when a Docker engine answers, docker/compose.yaml (the same images as
- *      production; the same ports, so the endpoints do not change);
+ *   2. otherwise, when none of the three answers and a Docker engine does, docker/compose.yaml
+ *      (the same images as production; the same ports, so the endpoints do not change);
  *   3. otherwise the local stack brought up through @backbone/stack (Kafka from the Apache jars).
  * It says which one it used, and never stops anything: other runs may share these services.
  */
@@ -26,14 +26,16 @@ export async function setup(project: TestProject): Promise<void> {
   let source: string;
   if (statuses.every((status) => status.state === 'up')) {
     source = 'the running local stack';
-  } else if (await dockerEngineVersion()) {
+  } else if (statuses.every((status) => status.state === 'down') && (await dockerEngineVersion())) {
+    // The containers publish the same 127.0.0.1 ports, so they are used only when none of the
+    // three answers locally: a local PostgreSQL or Redis would keep compose from binding its port.
     await composeUp(options);
     statuses = await stackStatus(options);
     source = 'docker compose (docker/compose.yaml)';
   } else {
     const down = statuses.filter((status) => status.state === 'down').map((status) => status.service);
     process.stdout.write(
-      `[stack] no Docker engine; starting the local stack (${down.join(', ')} not answering)\n`,
+      `[stack] starting the local stack (${down.join(', ')} not answering; docker compose is used only when no service answers and a Docker engine does)\n`,
     );
     statuses = await stackUp(options);
     source = 'the local stack, started by the test run';
