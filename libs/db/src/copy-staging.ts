@@ -6,6 +6,40 @@ import { NotInTransactionError } from './errors.ts';
 
 const ROWS_PER_CHUNK = 2000;
 
+/** What {@link stageRows} stages, and for which partitioned table. */
+export interface StagingSpec {
+  /** The temporary staging table's name. */
+  table: string;
+  /** Its column definitions (DDL), with a `ts timestamptz` column. */
+  columnsDdl: string;
+  /** The columns the COPY lines fill, in line order. */
+  columns: string;
+  /** The time-partitioned table the staged rows go to next (e.g. `market_data.bars`). */
+  target: string;
+  /** Named in the error when called outside a transaction. */
+  caller: string;
+}
+
+/**
+ * The first half of every merge: creates the temporary staging table (see
+ * {@link createStagingTable}), COPYs `lines` into it, and makes sure the target's time partitions
+ * for the staged range exist before the merge inserts (a no-op on TimescaleDB). The caller merges
+ * from `spec.table` and drops it afterwards, so one transaction can merge several batches.
+ *
+ * @example await stageRows(client, { table: 'backbone_bars_staging', columnsDdl, columns, target: 'market_data.bars', caller: 'mergeBars' }, lines);
+ */
+export async function stageRows(
+  client: ClientBase,
+  spec: StagingSpec,
+  lines: readonly string[],
+): Promise<void> {
+  await createStagingTable(client, spec.table, spec.columnsDdl, spec.caller);
+  await copyLines(client, spec.table, spec.columns, lines);
+  await client.query(
+    `SELECT backbone.ensure_time_partitions('${spec.target}', min(ts), max(ts)) FROM ${spec.table}`,
+  );
+}
+
 /**
  * Creates the temporary staging table of a merge (`ON COMMIT DROP`, so it can never outlive the
  * transaction even if this process dies) and refuses to go on outside a transaction block, where

@@ -1,5 +1,5 @@
 import type { ClientBase } from 'pg';
-import { copyLines, createStagingTable } from './copy-staging.ts';
+import { stageRows, type StagingSpec } from './copy-staging.ts';
 import { copyNumber, copyText, copyTimestamp } from './copy-text.ts';
 import { InvalidRowError } from './errors.ts';
 
@@ -32,6 +32,15 @@ export interface MergeCounts {
 }
 
 const STAGING = 'backbone_bars_staging';
+const STAGING_SPEC: StagingSpec = {
+  table: STAGING,
+  columnsDdl: `seq integer NOT NULL, symbol text NOT NULL, timeframe text NOT NULL, ts timestamptz NOT NULL,
+     open double precision NOT NULL, high double precision NOT NULL, low double precision NOT NULL,
+     close double precision NOT NULL, volume double precision NOT NULL, source text NOT NULL`,
+  columns: 'seq, symbol, timeframe, ts, open, high, low, close, volume, source',
+  target: 'market_data.bars',
+  caller: 'mergeBars',
+};
 
 /**
  * Writes bars in the caller's transaction: COPY into a temporary staging table, keep the last
@@ -50,26 +59,7 @@ export async function mergeBars(
   if (bars.length === 0) return { inserted: 0, updated: 0, unchanged: 0, duplicatesInBatch: 0 };
   const lines = bars.map(toCopyLine);
 
-  // Dropping the staging table at the end as well lets one transaction merge several batches.
-  await createStagingTable(
-    client,
-    STAGING,
-    `seq integer NOT NULL, symbol text NOT NULL, timeframe text NOT NULL, ts timestamptz NOT NULL,
-     open double precision NOT NULL, high double precision NOT NULL, low double precision NOT NULL,
-     close double precision NOT NULL, volume double precision NOT NULL, source text NOT NULL`,
-    'mergeBars',
-  );
-  await copyLines(
-    client,
-    STAGING,
-    'seq, symbol, timeframe, ts, open, high, low, close, volume, source',
-    lines,
-  );
-
-  // Partitions for the batch's range must exist before the insert (a no-op on TimescaleDB).
-  await client.query(
-    `SELECT backbone.ensure_time_partitions('market_data.bars', min(ts), max(ts)) FROM ${STAGING}`,
-  );
+  await stageRows(client, STAGING_SPEC, lines);
   const merged = await client.query<{ distinct_keys: string; inserted: string; updated: string }>(
     `WITH latest AS (
        SELECT DISTINCT ON (symbol, timeframe, ts) *
@@ -95,6 +85,7 @@ export async function mergeBars(
      FROM written`,
     [options.runId ?? null],
   );
+  // Dropping the staging table at the end as well lets one transaction merge several batches.
   await client.query(`DROP TABLE ${STAGING}`);
 
   const row = merged.rows[0];

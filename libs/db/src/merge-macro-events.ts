@@ -1,5 +1,5 @@
 import type { ClientBase } from 'pg';
-import { copyLines, createStagingTable } from './copy-staging.ts';
+import { stageRows, type StagingSpec } from './copy-staging.ts';
 import { copyNumber, copyText, copyTimestamp } from './copy-text.ts';
 import { InvalidRowError } from './errors.ts';
 import type { MergeCounts } from './merge-bars.ts';
@@ -25,6 +25,16 @@ export interface MacroEventRow {
 }
 
 const STAGING = 'backbone_macro_events_staging';
+const STAGING_SPEC: StagingSpec = {
+  table: STAGING,
+  columnsDdl: `seq integer NOT NULL, source text NOT NULL, event_id text NOT NULL, ts timestamptz NOT NULL,
+     name text NOT NULL, calendar text, currency text, actual double precision,
+     forecast double precision, previous double precision, importance text, revision integer NOT NULL`,
+  columns:
+    'seq, source, event_id, ts, name, calendar, currency, actual, forecast, previous, importance, revision',
+  target: 'market_data.macro_events',
+  caller: 'mergeMacroEvents',
+};
 const IMPORTANCE = new Set(['low', 'medium', 'high']);
 
 /**
@@ -45,26 +55,7 @@ export async function mergeMacroEvents(
   if (events.length === 0) return { inserted: 0, updated: 0, unchanged: 0, duplicatesInBatch: 0 };
   const lines = events.map(toCopyLine);
 
-  // Dropping the staging table at the end as well lets one transaction merge several batches.
-  await createStagingTable(
-    client,
-    STAGING,
-    `seq integer NOT NULL, source text NOT NULL, event_id text NOT NULL, ts timestamptz NOT NULL,
-     name text NOT NULL, calendar text, currency text, actual double precision,
-     forecast double precision, previous double precision, importance text, revision integer NOT NULL`,
-    'mergeMacroEvents',
-  );
-  await copyLines(
-    client,
-    STAGING,
-    'seq, source, event_id, ts, name, calendar, currency, actual, forecast, previous, importance, revision',
-    lines,
-  );
-
-  // Partitions for the batch's range must exist before the insert (a no-op on TimescaleDB).
-  await client.query(
-    `SELECT backbone.ensure_time_partitions('market_data.macro_events', min(ts), max(ts)) FROM ${STAGING}`,
-  );
+  await stageRows(client, STAGING_SPEC, lines);
   // Every sub-statement of one WITH sees the same snapshot, so `existed` lists the keys stored
   // before this insert. (The usual `xmax = 0` test for "inserted" is not available on a
   // partitioned table, and the provider's revision cannot tell either.)
@@ -100,6 +91,7 @@ export async function mergeMacroEvents(
      FROM written w LEFT JOIN existed e USING (source, event_id, ts)`,
     [options.runId ?? null],
   );
+  // Dropping the staging table at the end as well lets one transaction merge several batches.
   await client.query(`DROP TABLE ${STAGING}`);
 
   const row = merged.rows[0];
