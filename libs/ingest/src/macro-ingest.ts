@@ -1,12 +1,6 @@
-import { redactText, topicName, type SystemConfig } from '@backbone/config';
+import { redactText, type SystemConfig } from '@backbone/config';
+import { macroEventSchema, type MacroEvent, type TraceContext } from '@backbone/contracts';
 import {
-  ingestRunEventSchema,
-  macroEventSchema,
-  type MacroEvent,
-  type TraceContext,
-} from '@backbone/contracts';
-import {
-  insertOutboxEvent,
   mergeMacroEvents,
   recordIngestRun,
   recordRejectedRows,
@@ -18,6 +12,7 @@ import { createFredProvider, type UnvalidatedMacroEvent } from '@backbone/market
 import type pg from 'pg';
 import { IngestFailedError } from './errors/ingest-failed-error.ts';
 import { IngestUsageError } from './errors/ingest-usage-error.ts';
+import { insertIngestRunEvent } from './ingest-run-outbox.ts';
 import { ingestMetrics } from './metrics.ts';
 import type { RunQuality } from './quality.ts';
 import type { FredIngestRequest } from './request.ts';
@@ -162,8 +157,7 @@ export async function runMacroIngest(
       client,
       record('succeeded', { ...totals, freshnessSeconds, quality: NO_QUALITY, finishedAt, error: null }),
     );
-    // Validated like every message that leaves the process.
-    const event = ingestRunEventSchema.parse({
+    await insertIngestRunEvent(client, config.kafka, {
       runId,
       dimension: 'macro',
       source: 'fred',
@@ -175,12 +169,6 @@ export async function runMacroIngest(
       quality: { gaps: 0, falseTicks: 0, stale: 0, series: 0 },
       producedAt: finishedAt.toISOString(),
       traceContext: deps.traceContext(),
-    });
-    await insertOutboxEvent(client, {
-      topic: topicName(config.kafka, 'backbone.ingest-events.v1'),
-      key: runId,
-      payload: event,
-      headers: { ...event.traceContext },
     });
     return counts;
   });

@@ -1,15 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { redactText, topicName, type SystemConfig } from '@backbone/config';
+import { redactText, type SystemConfig } from '@backbone/config';
 import {
-  ingestRunEventSchema,
   isTimeframe,
   nextBarOpen,
   type BarRuleOptions,
-  type IngestRunEvent,
+  type Timeframe,
   type TraceContext,
 } from '@backbone/contracts';
 import {
-  insertOutboxEvent,
   mergeBars,
   recordIngestRun,
   recordRejectedRows,
@@ -22,6 +20,7 @@ import { SpanStatusCode, context, trace, type Span } from '@opentelemetry/api';
 import type pg from 'pg';
 import { IngestFailedError } from './errors/ingest-failed-error.ts';
 import { IngestUsageError } from './errors/ingest-usage-error.ts';
+import { insertIngestRunEvent, type IngestRunEventInput } from './ingest-run-outbox.ts';
 import { ingestMetrics } from './metrics.ts';
 import { QualityCollector, eventQuality, type RunQuality } from './quality.ts';
 import { runMacroIngest } from './macro-ingest.ts';
@@ -254,7 +253,7 @@ async function execute(
   };
   let dataFrom = Number.POSITIVE_INFINITY;
   let dataTo = Number.NEGATIVE_INFINITY;
-  const timeframes = new Set<string>();
+  const timeframes = new Set<Timeframe>();
   const runRecord = (
     status: IngestRunRecord['status'],
     counts: Totals,
@@ -350,24 +349,22 @@ async function execute(
               }),
             );
             if (final.status !== 'failed') {
-              const event = buildEvent({
-                runId,
-                source,
-                symbols: requested.length > 0 ? requested : quality.symbols(),
-                timeframe: timeframes.size === 1 ? [...timeframes][0] : undefined,
-                window: eventWindow(request, dataFrom, dataTo, finishedAt),
-                counts,
-                rejectedByReason: byReason,
-                freshnessSeconds: final.freshnessSeconds,
-                quality: final.quality,
-                producedAt: finishedAt,
-              });
-              await insertOutboxEvent(client, {
-                topic: topicName(config.kafka, 'backbone.ingest-events.v1'),
-                key: runId,
-                payload: event,
-                headers: { ...event.traceContext },
-              });
+              await insertIngestRunEvent(
+                client,
+                config.kafka,
+                buildEvent({
+                  runId,
+                  source,
+                  symbols: requested.length > 0 ? requested : quality.symbols(),
+                  timeframe: timeframes.size === 1 ? [...timeframes][0] : undefined,
+                  window: eventWindow(request, dataFrom, dataTo, finishedAt),
+                  counts,
+                  rejectedByReason: byReason,
+                  freshnessSeconds: final.freshnessSeconds,
+                  quality: final.quality,
+                  producedAt: finishedAt,
+                }),
+              );
             }
             return written;
           }),
@@ -499,7 +496,7 @@ function finalState(input: {
   failures: readonly SymbolFailure[];
   requested: readonly string[];
   anyStored: boolean;
-  timeframes: ReadonlySet<string>;
+  timeframes: ReadonlySet<Timeframe>;
 }): FinalState {
   const { request } = input;
   const report = input.quality.report({
@@ -550,21 +547,20 @@ function buildEvent(input: {
   runId: string;
   source: string;
   symbols: readonly string[];
-  timeframe: string | undefined;
+  timeframe: Timeframe | undefined;
   window: IngestWindow;
   counts: Totals;
   rejectedByReason: Record<string, number>;
   freshnessSeconds: number | null;
   quality: RunQuality;
   producedAt: Date;
-}): IngestRunEvent {
-  // Validated like every message that leaves the process: a bug here fails the window's
-  // transaction instead of publishing an event consumers cannot read.
-  return ingestRunEventSchema.parse({
+}): IngestRunEventInput {
+  // Validated by insertIngestRunEvent.
+  return {
     runId: input.runId,
     dimension: 'bars',
     source: input.source,
-    symbols: input.symbols,
+    symbols: [...input.symbols],
     ...(input.timeframe === undefined ? {} : { timeframe: input.timeframe }),
     window: { from: input.window.from.toISOString(), to: input.window.to.toISOString() },
     counts: {
@@ -578,7 +574,7 @@ function buildEvent(input: {
     quality: eventQuality(input.quality),
     producedAt: input.producedAt.toISOString(),
     traceContext: currentTraceContext() ?? newTraceContext(),
-  });
+  };
 }
 
 /** A fresh, unsampled W3C context for processes without telemetry: the event still names a trace. */
