@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +11,8 @@ import { freePort } from './free-port.ts';
 import { ensureKafka, kafkaFiles, probeKafka } from './kafka.ts';
 import { stackOptions, type StackOptionsInput } from './options.ts';
 import { ensurePostgres } from './postgres.ts';
-import { isPortOpen } from './process.ts';
+import { isPortOpen, pollUntil } from './process.ts';
+import { probeRedis } from './redis.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
 import { readState, updateState } from './state.ts';
 
@@ -189,6 +192,52 @@ describe('faults', () => {
       expect(kafka?.error).toBeTruthy();
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it('turns any other failure of up into a StackError naming the service (a broker JVM that cannot start)', async () => {
+    // An invalid heap size makes the storage-format JVM exit non-zero: not one of our own errors.
+    const options = await privateOptions({ kafkaHeap: 'bogus' });
+    const failure = stackUp(options);
+    await expect(failure).rejects.toBeInstanceOf(ServiceStartError);
+    await expect(failure).rejects.toMatchObject({ service: 'kafka' });
+    await expect(failure).rejects.toThrow(
+      /^kafka could not be brought up: java .* failed \(1\): Invalid maximum heap size: -Xmxbogus/,
+    );
+    expect((await readState(options.cacheDir)).kafka).toBeUndefined();
+  });
+
+  it('warns loudly when Redis may evict keys (maxmemory-policy is not noeviction)', async () => {
+    const port = await freePort();
+    const server = spawn(
+      'redis-server',
+      [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--maxmemory-policy',
+        'allkeys-lru',
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      const options = await privateOptions({ redis: { port } });
+      expect(await pollUntil(async () => (await probeRedis(options.redis)).state === 'up', 10_000, 50)).toBe(
+        true,
+      );
+      const redis = (await stackStatus(options)).find((status) => status.service === 'redis');
+      expect(redis?.state).toBe('up');
+      expect(redis?.warnings).toEqual([
+        expect.stringContaining('maxmemory-policy is allkeys-lru, not noeviction'),
+      ]);
+    } finally {
+      server.kill('SIGTERM');
+      await once(server, 'exit');
     }
   });
 

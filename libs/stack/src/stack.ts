@@ -1,5 +1,5 @@
 import { redactText } from '@backbone/config';
-import { StackError } from './errors.ts';
+import { ServiceStartError, StackError } from './errors.ts';
 import { ensureKafka, probeKafka, stopKafka } from './kafka.ts';
 import { stackEndpoints, type StackOptions } from './options.ts';
 import { ensurePostgres, probePostgres, stopPostgres } from './postgres.ts';
@@ -82,9 +82,11 @@ export async function stackStatus(options: StackOptions): Promise<ServiceStatus[
 export async function stackUp(options: StackOptions): Promise<ServiceStatus[]> {
   await withStackLock(options.cacheDir, async () => {
     const startedNow: ServiceName[] = [];
+    let current: ServiceName = 'postgres';
     try {
       const postgres = await ensurePostgres(options.postgres, options.log);
       if (postgres) await record(options, startedNow, 'postgres', postgres);
+      current = 'redis';
       const redis = await ensureRedis(options.redis, {
         cacheDir: options.cacheDir,
         redisServer: options.commands.redisServer,
@@ -92,6 +94,7 @@ export async function stackUp(options: StackOptions): Promise<ServiceStatus[]> {
         log: options.log,
       });
       if (redis) await record(options, startedNow, 'redis', redis);
+      current = 'kafka';
       const kafka = await ensureKafka(options);
       if (kafka) await record(options, startedNow, 'kafka', kafka);
     } catch (error) {
@@ -101,7 +104,14 @@ export async function stackUp(options: StackOptions): Promise<ServiceStatus[]> {
           options.log(`could not stop ${service}: ${String(stopError)}`);
         });
       }
-      throw error;
+      // Every failure leaves as a StackError naming the service, so the CLI prints one line and
+      // exits 1 instead of a stack trace (e.g. a failing storage format, CREATE DATABASE denied).
+      if (error instanceof StackError) throw error;
+      throw new ServiceStartError(
+        current,
+        `${current} could not be brought up: ${redactText(error instanceof Error ? error.message : String(error))}`,
+        { cause: error },
+      );
     }
   });
   return stackStatus(options);
