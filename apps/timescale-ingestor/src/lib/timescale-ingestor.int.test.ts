@@ -283,6 +283,105 @@ describe('TimescaleIngestor', () => {
     expect((await runsOf(plan)).filter((run) => run.status === 'failed')).toEqual([]);
   });
 
+  it('retries a retriable failure (503) with backoff and completes the same run on the next attempt', async () => {
+    const ns = namespace('retry');
+    const plan = 'eq-flaky';
+    let requests = 0;
+    // The first answer is a 503 (retriable); every later one has the bars.
+    const server: Server = createServer((_request, response) => {
+      requests += 1;
+      if (requests === 1) {
+        response.writeHead(503, { 'content-type': 'text/plain' }).end('Service Unavailable');
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(spyChart()));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const config = systemConfigSchema.parse({
+      database: { url: database.url },
+      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
+      ingest: {
+        // No HTTP-level retries: the job's own retry (BullMQ attempts + backoff) must do it.
+        providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } },
+        plans: [
+          {
+            name: plan,
+            provider: 'yahoo',
+            symbols: ['SPY'],
+            timeframes: ['1d'],
+            lookbackDays: 10,
+            schedule: { intervalSeconds: 3600, jitterSeconds: 0, maxConsecutiveFailures: 1 },
+          },
+        ],
+      },
+    });
+    const { app, redis } = await startInstance(config);
+    const completed = await waitFor(async () => (await app.queue.getJobs(['completed']))[0], {
+      timeoutMs: 60_000,
+      description: 'the scheduled job completed',
+    });
+    expect(requests).toBe(2);
+    expect(completed.attemptsMade).toBeGreaterThanOrEqual(1);
+    // The backoff (5 s) separates the two attempts.
+    expect((completed.finishedOn ?? 0) - completed.timestamp).toBeGreaterThanOrEqual(5_000);
+    expect(completed.returnvalue).toMatchObject({ plan, runs: [{ status: 'succeeded' }] });
+    // SPY's three bars, stored now or by an earlier test of this file (same chart, unchanged).
+    const [run] = (completed.returnvalue as { runs: { inserted: number; unchanged: number }[] }).runs;
+    expect((run?.inserted ?? 0) + (run?.unchanged ?? 0)).toBe(3);
+    // Same job, same run id: the failed first attempt's run row became the succeeded run.
+    expect((await runsOf(plan)).map((run) => run.status)).toEqual(['succeeded']);
+    // A retried attempt is not a consecutive failure: a limit of 1 did not stop the plan.
+    expect(await redis.hget(planStateKey(ns.prefix, plan), 'status')).not.toBe('stopped');
+    expect(await app.queue.getJobSchedulers(0, -1)).toHaveLength(1);
+  });
+
+  it('fails a plan over to its fallback provider (csv) when Yahoo fails', async () => {
+    const ns = namespace('failover');
+    const plan = 'eq-failover';
+    const server: Server = createServer((_request, response) => {
+      response.writeHead(503, { 'content-type': 'text/html' }).end('<html>maintenance</html>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const config = systemConfigSchema.parse({
+      database: { url: database.url },
+      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
+      ingest: {
+        providers: {
+          yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 },
+          csv: { directory: FIXTURES },
+        },
+        plans: [
+          {
+            name: plan,
+            provider: 'yahoo',
+            fallbackProvider: 'csv',
+            symbols: ['GBPUSD'],
+            timeframes: ['1d'],
+            lookbackDays: 3650,
+            schedule: { intervalSeconds: 3600, jitterSeconds: 0 },
+          },
+        ],
+      },
+    });
+    const { app } = await startInstance(config);
+    const completed = await waitFor(async () => (await app.queue.getJobs(['completed']))[0], {
+      timeoutMs: 60_000,
+      description: 'the scheduled job completed',
+    });
+    // Every shipped GBPUSD daily bar came from the csv fallback, in one attempt.
+    expect(completed.returnvalue).toMatchObject({ plan, runs: [{ status: 'succeeded', inserted: 525 }] });
+    const sources = await pool.query<{ source: string; n: string }>(
+      `SELECT source, count(*) AS n FROM market_data.bars WHERE symbol = 'GBPUSD' AND timeframe = '1d' GROUP BY source`,
+    );
+    expect(sources.rows).toEqual([{ source: 'csv', n: '525' }]);
+  });
+
   it('stops a plan after its consecutive failures: scheduler removed, state in Redis, failed runs recorded', async () => {
     const ns = namespace('stop');
     const plan = 'eq-broken';
