@@ -5,12 +5,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MissingToolError, PortInUseError, ServiceStartError } from './errors.ts';
 import { freePort } from './free-port.ts';
 import { ensureKafka, kafkaFiles, probeKafka } from './kafka.ts';
 import { stackOptions, type StackOptionsInput } from './options.ts';
-import { ensurePostgres } from './postgres.ts';
+import { ensurePostgres, probePostgres } from './postgres.ts';
 import { isPortOpen, pollUntil } from './process.ts';
 import { probeRedis } from './redis.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
@@ -67,6 +68,26 @@ describe('the shared local stack', () => {
     expect(statuses.find((status) => status.service === 'postgres')?.version).toMatch(/^PostgreSQL \d+/);
     expect(statuses.find((status) => status.service === 'redis')?.version).toMatch(/^\d+\.\d+/);
     expect(statuses.find((status) => status.service === 'kafka')?.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('PostgreSQL', () => {
+  it('reuses the server that answers and creates the configured database when it is missing', async () => {
+    const database = `backbone_stack_${randomBytes(4).toString('hex')}`;
+    const endpoint = { ...stackOptions().postgres, database };
+    expect(await probePostgres(endpoint)).toMatchObject({ state: 'up', databaseExists: false });
+    try {
+      // Reused, so nothing for `down` to stop.
+      expect(await ensurePostgres(endpoint, () => undefined)).toBeUndefined();
+      expect(await probePostgres(endpoint)).toMatchObject({ state: 'up', databaseExists: true });
+      // Idempotent.
+      expect(await ensurePostgres(endpoint, () => undefined)).toBeUndefined();
+    } finally {
+      const admin = new pg.Client({ ...endpoint, database: 'postgres' });
+      await admin.connect();
+      await admin.query(`drop database if exists "${database}"`);
+      await admin.end();
+    }
   });
 });
 
