@@ -84,6 +84,29 @@ describe('parseIngestRequest', () => {
     );
   });
 
+  it('reads a failover provider for yahoo, and refuses the same provider, an unknown one, or one without yahoo', () => {
+    const request = parseIngestRequest(
+      { provider: 'yahoo', symbols: 'EURUSD', from: '2026-11-01', fallback: 'csv' },
+      NOW,
+    );
+    expect(request).toMatchObject({ provider: 'yahoo', fallbackProvider: 'csv' });
+    expect(
+      parseIngestRequest({ provider: 'yahoo', symbols: 'EURUSD', from: '2026-11-01' }, NOW),
+    ).not.toHaveProperty('fallbackProvider');
+    expect(
+      problemsOf({ provider: 'yahoo', symbols: 'EURUSD', from: '2026-11-01', fallback: 'yahoo' }),
+    ).toEqual(['fallback: must differ from --provider (yahoo)']);
+    expect(
+      problemsOf({ provider: 'yahoo', symbols: 'EURUSD', from: '2026-11-01', fallback: 'fred' }),
+    ).toEqual(['fallback: "fred" is not a bar provider (one of csv, yahoo)']);
+    expect(problemsOf({ provider: 'csv', files: [FIXTURE], fallback: 'yahoo' })[0]).toMatch(
+      /^fallback: is not used with --provider csv/,
+    );
+    expect(problemsOf({ provider: 'fred', from: '2026-10-01', fallback: 'csv' })).toContain(
+      'fallback: is not used with --provider fred',
+    );
+  });
+
   it('reads a fred request: all tracked series by default, or the ones named', () => {
     const all = parseIngestRequest({ provider: 'fred', from: '2026-10-01', to: '2026-12-31' }, NOW);
     expect(all).toMatchObject({

@@ -51,6 +51,8 @@ export interface UnvalidatedIngestOptions {
   timeframe?: string | undefined;
   from?: string | undefined;
   to?: string | undefined;
+  /** A different bar provider asked for the symbols `provider` fails on (yahoo only). */
+  fallback?: string | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -80,7 +82,7 @@ export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date)
       if (!existsSync(file)) problems.push({ field, message: `${file} does not exist` });
       else if (!statSync(file).isFile()) problems.push({ field, message: `${file} is not a file` });
     });
-    for (const field of ['symbols', 'timeframe', 'from', 'to'] as const) {
+    for (const field of ['symbols', 'timeframe', 'from', 'to', 'fallback'] as const) {
       if (options[field] !== undefined) {
         problems.push({
           field,
@@ -110,6 +112,7 @@ export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date)
     });
   }
   const { from, to } = parseWindow(options, 'yahoo', now, problems);
+  const fallback = parseFallback(options.fallback, provider, problems);
   if (
     problems.length > 0 ||
     from === undefined ||
@@ -119,7 +122,34 @@ export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date)
   ) {
     throw new IngestUsageError(problems);
   }
-  return { provider: 'yahoo', symbols, timeframe, window: { from, to } };
+  return {
+    provider: 'yahoo',
+    symbols,
+    timeframe,
+    window: { from, to },
+    ...(fallback === undefined ? {} : { fallbackProvider: fallback }),
+  };
+}
+
+/** The failover provider: another bar provider, never the primary again. */
+function parseFallback(
+  fallback: string | undefined,
+  provider: BarProviderName,
+  problems: UsageProblem[],
+): BarProviderName | undefined {
+  if (fallback === undefined) return undefined;
+  if (!(BAR_PROVIDERS as readonly string[]).includes(fallback)) {
+    problems.push({
+      field: 'fallback',
+      message: `"${fallback.slice(0, 40)}" is not a bar provider (one of ${BAR_PROVIDERS.join(', ')})`,
+    });
+    return undefined;
+  }
+  if (fallback === provider) {
+    problems.push({ field: 'fallback', message: `must differ from --provider (${provider})` });
+    return undefined;
+  }
+  return fallback as BarProviderName;
 }
 
 function parseFredRequest(options: UnvalidatedIngestOptions, now: Date): FredIngestRequest {
@@ -132,6 +162,9 @@ function parseFredRequest(options: UnvalidatedIngestOptions, now: Date): FredIng
       field: 'timeframe',
       message: 'is not used with --provider fred (macro events have none)',
     });
+  }
+  if (options.fallback !== undefined) {
+    problems.push({ field: 'fallback', message: 'is not used with --provider fred' });
   }
   let series = DEFAULT_FRED_SERIES;
   if (options.symbols !== undefined) {

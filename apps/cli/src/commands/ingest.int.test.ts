@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createPool, migrate } from '@backbone/db';
 import { createTestDatabase, type TestDatabase, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,8 @@ const SYMBOLS = 10;
 const MINUTES = 12_000;
 const TOTAL = SYMBOLS * MINUTES;
 const WINDOW = 5_000;
+// util-linux `script` gives the command a pseudo-terminal, as an interactive shell would.
+const SCRIPT = '/usr/bin/script';
 
 let database: TestDatabase;
 let databaseUrl: string;
@@ -194,5 +197,62 @@ describe('./backbone ingest', () => {
       expect(lines.filter((line) => line.msg === 'window committed')).toHaveLength(TOTAL / WINDOW);
     },
     SLOW * 2,
+  );
+
+  it.skipIf(!existsSync(SCRIPT))(
+    'draws a progress bar on a terminal instead of log lines, and prints the summary JSON',
+    async () => {
+      const fixture = join(ROOT, 'fixtures/bars/SPY-1d.csv');
+      const command = [join(ROOT, 'backbone'), 'ingest', '--provider', 'csv', '--file', fixture]
+        .concat(['--set', `database.url=${databaseUrl}`, '--set', 'ingest.batchRows=200'])
+        .map((arg) => `'${arg.replaceAll("'", "'\\''")}'`)
+        .join(' ');
+      const { stdout } = await promisify(execFile)(SCRIPT, ['-qec', command, '/dev/null'], {
+        cwd: ROOT,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      // stdout and stderr share the terminal: the bar's final frame, then the JSON summary.
+      expect(stdout).toMatch(/ingest \S+ 100% \| 504\/504 records \| \+504 ~0 =0 !0/);
+      expect(stdout).not.toMatch(/window committed/);
+      const summary = stdout
+        .slice(stdout.indexOf('{\r\n'), stdout.lastIndexOf('}') + 1)
+        .replaceAll('\r\n', '\n');
+      expect(JSON.parse(summary)).toMatchObject({ status: 'succeeded', inserted: 504, windows: 3 });
+    },
+    SLOW,
+  );
+  it(
+    'fails over to --fallback csv when Yahoo cannot be reached, and stores the bars once',
+    async () => {
+      const args = [
+        'ingest',
+        '--provider',
+        'yahoo',
+        '--fallback',
+        'csv',
+        '--symbols',
+        'GBPUSD',
+        '--from',
+        '2024-11-18',
+        '--to',
+        '2026-11-20',
+        // Port 1 refuses connections: a network failure, after no HTTP-level retries.
+        '--set',
+        'ingest.providers.yahoo.baseUrl=http://127.0.0.1:1',
+        '--set',
+        'ingest.providers.yahoo.maxRetries=0',
+        '--set',
+        `ingest.providers.csv.directory=${join(ROOT, 'fixtures/bars')}`,
+      ];
+      const first = await backbone(args);
+      expect(first.code).toBe(0);
+      expect(JSON.parse(first.stdout)).toMatchObject({ status: 'succeeded', inserted: 525, updated: 0 });
+      expect(
+        await scalar(`SELECT count(*) AS n FROM market_data.bars WHERE symbol = 'GBPUSD' AND source = 'csv'`),
+      ).toBe(525);
+      const second = await backbone(args);
+      expect(JSON.parse(second.stdout)).toMatchObject({ inserted: 0, updated: 0, unchanged: 525 });
+    },
+    SLOW,
   );
 });

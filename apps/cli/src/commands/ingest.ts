@@ -21,6 +21,7 @@ interface IngestOptions {
   timeframe?: string;
   from?: string;
   to?: string;
+  fallback?: string;
 }
 
 /**
@@ -32,7 +33,7 @@ export function registerIngestCommand(program: Command): void {
   program
     .command('ingest')
     .description(
-      'Ingest once: --provider csv --file PATH | --provider yahoo --symbols A,B --timeframe 1d --from DATE [--to DATE] ' +
+      'Ingest once: --provider csv --file PATH | --provider yahoo --symbols A,B --timeframe 1d --from DATE [--to DATE] [--fallback csv] ' +
         '| --provider fred [--symbols PAYEMS,CPIAUCSL] --from DATE [--to DATE] (macro events). ' +
         'Prints {runId, inserted, updated, unchanged, rejected, freshnessSeconds, quality} as JSON.',
     )
@@ -45,6 +46,10 @@ export function registerIngestCommand(program: Command): void {
     .option('--timeframe <timeframe>', '1m, 5m, 15m, 30m, 1h or 1d (default 1d)')
     .option('--from <date>', 'start, YYYY-MM-DD (UTC) or ISO-8601 with a zone')
     .option('--to <date>', 'end, inclusive for a date (default: now)')
+    .option(
+      '--fallback <provider>',
+      'a different provider (csv) asked for the symbols --provider yahoo fails on; csv reads <SYMBOL>-<timeframe>.csv from ingest.providers.csv.directory',
+    )
     .action(async (options: IngestOptions) => {
       const config = loadCliConfig();
       let request: IngestRequest;
@@ -57,6 +62,7 @@ export function registerIngestCommand(program: Command): void {
             timeframe: options.timeframe,
             from: options.from,
             to: options.to,
+            fallback: options.fallback,
           },
           new Date(),
         );
