@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { ConfigError, type ConfigIssue } from './config-error.ts';
 import { loadConfig } from './load-config.ts';
 import { systemConfigSchema } from './schema.ts';
 
@@ -94,5 +96,25 @@ describe('config/backbone.example.yaml', () => {
       })
       .map((leaf) => leaf.path);
     expect(missing).toEqual([]);
+  });
+
+  it('names only real keys in .env.example, including the ones left empty there', () => {
+    const names = Object.keys(parseDotenv(readFileSync(join(root, '.env.example'), 'utf8')));
+    const conventional = ['DATABASE_URL', 'REDIS_URL', 'KAFKA_BROKERS'];
+    expect(names.filter((name) => !name.startsWith('BACKBONE_') && !conventional.includes(name))).toEqual([]);
+    // Empty values count as unset, so a misspelt empty name would never be checked: give every
+    // name a value and look only for unknown keys (wrong types for a dummy value are expected).
+    const env = Object.fromEntries(
+      names.filter((name) => name !== 'BACKBONE_CONFIG').map((name) => [name, 'x']),
+    );
+    let issues: readonly ConfigIssue[] = [];
+    try {
+      loadConfig({ argv: [], env });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      issues = error.issues;
+    }
+    expect(issues.filter((issue) => issue.message.startsWith('unknown key'))).toEqual([]);
+    expect(names.length).toBeGreaterThan(5);
   });
 });
