@@ -16,12 +16,30 @@ describe('redactText', () => {
     ['a JSON pair', `{"password":"${SENTINEL}","user":"app"}`, '{"password":"***","user":"app"}'],
     ['a YAML pair', `  apiKey: ${SENTINEL}`, '  apiKey: ***'],
     ['a bearer token', `Authorization: Bearer ${SENTINEL}`, 'Authorization: Bearer ***'],
+    [
+      'a URL whose password has an unencoded @ and :',
+      `postgres://app:${SENTINEL}@x:y@db:5432/backbone`,
+      'postgres://app:***@db:5432/backbone',
+    ],
+    [
+      'a URL whose user name has an @',
+      `postgres://me@corp:${SENTINEL}@db/backbone`,
+      'postgres://me@corp:***@db/backbone',
+    ],
+    [
+      'two URLs in JSON text',
+      `{"a":"redis://:${SENTINEL}@c:6379","b":"kafka://u:${SENTINEL}@k:9092"}`,
+      '{"a":"redis://:***@c:6379","b":"kafka://u:***@k:9092"}',
+    ],
   ])('hides the secret in %s', (_, input, expected) => {
     expect(redactText(input)).toBe(expected);
   });
 
-  it('leaves text without secrets alone', () => {
-    const text = 'consumer group stream-bridge lags 48210 messages on market.bars.v1[2]';
+  it.each([
+    'consumer group stream-bridge lags 48210 messages on market.bars.v1[2]',
+    'postgres://app@db:5432/backbone and redis://cache:6379/0',
+    'http://127.0.0.1:8080/bars/EURUSD@1m?at=2026-11-26T10:00:00Z',
+  ])('leaves text without secrets alone: %s', (text) => {
     expect(redactText(text)).toBe(text);
   });
 });

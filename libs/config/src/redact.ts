@@ -1,6 +1,7 @@
 /**
- * The one redaction function. Logs, reports, manifests, error messages, metrics labels and
- * `config print` all pass through it, so a secret has exactly one place to be caught.
+ * The one redaction function. Logs, reports, manifests, error messages and `config print` all
+ * pass through it, so a secret has exactly one place to be caught. (Metric label values do not:
+ * they must never carry configuration values at all, see docs/observability.md.)
  */
 
 export const REDACTED = '***';
@@ -10,8 +11,11 @@ const SECRET_KEY =
   /(pass(word|wd)?|secret|token|api[-_]?key|apikey|credential|private[-_]?key|authorization|sasl[-_]?password)/i;
 
 const TEXT_PATTERNS: readonly [RegExp, string][] = [
-  // user:password@ in any URL (postgres://, redis://, rediss://, http://, kafka SASL URLs …)
-  [/\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/\s]+)@/gi, `$1:${REDACTED}@`],
+  // user:password@ in any URL (postgres://, redis://, rediss://, http://, kafka SASL URLs …). The
+  // password runs to the LAST @ of the authority, as URL parsers read it: an unencoded `@` or `:`
+  // in a password (`postgres://app:p@ss:w0rd@db/x`, which z.url() accepts) must not leave its tail
+  // visible, and a user name may contain `@` too. Quotes end it, so JSON text keeps its structure.
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^:/?#\s"'`<>]*):([^/?#\s"'`<>]*)@/gi, `$1:${REDACTED}@`],
   // key=value and key: value pairs, in query strings, env dumps, YAML and JSON text
   [
     /\b([\w.-]*(?:pass(?:word|wd)?|secret|token|api[-_]?key|apikey|credential|private[-_]?key)[\w.-]*)("?\s*[=:]\s*"?)([^"&\s,;}]+)/gi,
