@@ -83,6 +83,10 @@ it('runs as a process: schedules and runs its plan, answers /readyz and /metrics
       `SELECT count(*) AS n FROM market_data.bars WHERE symbol = 'SPY'`,
     );
     expect(stored.rows[0]?.n).toBe('504');
+    const readyz = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as {
+      details: { plans?: Record<string, { status: string; lastSuccessAt: string | null }> };
+    };
+    expect(readyz.details.plans?.['spy-daily-main']).toMatchObject({ status: 'active' });
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/backbone_ingest_rows_total\{[^}]*outcome="inserted"[^}]*\} 504/);
     const heartbeats = await redis.keys(`${ns.prefix}workers:timescale-ingestor:*`);

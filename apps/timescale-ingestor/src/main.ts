@@ -91,7 +91,13 @@ async function main(config: SystemConfig): Promise<void> {
   const health = await startHealthServer({
     port: settings.port,
     host: settings.host,
-    readyz: () => checkReadiness({ pool, redis, workerRunning: () => app.isRunning() }),
+    readyz: () =>
+      checkReadiness({
+        pool,
+        redis,
+        workerRunning: () => app.isRunning(),
+        plans: () => app.planStates(),
+      }),
     ...(telemetry === undefined ? {} : { metrics: telemetry.metricsHandler }),
   });
   const heartbeat = startHeartbeat({

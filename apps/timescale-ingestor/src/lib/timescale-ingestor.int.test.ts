@@ -14,7 +14,8 @@ import {
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { planStateKey } from './plan-state.ts';
+import { planStateKey, type PlanState } from './plan-state.ts';
+import { checkReadiness } from './readiness.ts';
 import { TimescaleIngestor } from './timescale-ingestor.ts';
 
 /** A Yahoo v8 chart body with SPY's daily bars of the last three days. */
@@ -426,5 +427,16 @@ describe('TimescaleIngestor', () => {
     expect(state['lastError']).toMatch(/404|Not Found/);
     const runs = await runsOf(plan);
     expect(runs.map((run) => run.status)).toEqual(['failed', 'failed']);
+    // /readyz says so, without making the process unready.
+    const readiness = await checkReadiness({
+      pool,
+      redis,
+      workerRunning: () => app.isRunning(),
+      plans: () => app.planStates(),
+    });
+    expect(readiness.ready).toBe(true);
+    const shown = (readiness.details['plans'] as Record<string, PlanState> | undefined)?.[plan];
+    expect(shown).toMatchObject({ status: 'stopped', consecutiveFailures: 2 });
+    expect(shown?.lastError).toMatch(/404|Not Found/);
   });
 });

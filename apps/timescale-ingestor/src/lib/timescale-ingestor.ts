@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { PlanLocks } from './plan-lock.ts';
 import { planRequests, recoveryLookbackDays, type Plan } from './plan-requests.ts';
-import { PlanStates } from './plan-state.ts';
+import { PlanStates, type PlanState } from './plan-state.ts';
 import { runIdFor } from './run-id.ts';
 
 export interface TimescaleIngestorOptions {
@@ -122,6 +122,13 @@ export class TimescaleIngestor {
       { plans: [...this.#plans.keys()], concurrency: config.ingest.concurrency },
       'timescale-ingestor started',
     );
+  }
+
+  /** Every configured plan's state (shared by all instances via Redis), for `/readyz`. */
+  async planStates(): Promise<Record<string, PlanState>> {
+    const names = [...this.#plans.keys()];
+    const states = await Promise.all(names.map((name) => this.#states.read(name)));
+    return Object.fromEntries(names.map((name, index) => [name, states[index] as PlanState]));
   }
 
   /** True while the BullMQ worker is taking jobs. */
