@@ -1,5 +1,5 @@
 import { systemConfigSchema, topicName } from '@backbone/config';
-import { ingestRunEventSchema } from '@backbone/contracts';
+import { DEAD_LETTER_HEADERS, deadLetterEnvelopeSchema, ingestRunEventSchema } from '@backbone/contracts';
 import { createPool, migrate } from '@backbone/db';
 import {
   createKafkajsClient,
@@ -29,18 +29,23 @@ const topics: StreamBridgeTopics = {
   deadLetter: topicName({ namespace: kafkaNamespace }, 'market.bars.v1.dlq'),
   ingestEvents: topicName({ namespace: kafkaNamespace }, 'backbone.ingest-events.v1'),
 };
+// The future-skew test's own topics and group, so its dead letters are the only ones it reads.
+const skewNamespace = `${uniqueName('bridge_skew')}.`;
+const namespaces = [kafkaNamespace, skewNamespace];
 
 beforeAll(async () => {
   database = await createTestDatabase('stream_bridge', { migrate });
   await Promise.all([admin.connect(), producer.connect()]);
-  const config = systemConfigSchema.parse({ kafka: { namespace: kafkaNamespace } });
-  await ensureTopics(admin, topicSpecsFromConfig(config.kafka));
+  for (const namespace of namespaces) {
+    const config = systemConfigSchema.parse({ kafka: { namespace } });
+    await ensureTopics(admin, topicSpecsFromConfig(config.kafka));
+  }
 });
 
 afterAll(async () => {
   await admin.deleteTopics(
-    topicSpecsFromConfig(systemConfigSchema.parse({ kafka: { namespace: kafkaNamespace } }).kafka).map(
-      (spec) => spec.name,
+    namespaces.flatMap((namespace) =>
+      topicSpecsFromConfig(systemConfigSchema.parse({ kafka: { namespace } }).kafka).map((spec) => spec.name),
     ),
   );
   await Promise.allSettled([admin.close(), producer.close()]);
@@ -167,5 +172,80 @@ it('is not ready while PostgreSQL does not answer', async () => {
   } finally {
     await bridge.stop();
     await pool.end();
+  }
+});
+
+it('applies ingest.maxFutureSkewSeconds: with 60 s, a bar about 2 min ahead is dead-lettered as ts_in_future, one under a minute ahead is stored', async () => {
+  const config = systemConfigSchema.parse({
+    database: { url: database.url },
+    kafka: { brokers: testEndpoints().kafkaBrokers, namespace: skewNamespace },
+    ingest: { maxFutureSkewSeconds: 60 },
+    workers: { streamBridge: { shutdownDeadlineMs: 5_000 } },
+  });
+  // 1m bars open on whole minutes: the next one must be at least 15 s ahead, so it is still in
+  // the future (and within the 60 s) when the sink checks it, and the one after is 75-120 s
+  // ahead (stored under the built-in 5 min default, so only the configured skew rejects it).
+  const nextMinute = () => (Math.floor(Date.now() / 60_000) + 1) * 60_000;
+  const ahead = await waitFor(() => (nextMinute() - Date.now() >= 15_000 ? nextMinute() : undefined), {
+    timeoutMs: 20_000,
+    description: 'a minute boundary at least 15 s ahead',
+  });
+  const bar = (ts: number) => ({
+    symbol: 'SKEW',
+    timeframe: '1m',
+    ts: new Date(ts).toISOString(),
+    open: 10,
+    high: 11,
+    low: 9,
+    close: 10.5,
+    volume: 1,
+    source: 'feed',
+  });
+  const near = bar(ahead);
+  const far = bar(ahead + 60_000);
+  const pool = createPool(config.database, { applicationName: 'stream-bridge-skew-test' });
+  const bridge = new StreamBridge({ config, pool, kafka, logger });
+  await bridge.start();
+  const supervisor = new Supervisor({ name: 'stream-bridge', children: bridge.children, logger });
+  supervisor.start();
+  const deadLetters: ConsumedMessage[] = [];
+  const reader = kafka.consumer({ groupId: uniqueName('dlq_reader') });
+  try {
+    await producer.send(bridge.topics.bars, [
+      { key: near.symbol, value: JSON.stringify(near) },
+      { key: far.symbol, value: JSON.stringify(far) },
+    ]);
+    await waitFor(() => bridge.sink !== undefined && bridge.sink.stats().records >= 2, {
+      timeoutMs: 40_000,
+      description: 'the sink to decide both bars',
+    });
+    const stored = await pool.query<{ ts: Date }>(
+      `SELECT ts FROM market_data.bars WHERE symbol = 'SKEW' ORDER BY ts`,
+    );
+    expect(stored.rows.map((row) => row.ts.toISOString())).toEqual([near.ts]);
+
+    await reader.connect();
+    await reader.subscribe([bridge.topics.deadLetter], { fromBeginning: true });
+    await reader.run({
+      eachBatch: (batch) => {
+        deadLetters.push(...batch.messages);
+        const last = batch.messages.at(-1);
+        if (last !== undefined) batch.resolveOffset(last.offset);
+        return Promise.resolve();
+      },
+    });
+    await waitFor(() => deadLetters.length >= 1, { timeoutMs: 30_000, description: 'the dead letter' });
+    expect(deadLetters).toHaveLength(1);
+    const [deadLetter] = deadLetters;
+    expect(deadLetter?.headers[DEAD_LETTER_HEADERS.reason]).toBe('ts_in_future');
+    const envelope = deadLetterEnvelopeSchema.parse(JSON.parse(deadLetter?.value?.toString() ?? ''));
+    expect(envelope.reason).toBe('ts_in_future');
+    expect(JSON.parse(envelope.payload?.data ?? '')).toEqual(far);
+  } finally {
+    await reader.close();
+    const report = await supervisor.stop();
+    await bridge.stop();
+    await pool.end();
+    expect(report.clean).toBe(true);
   }
 });

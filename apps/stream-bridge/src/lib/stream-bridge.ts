@@ -1,4 +1,5 @@
 import { redactText, streamBridgeGroupId, topicName, type SystemConfig } from '@backbone/config';
+import type { BarRuleOptions } from '@backbone/contracts';
 import type { AdminPort, KafkaClient } from '@backbone/kafka';
 import { BarSink, OutboxRelay, registerLagGauge, type SinkFaultHooks } from '@backbone/stream';
 import type { ChildSpec } from '@backbone/supervisor';
@@ -42,6 +43,8 @@ export class StreamBridge {
   readonly groupId: string;
   readonly #options: StreamBridgeOptions;
   readonly #admin: AdminPort;
+  /** One object for the process: the contracts cache the bar schema built from it. */
+  readonly #barRules: BarRuleOptions;
   #sink: BarSink | undefined;
   #relay: OutboxRelay | undefined;
   #stopped: Promise<void> | undefined;
@@ -56,6 +59,10 @@ export class StreamBridge {
     };
     this.groupId = options.groupId ?? streamBridgeGroupId(kafka);
     this.#admin = options.kafka.admin();
+    this.#barRules = {
+      now: () => new Date(),
+      maxFutureSkewMs: options.config.ingest.maxFutureSkewSeconds * 1000,
+    };
   }
 
   /** Connects the admin client (readiness, lag) and registers the gauges. */
@@ -139,6 +146,8 @@ export class StreamBridge {
       maxBatchBytes: config.kafka.consumer.maxBatchBytes,
       maxMessageBytes: config.kafka.maxMessageBytes,
       concurrency: config.workers.streamBridge.concurrency,
+      // `ingest.maxFutureSkewSeconds`: a bar further ahead of this clock is dead-lettered as ts_in_future.
+      rules: this.#barRules,
       // Leave time to stop within the supervisor's deadline.
       stopGraceMs: Math.max(1, Math.floor(config.workers.streamBridge.shutdownDeadlineMs / 2)),
       ...(this.#options.sinkFaults === undefined ? {} : { faults: this.#options.sinkFaults }),
