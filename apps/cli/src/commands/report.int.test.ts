@@ -15,8 +15,12 @@ const env = {
 const EXIT_FOR = { ok: 0, warn: 1, fail: 2 } as const;
 
 /** `./backbone` with this run's endpoints (and `extraEnv` over them) as its whole environment. */
-function backbone(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<CommandOutcome> {
-  return runBackbone(args, { ...env, ...extraEnv });
+function backbone(
+  args: readonly string[],
+  extraEnv: Record<string, string> = {},
+  timeoutMs?: number,
+): Promise<CommandOutcome> {
+  return runBackbone(args, { ...env, ...extraEnv }, timeoutMs);
 }
 
 describe('./backbone report', { timeout: 90_000 }, () => {
@@ -47,6 +51,18 @@ describe('./backbone report', { timeout: 90_000 }, () => {
     expect(outcome.code).toBe(2);
     expect(outcome.stdout).toContain('# Readiness: FAIL');
     expect(outcome.stdout).toMatch(/- FAIL redis\.ping: .*redis/);
+  });
+
+  it('exits once the report is out even when every probe timed out with its client still connecting', async () => {
+    // A probe timing out leaves its call running; the Kafka admin was still connecting when the
+    // report closed its clients, and that connection kept the process alive for good.
+    const outcome = await backbone(
+      ['report', '--format', 'json', '--set', 'readiness.probeTimeoutMs=1'],
+      {},
+      30_000,
+    );
+    expect(outcome.code).toBe(2);
+    expect(outcome.stdout).toContain('"status": "fail"');
   });
 
   it('exits 2 on an unknown format, naming it', async () => {

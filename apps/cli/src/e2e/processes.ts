@@ -18,16 +18,19 @@ export interface CommandOutcome {
 
 /**
  * Runs `./backbone <args>` to completion; a non-zero exit is returned, not thrown. `env` is the
- * child's whole environment; without it the child inherits this process's.
+ * child's whole environment; without it the child inherits this process's. A command still
+ * running after `timeoutMs` is killed and the call throws (it never finished).
  */
 export async function backbone(
   args: readonly string[],
   env?: Readonly<Record<string, string>>,
+  timeoutMs?: number,
 ): Promise<CommandOutcome> {
   try {
     const { stdout, stderr } = await run(LAUNCHER, [...args], {
       cwd: ROOT,
       ...(env === undefined ? {} : { env: { ...env } }),
+      ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
       maxBuffer: 64 * 1024 * 1024,
     });
     return { code: 0, stdout, stderr };

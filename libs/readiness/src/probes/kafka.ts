@@ -108,8 +108,13 @@ export function kafkaChecks(input: KafkaProbeInput): KafkaChecks {
     checks,
     async close() {
       const current = admin;
+      const pending = connecting;
       admin = undefined;
       connecting = undefined;
+      // A connect still in flight (its probe timed out) would open its connection after a close
+      // issued now, keeping the process alive: close once it has settled. A failed connect has
+      // closed its own client already.
+      if (pending !== undefined) await pending.catch(() => undefined);
       await current?.close();
     },
   };
