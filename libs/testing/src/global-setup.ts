@@ -1,5 +1,5 @@
+import { join } from 'node:path';
 import {
-  composeUp,
   dockerEngineVersion,
   stackEndpoints,
   stackOptions,
@@ -15,27 +15,37 @@ import type {} from './endpoints.ts';
  * to and hands their endpoints to the tests (`inject('endpoints')`):
  *   1. the local stack when all three services already answer (the usual case: `npm test` runs
  *      `./backbone stack up` first);
- *   2. otherwise, when none of the three answers and a Docker engine does, docker/compose.yaml
- *      (the same images as production; the same ports, so the endpoints do not change);
+ *   2. otherwise, when none of the three answers and a Docker engine does, testcontainers runs
+ *      docker/compose.yaml's timescaledb, redis and kafka services (the production images; the
+ *      same ports, so the endpoints do not change) for this run, and removes them after it;
  *   3. otherwise the local stack brought up through @backbone/stack (Kafka from the Apache jars).
- * It says which one it used, and never stops anything: other runs may share these services.
+ * It says which one it used, and never stops a service it did not start: other runs may share
+ * them.
  */
-export async function setup(project: TestProject): Promise<void> {
+export async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const options = stackOptions({ log: (message) => process.stdout.write(`[stack] ${message}\n`) });
   let statuses = await stackStatus(options);
   let source: string;
+  let teardown: (() => Promise<void>) | undefined;
   if (statuses.every((status) => status.state === 'up')) {
     source = 'the running local stack';
   } else if (statuses.every((status) => status.state === 'down') && (await dockerEngineVersion())) {
     // The containers publish the same 127.0.0.1 ports, so they are used only when none of the
     // three answers locally: a local PostgreSQL or Redis would keep compose from binding its port.
-    await composeUp(options);
+    // Loaded only here: machines without Docker never load testcontainers.
+    const { DockerComposeEnvironment, Wait } = await import('testcontainers');
+    const containers = await new DockerComposeEnvironment(join(options.rootDir, 'docker'), 'compose.yaml')
+      .withDefaultWaitStrategy(Wait.forHealthCheck())
+      .up(['timescaledb', 'redis', 'kafka']);
+    teardown = async () => {
+      await containers.down();
+    };
     statuses = await stackStatus(options);
-    source = 'docker compose (docker/compose.yaml)';
+    source = 'testcontainers (docker/compose.yaml: timescaledb, redis, kafka)';
   } else {
     const down = statuses.filter((status) => status.state === 'down').map((status) => status.service);
     process.stdout.write(
-      `[stack] starting the local stack (${down.join(', ')} not answering; docker compose is used only when no service answers and a Docker engine does)\n`,
+      `[stack] starting the local stack (${down.join(', ')} not answering; testcontainers is used only when no service answers and a Docker engine does)\n`,
     );
     statuses = await stackUp(options);
     source = 'the local stack, started by the test run';
@@ -47,6 +57,7 @@ export async function setup(project: TestProject): Promise<void> {
       process.stdout.write(`[stack] WARNING ${status.service}: ${warning}\n`);
   }
   project.provide('endpoints', endpoints);
+  return teardown;
 }
 
 function describe(status: ServiceStatus): string {
