@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseConfigArgs, redactText, topicName, type SystemConfig } from '@backbone/config';
@@ -33,6 +34,9 @@ const WORKERS = [
 
 /** Grace beyond a worker's own shutdown deadline: its process still has to close its clients. */
 const PROCESS_EXIT_GRACE_MS = 5_000;
+
+/** How long the reporter waits for the other workers to be ready before it starts anyway. */
+const WORKERS_READY_TIMEOUT_MS = 120_000;
 
 interface StartOptions {
   feed: boolean;
@@ -73,8 +77,18 @@ export function registerStartCommand(program: Command): void {
       }
 
       const processes = new Set<ChildProcess>();
+      // The reporter starts once the others answer /readyz (by then each has published its first
+      // heartbeat), so its first round judges running workers instead of ones still starting.
+      const others = WORKERS.filter((worker) => worker.process !== 'readiness-reporter');
       const children: ChildSpec[] = WORKERS.map((worker) =>
-        workerProcess(worker.process, config.workers[worker.config].shutdownDeadlineMs, processes),
+        workerProcess(
+          worker.process,
+          config.workers[worker.config].shutdownDeadlineMs,
+          processes,
+          worker.process === 'readiness-reporter'
+            ? (signal) => workersReady(config, others, logger, signal)
+            : undefined,
+        ),
       );
       if (options.feed) children.push(feedChild(config, logger, feedRate, feedMinutes * 60));
       const supervisor = new Supervisor({ name: 'backbone', logger, children });
@@ -156,13 +170,20 @@ async function prepare(config: SystemConfig, logger: Logger, fixtures: boolean):
  * else a failure the supervisor restarts (transient) within its intensity. Stopping sends SIGTERM,
  * which the worker's own supervisor turns into its graceful shutdown.
  */
-function workerProcess(name: string, shutdownDeadlineMs: number, processes: Set<ChildProcess>): ChildSpec {
+function workerProcess(
+  name: string,
+  shutdownDeadlineMs: number,
+  processes: Set<ChildProcess>,
+  before?: (signal: AbortSignal) => Promise<void>,
+): ChildSpec {
   return {
     name,
     restart: 'transient',
     shutdownDeadlineMs: shutdownDeadlineMs + PROCESS_EXIT_GRACE_MS,
-    start: (signal) =>
-      new Promise<void>((resolve, reject) => {
+    start: async (signal) => {
+      await before?.(signal);
+      if (signal.aborted) return;
+      await new Promise<void>((resolve, reject) => {
         const configArgs = forwardedConfigArgs();
         // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the workers in order.
         const child = spawn(LAUNCHER, ['serve', name, ...configArgs], {
@@ -188,8 +209,46 @@ function workerProcess(name: string, shutdownDeadlineMs: number, processes: Set<
               ),
             );
         });
-      }),
+      });
+    },
   };
+}
+
+/**
+ * Resolves once every worker in `workers` answers `/readyz` with 200, or after
+ * {@link WORKERS_READY_TIMEOUT_MS} (logged: the reporter then shows what is not ready), or at abort.
+ */
+async function workersReady(
+  config: SystemConfig,
+  workers: readonly (typeof WORKERS)[number][],
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const deadline = performance.now() + WORKERS_READY_TIMEOUT_MS;
+  const pending = new Set(workers);
+  while (pending.size > 0 && !signal.aborted) {
+    for (const worker of [...pending]) {
+      const { host, port } = config.workers[worker.config];
+      // A worker bound to every interface is reached on loopback.
+      const address = host === '0.0.0.0' ? '127.0.0.1' : host;
+      const ready = await fetch(`http://${address}:${port}/readyz`, {
+        signal: AbortSignal.timeout(2_000),
+      }).then(
+        (response) => response.ok,
+        () => false,
+      );
+      if (ready) pending.delete(worker);
+    }
+    if (pending.size === 0) break;
+    if (performance.now() >= deadline) {
+      logger.warn(
+        { notReady: [...pending].map((worker) => worker.process) },
+        'start: workers not ready; starting the readiness-reporter anyway',
+      );
+      return;
+    }
+    await sleep(250, undefined, { signal }).catch(() => undefined);
+  }
 }
 
 /** The synthetic feed, in this process: bars whose last ones open at about now when it ends. */
