@@ -1,6 +1,8 @@
 export {
   type BarRequest,
+  type DriftFinding,
   type MacroEventProvider,
+  type MergeReport,
   type MacroRequest,
   type MarketDataProvider,
   type ProviderFailure,
@@ -63,10 +65,10 @@ export { ProviderRequestError } from './http/provider-request-error.ts';
 export { ProviderResponseError, type ProviderResponseReason } from './http/provider-response-error.ts';
 export {
   mergeBarsByPriority,
-  type DriftFinding,
   type MergeOptions,
   type MergeResult,
   type SourceRows,
 } from './merge/merge-bars.ts';
 export { createFailoverProvider, type FailoverOptions } from './merge/failover-provider.ts';
+export { createMergingProvider, type MergingOptions } from './merge/merging-provider.ts';
 export { AllSourcesFailedError } from './merge/all-sources-failed-error.ts';

@@ -44,6 +44,38 @@ export interface UnvalidatedBarBatch {
   rejections: SourceRejection[];
   /** Providers that failed for this slice before `source` answered (failover). */
   failedOver?: ProviderFailure[];
+  /** How the rows were merged from several sources (merging provider only). */
+  merge?: MergeReport;
+}
+
+/** Two sources disagree on the close of the same bar by more than the threshold. */
+export interface DriftFinding {
+  symbol: string;
+  timeframe: string;
+  ts: string;
+  chosen: { source: string; close: number };
+  other: { source: string; close: number };
+  /** |other − chosen| / |chosen| */
+  relativeDifference: number;
+}
+
+/** What a merging provider did for one slice of a request. */
+export interface MergeReport {
+  /** The sources asked, in priority order (most trusted first). */
+  sources: string[];
+  /** How many merged rows each source supplied. */
+  rowsBySource: Record<string, number>;
+  /**
+   * Rows the sources delivered that are not in the merged answer because a more trusted source
+   * (or the same source, later) had the same bar: delivered = merged rows + superseded.
+   */
+  superseded: number;
+  /** Bars where a less trusted source's close differs from the chosen one beyond the threshold. */
+  driftCount: number;
+  /** The first drift findings (at most `maxListed`); `driftCount` is exact. */
+  drift: DriftFinding[];
+  /** Sources that failed for this slice; the merge went on with the ones that answered. */
+  failed: ProviderFailure[];
 }
 
 /** A provider that failed, as reported by failover. */

@@ -1,20 +1,11 @@
-import type { UnvalidatedBar } from '../types.ts';
+import type { DriftFinding, UnvalidatedBar } from '../types.ts';
+
+export type { DriftFinding } from '../types.ts';
 
 /** One source's rows; sources are passed in priority order, most trusted first. */
 export interface SourceRows {
   source: string;
   rows: readonly UnvalidatedBar[];
-}
-
-/** Two sources disagree on the close of the same bar by more than the threshold. */
-export interface DriftFinding {
-  symbol: string;
-  timeframe: string;
-  ts: string;
-  chosen: { source: string; close: number };
-  other: { source: string; close: number };
-  /** |other − chosen| / |chosen| */
-  relativeDifference: number;
 }
 
 export interface MergeOptions {
