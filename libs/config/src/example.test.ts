@@ -77,7 +77,11 @@ describe('config/backbone.example.yaml', () => {
       argv: ['--config', examplePath, '--env-file', '.env.example'],
       env: {},
     });
-    expect(config.ingest.plans.map((plan) => plan.name)).toEqual(['fx-daily', 'macro-calendar']);
+    expect(config.ingest.plans.map((plan) => plan.name)).toEqual([
+      'fx-daily',
+      'fx-daily-merged',
+      'macro-calendar',
+    ]);
   });
 
   it('states every default the schema has, so the example documents the real behaviour', () => {

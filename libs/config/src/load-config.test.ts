@@ -343,6 +343,36 @@ describe('loadConfig validation', () => {
     ]);
   });
 
+  it('refuses a merge with the plan itself, with fred, on a csv plan, twice, or together with a fallback', () => {
+    const plans = [
+      '{name: self, provider: yahoo, mergeWith: [yahoo], symbols: [X]}',
+      '{name: macro, provider: yahoo, mergeWith: [csv, fred], symbols: [X]}',
+      '{name: files, provider: csv, mergeWith: [yahoo], symbols: [X]}',
+      '{name: twice, provider: yahoo, mergeWith: [csv, csv], symbols: [X]}',
+      '{name: both, provider: yahoo, mergeWith: [csv], fallbackProvider: csv, symbols: [X]}',
+      '{name: drift, provider: yahoo, mergeWith: [csv], driftThresholdPct: 0, symbols: [X]}',
+      '{name: alone, provider: yahoo, driftThresholdPct: 1, symbols: [X]}',
+    ];
+    const error = configError(() =>
+      loadConfig({ argv: ['--set', `ingest.plans=[${plans.join(', ')}]`], env: {} }),
+    );
+    expect(error.issues.map((issue) => `${issue.path}: ${issue.message}`).sort()).toEqual([
+      "ingest.plans.0.mergeWith.0: must not list the plan's own provider (yahoo)",
+      'ingest.plans.1.mergeWith.1: fred serves macro events, not bars: it cannot be merged',
+      'ingest.plans.2.mergeWith: a csv plan ingests its files whole; merge on a yahoo plan (mergeWith: [csv])',
+      'ingest.plans.3.mergeWith.1: "csv" is listed twice',
+      'ingest.plans.4.fallbackProvider: not with mergeWith: a merge goes on with the sources that answer, so list the fallback in mergeWith instead',
+      expect.stringMatching(/^ingest\.plans\.5\.driftThresholdPct: /),
+      'ingest.plans.6.driftThresholdPct: is only used with mergeWith',
+    ]);
+    const config = loadConfig({
+      argv: ['--set', 'ingest.plans=[{name: fx, provider: yahoo, mergeWith: [csv], symbols: [EURUSD]}]'],
+      env: {},
+    });
+    expect(config.ingest.plans[0]).toMatchObject({ mergeWith: ['csv'] });
+    expect(config.ingest.plans[0]?.driftThresholdPct).toBeUndefined(); // 0.5 when the run builds the merge
+  });
+
   it('never shows a secret in an error, even when the secret-bearing value itself is invalid', () => {
     const error = configError(() =>
       loadConfig({

@@ -347,6 +347,18 @@ const planSchema = z
     provider: z.enum(PROVIDER_NAMES),
     /** Provider tried when the primary one fails with a permanent or exhausted error. */
     fallbackProvider: z.enum(PROVIDER_NAMES).optional(),
+    /**
+     * Further bar providers asked for every request and merged with the plan's provider by
+     * priority (the plan's provider first, then this list in order): each bar comes from the most
+     * trusted source that has it. Yahoo plans only; not with fallbackProvider (a source that fails
+     * is left out of the merge, so the rest already serve as the fallback).
+     */
+    mergeWith: z.array(z.enum(PROVIDER_NAMES)).min(1).optional(),
+    /**
+     * Close difference between merged sources, in percent of the chosen close, counted as drift
+     * in the run's quality report. Only with mergeWith; 0.5 when unset.
+     */
+    driftThresholdPct: z.number().positive().max(100).optional(),
     /** Symbols (upper-cased before checking); FRED plans list release or series ids. */
     symbols: z
       .array(
@@ -704,6 +716,49 @@ export const systemConfigSchema = systemConfigObject
           code: 'custom',
           path: ['ingest', 'plans', index, 'fallbackProvider'],
           message: 'must differ from provider (a fallback to the same provider is no fallback)',
+        });
+      }
+      plan.mergeWith?.forEach((source, at) => {
+        const path = ['ingest', 'plans', index, 'mergeWith', at];
+        if (source === plan.provider) {
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `must not list the plan's own provider (${source})`,
+          });
+        } else if (source === 'fred') {
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: 'fred serves macro events, not bars: it cannot be merged',
+          });
+        } else if (plan.mergeWith?.indexOf(source) !== at) {
+          ctx.addIssue({ code: 'custom', path, message: `"${source}" is listed twice` });
+        }
+      });
+      if (plan.mergeWith !== undefined && plan.provider !== 'yahoo') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ingest', 'plans', index, 'mergeWith'],
+          message:
+            plan.provider === 'fred'
+              ? 'fred serves macro events, not bars: there is nothing to merge'
+              : 'a csv plan ingests its files whole; merge on a yahoo plan (mergeWith: [csv])',
+        });
+      }
+      if (plan.driftThresholdPct !== undefined && plan.mergeWith === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ingest', 'plans', index, 'driftThresholdPct'],
+          message: 'is only used with mergeWith',
+        });
+      }
+      if (plan.mergeWith !== undefined && plan.fallbackProvider !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ingest', 'plans', index, 'fallbackProvider'],
+          message:
+            'not with mergeWith: a merge goes on with the sources that answer, so list the fallback in mergeWith instead',
         });
       }
     });
