@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { systemConfigSchema, type SystemConfig } from '@backbone/config';
 import { JOBS, type RunPlanJob } from '@backbone/contracts';
@@ -105,6 +106,50 @@ function configFor(keyNamespace: string, plans: unknown[]): SystemConfig {
   });
 }
 
+/** Yahoo's answer for a symbol it does not know (a permanent error). */
+const NOT_FOUND_BODY = '{"chart":{"result":null,"error":{"code":"Not Found","description":"No data found"}}}';
+
+/** A local stand-in for Yahoo's chart API answering with `handler`, closed after the test; its base URL. */
+async function fakeYahoo(handler: RequestListener): Promise<string> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * One Yahoo plan (daily bars, hourly, no jitter, so it runs once at start) against `baseUrl`, with
+ * no HTTP-level retries: the job's own retries are what the tests watch. `plan` and `providers`
+ * add to or override those settings.
+ */
+function yahooPlanConfig(
+  keyNamespace: string,
+  baseUrl: string,
+  plan: { name: string; symbols: string[] } & Record<string, unknown>,
+  providers: { yahoo?: Record<string, unknown> } & Record<string, unknown> = {},
+): SystemConfig {
+  const { schedule, ...planSettings } = plan;
+  return systemConfigSchema.parse({
+    database: { url: database.url },
+    redis: { url: testEndpoints().redisUrl, keyNamespace },
+    ingest: {
+      providers: { ...providers, yahoo: { baseUrl, maxRetries: 0, ...providers.yahoo } },
+      plans: [
+        {
+          provider: 'yahoo',
+          timeframes: ['1d'],
+          lookbackDays: 10,
+          ...planSettings,
+          schedule: { intervalSeconds: 3600, jitterSeconds: 0, ...(schedule as object | undefined) },
+        },
+      ],
+    },
+  });
+}
+
 async function runsOf(plan: string) {
   const result = await pool.query<{
     run_id: string;
@@ -190,36 +235,14 @@ describe('TimescaleIngestor', () => {
     const ns = namespace('recover');
     const plan = 'eq-partial';
     // SPY answers with bars; QQQ is not found (a permanent error for that symbol only).
-    const server: Server = createServer((request, response) => {
+    const yahoo = await fakeYahoo((request, response) => {
       if (request.url?.includes('/SPY') === true) {
         response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(spyChart()));
       } else {
-        response
-          .writeHead(404, { 'content-type': 'application/json' })
-          .end('{"chart":{"result":null,"error":{"code":"Not Found","description":"No data found"}}}');
+        response.writeHead(404, { 'content-type': 'application/json' }).end(NOT_FOUND_BODY);
       }
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : 0;
-    const config = systemConfigSchema.parse({
-      database: { url: database.url },
-      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
-      ingest: {
-        providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } },
-        plans: [
-          {
-            name: plan,
-            provider: 'yahoo',
-            symbols: ['SPY', 'QQQ'],
-            timeframes: ['1d'],
-            lookbackDays: 10,
-            schedule: { intervalSeconds: 3600, jitterSeconds: 0 },
-          },
-        ],
-      },
-    });
+    const config = yahooPlanConfig(ns.prefix, yahoo, { name: plan, symbols: ['SPY', 'QQQ'] });
     const { app } = await startInstance(config);
     await waitFor(async () => (await runsOf(plan)).some((run) => run.status === 'partial'), {
       timeoutMs: 60_000,
@@ -245,31 +268,13 @@ describe('TimescaleIngestor', () => {
     const ns = namespace('release');
     const plan = 'eq-slow';
     // A provider that never answers: the run is still fetching when the stop deadline comes.
-    const server: Server = createServer(() => undefined);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    });
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : 0;
-    const config = systemConfigSchema.parse({
-      database: { url: database.url },
-      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
-      ingest: {
-        providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0, timeoutMs: 600_000 } },
-        plans: [
-          {
-            name: plan,
-            provider: 'yahoo',
-            symbols: ['SPY'],
-            timeframes: ['1d'],
-            lookbackDays: 5,
-            schedule: { intervalSeconds: 3600, jitterSeconds: 0 },
-          },
-        ],
-      },
-    });
+    const yahoo = await fakeYahoo(() => undefined);
+    const config = yahooPlanConfig(
+      ns.prefix,
+      yahoo,
+      { name: plan, symbols: ['SPY'], lookbackDays: 5 },
+      { yahoo: { timeoutMs: 600_000 } },
+    );
     const { app } = await startInstance(config);
     await waitFor(async () => (await app.queue.getJobCounts('active')).active === 1, { timeoutMs: 60_000 });
     const [active] = await app.queue.getJobs(['active']);
@@ -289,7 +294,7 @@ describe('TimescaleIngestor', () => {
     const plan = 'eq-flaky';
     let requests = 0;
     // The first answer is a 503 (retriable); every later one has the bars.
-    const server: Server = createServer((_request, response) => {
+    const yahoo = await fakeYahoo((_request, response) => {
       requests += 1;
       if (requests === 1) {
         response.writeHead(503, { 'content-type': 'text/plain' }).end('Service Unavailable');
@@ -297,27 +302,11 @@ describe('TimescaleIngestor', () => {
       }
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(spyChart()));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : 0;
-    const config = systemConfigSchema.parse({
-      database: { url: database.url },
-      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
-      ingest: {
-        // No HTTP-level retries: the job's own retry (BullMQ attempts + backoff) must do it.
-        providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } },
-        plans: [
-          {
-            name: plan,
-            provider: 'yahoo',
-            symbols: ['SPY'],
-            timeframes: ['1d'],
-            lookbackDays: 10,
-            schedule: { intervalSeconds: 3600, jitterSeconds: 0, maxConsecutiveFailures: 1 },
-          },
-        ],
-      },
+    // No HTTP-level retries (yahooPlanConfig): the job's own retry (BullMQ attempts + backoff) must do it.
+    const config = yahooPlanConfig(ns.prefix, yahoo, {
+      name: plan,
+      symbols: ['SPY'],
+      schedule: { maxConsecutiveFailures: 1 },
     });
     const { app, redis } = await startInstance(config);
     const completed = await waitFor(async () => (await app.queue.getJobs(['completed']))[0], {
@@ -342,34 +331,15 @@ describe('TimescaleIngestor', () => {
   it('fails a plan over to its fallback provider (csv) when Yahoo fails', async () => {
     const ns = namespace('failover');
     const plan = 'eq-failover';
-    const server: Server = createServer((_request, response) => {
+    const yahoo = await fakeYahoo((_request, response) => {
       response.writeHead(503, { 'content-type': 'text/html' }).end('<html>maintenance</html>');
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : 0;
-    const config = systemConfigSchema.parse({
-      database: { url: database.url },
-      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
-      ingest: {
-        providers: {
-          yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 },
-          csv: { directory: FIXTURES },
-        },
-        plans: [
-          {
-            name: plan,
-            provider: 'yahoo',
-            fallbackProvider: 'csv',
-            symbols: ['GBPUSD'],
-            timeframes: ['1d'],
-            lookbackDays: 3650,
-            schedule: { intervalSeconds: 3600, jitterSeconds: 0 },
-          },
-        ],
-      },
-    });
+    const config = yahooPlanConfig(
+      ns.prefix,
+      yahoo,
+      { name: plan, fallbackProvider: 'csv', symbols: ['GBPUSD'], lookbackDays: 3650 },
+      { csv: { directory: FIXTURES } },
+    );
     const { app } = await startInstance(config);
     const completed = await waitFor(async () => (await app.queue.getJobs(['completed']))[0], {
       timeoutMs: 60_000,
@@ -386,31 +356,13 @@ describe('TimescaleIngestor', () => {
   it('stops a plan after its consecutive failures: scheduler removed, state in Redis, failed runs recorded', async () => {
     const ns = namespace('stop');
     const plan = 'eq-broken';
-    const server: Server = createServer((_request, response) => {
-      response
-        .writeHead(404, { 'content-type': 'application/json' })
-        .end('{"chart":{"result":null,"error":{"code":"Not Found","description":"No data found"}}}');
+    const yahoo = await fakeYahoo((_request, response) => {
+      response.writeHead(404, { 'content-type': 'application/json' }).end(NOT_FOUND_BODY);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
-    const address = server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : 0;
-    const config = systemConfigSchema.parse({
-      database: { url: database.url },
-      redis: { url: testEndpoints().redisUrl, keyNamespace: ns.prefix },
-      ingest: {
-        providers: { yahoo: { baseUrl: `http://127.0.0.1:${port}`, maxRetries: 0 } },
-        plans: [
-          {
-            name: plan,
-            provider: 'yahoo',
-            symbols: ['SPY'],
-            timeframes: ['1d'],
-            lookbackDays: 10,
-            schedule: { intervalSeconds: 3600, jitterSeconds: 0, maxConsecutiveFailures: 2 },
-          },
-        ],
-      },
+    const config = yahooPlanConfig(ns.prefix, yahoo, {
+      name: plan,
+      symbols: ['SPY'],
+      schedule: { maxConsecutiveFailures: 2 },
     });
     const { app, redis } = await startInstance(config);
     // The first scheduled run fails; one manual run more reaches the limit of 2.
