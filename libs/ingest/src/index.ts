@@ -22,7 +22,14 @@ export {
   type IngestWindow,
   type UnvalidatedIngestOptions,
 } from './request.ts';
-export { eventQuality, freshnessSlaSeconds, type RunQuality, type SeriesQuality } from './quality.ts';
-export { createBarProvider, csvFilesFor } from './sources.ts';
+export {
+  eventQuality,
+  freshnessSlaSeconds,
+  type FailedSource,
+  type MergeQuality,
+  type RunQuality,
+  type SeriesQuality,
+} from './quality.ts';
+export { DEFAULT_DRIFT_THRESHOLD_PCT, createBarProvider, csvFilesFor } from './sources.ts';
 export { DEFAULT_FRED_SERIES } from './fred-series.ts';
 export { validateEvents } from './macro-ingest.ts';

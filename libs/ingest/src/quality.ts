@@ -1,9 +1,13 @@
 import type { SystemConfig } from '@backbone/config';
 import { isTimeframe, nextBarOpen, timeframeMs, type IngestQuality } from '@backbone/contracts';
+import { redactText } from '@backbone/config';
 import {
   assessQuality,
   assetClassOf,
   calendarForAssetClass,
+  type DriftFinding,
+  type MergeReport,
+  type ProviderFailure,
   type QualityReport,
 } from '@backbone/market-sources';
 
@@ -35,6 +39,85 @@ export interface RunQuality {
   falseTicks: number;
   stale: number;
   series: SeriesQuality[];
+  /** Merged runs only: how the sources were merged and where they disagreed. */
+  merge?: MergeQuality;
+  /** Sources that failed while another one served the bars (failover or merge); absent when none. */
+  failedSources?: FailedSource[];
+}
+
+/** The cross-source section of a merged run (`--merge-with`, plan `mergeWith`). */
+export interface MergeQuality {
+  /** The sources in priority order, most trusted first. */
+  sources: string[];
+  driftThresholdPct: number;
+  /** Merged bars each source supplied (before contract validation). */
+  rowsBySource: Record<string, number>;
+  /** Delivered bars not used because a more trusted source had the same bar. */
+  superseded: number;
+  /** Bars where a less trusted source's close differs from the stored one beyond the threshold. */
+  drift: number;
+  /** The first drift findings (at most {@link MAX_DRIFT_SAMPLES}); `drift` is exact. */
+  driftSamples: DriftFinding[];
+}
+
+/** A source that failed for some symbols; its (partial) answer was not used. */
+export interface FailedSource {
+  provider: string;
+  symbols: string[];
+  error: string;
+}
+
+/** Drift findings kept in a run's quality report; the count is always exact. */
+export const MAX_DRIFT_SAMPLES = 20;
+
+/** Adds up the merge reports and source failures of a run's chunks. */
+export class SourcesCollector {
+  readonly #merge: MergeQuality | undefined;
+  readonly #failed: FailedSource[] = [];
+
+  constructor(merge?: { sources: readonly string[]; driftThresholdPct: number }) {
+    this.#merge =
+      merge === undefined
+        ? undefined
+        : {
+            sources: [...merge.sources],
+            driftThresholdPct: merge.driftThresholdPct,
+            rowsBySource: Object.fromEntries(merge.sources.map((source) => [source, 0])),
+            superseded: 0,
+            drift: 0,
+            driftSamples: [],
+          };
+  }
+
+  add(chunk: { merges?: readonly MergeReport[]; sourceFailures?: readonly ProviderFailure[] }): void {
+    for (const failure of chunk.sourceFailures ?? []) {
+      this.#failed.push({
+        provider: failure.provider,
+        symbols: [...failure.symbols],
+        error: redactText(failure.error.message).slice(0, 500),
+      });
+    }
+    const merge = this.#merge;
+    if (merge === undefined) return;
+    for (const report of chunk.merges ?? []) {
+      for (const [source, rows] of Object.entries(report.rowsBySource)) {
+        merge.rowsBySource[source] = (merge.rowsBySource[source] ?? 0) + rows;
+      }
+      merge.superseded += report.superseded;
+      merge.drift += report.driftCount;
+      for (const finding of report.drift) {
+        if (merge.driftSamples.length < MAX_DRIFT_SAMPLES) merge.driftSamples.push(finding);
+      }
+    }
+  }
+
+  /** The sections to add to the run's quality report. */
+  report(): Pick<RunQuality, 'merge' | 'failedSources'> {
+    return {
+      ...(this.#merge === undefined ? {} : { merge: this.#merge }),
+      ...(this.#failed.length === 0 ? {} : { failedSources: this.#failed }),
+    };
+  }
 }
 
 /** The contract's summary of a run's quality (the ingest-run event carries numbers only). */
@@ -45,6 +128,12 @@ export function eventQuality(quality: RunQuality): IngestQuality {
     falseTicks: quality.falseTicks,
     stale: quality.stale,
     series: quality.series.length,
+    ...(quality.merge === undefined
+      ? {}
+      : { drift: quality.merge.drift, superseded: quality.merge.superseded }),
+    ...(quality.merge === undefined && quality.failedSources === undefined
+      ? {}
+      : { failedSources: quality.failedSources?.length ?? 0 }),
   };
 }
 

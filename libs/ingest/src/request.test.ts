@@ -107,6 +107,46 @@ describe('parseIngestRequest', () => {
     );
   });
 
+  it('reads providers to merge with yahoo, and refuses itself, unknown or non-bar ones, duplicates, a fallback too, or csv/fred', () => {
+    const yahoo = { provider: 'yahoo', symbols: 'EURUSD', from: '2026-11-01' };
+    expect(parseIngestRequest({ ...yahoo, mergeWith: 'csv' }, NOW)).toMatchObject({
+      provider: 'yahoo',
+      mergeWith: ['csv'],
+    });
+    expect(parseIngestRequest({ ...yahoo, mergeWith: ['csv'], driftThresholdPct: '1.5' }, NOW)).toMatchObject(
+      {
+        mergeWith: ['csv'],
+        driftThresholdPct: 1.5,
+      },
+    );
+    expect(parseIngestRequest(yahoo, NOW)).not.toHaveProperty('mergeWith');
+    expect(problemsOf({ ...yahoo, mergeWith: 'yahoo' })).toEqual([
+      'mergeWith: must differ from --provider (yahoo): a source merged with itself',
+    ]);
+    expect(problemsOf({ ...yahoo, mergeWith: 'csv,fred,csv' })).toEqual([
+      'mergeWith[1]: "fred" is not a bar provider (one of csv, yahoo)',
+      'mergeWith[2]: "csv" is listed twice',
+    ]);
+    expect(problemsOf({ ...yahoo, mergeWith: ' , ' })).toEqual([
+      'mergeWith: names no provider (a comma-separated list such as csv)',
+    ]);
+    expect(problemsOf({ ...yahoo, mergeWith: 'csv', fallback: 'csv' })).toEqual([
+      'mergeWith: is not used with fallback: a merge goes on with the sources that answer, so list the fallback in mergeWith instead',
+    ]);
+    expect(problemsOf({ ...yahoo, mergeWith: 'csv', driftThresholdPct: '0' })).toEqual([
+      'driftThresholdPct: must be a number above 0 and at most 100 (percent)',
+    ]);
+    expect(problemsOf({ ...yahoo, driftThresholdPct: 1 })).toEqual([
+      'driftThresholdPct: is only used with mergeWith',
+    ]);
+    expect(problemsOf({ provider: 'csv', files: [FIXTURE], mergeWith: 'yahoo' })[0]).toMatch(
+      /^mergeWith: is not used with --provider csv/,
+    );
+    expect(problemsOf({ provider: 'fred', from: '2026-10-01', mergeWith: 'csv' })).toContain(
+      'mergeWith: is not used with --provider fred',
+    );
+  });
+
   it('reads a fred request: all tracked series by default, or the ones named', () => {
     const all = parseIngestRequest({ provider: 'fred', from: '2026-10-01', to: '2026-12-31' }, NOW);
     expect(all).toMatchObject({

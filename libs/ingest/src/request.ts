@@ -28,6 +28,10 @@ export interface HttpIngestRequest {
   window: IngestWindow;
   /** A different provider asked when `provider` fails for a symbol. */
   fallbackProvider?: BarProviderName;
+  /** Further providers asked for every symbol and merged after `provider`, by priority (never with a fallback). */
+  mergeWith?: BarProviderName[];
+  /** Close difference between merged sources, in percent, counted as drift (default 0.5). */
+  driftThresholdPct?: number;
 }
 
 /** Macro calendar events (FRED releases of the chosen series) over a window; dimension `macro`. */
@@ -53,6 +57,10 @@ export interface UnvalidatedIngestOptions {
   to?: string | undefined;
   /** A different bar provider asked for the symbols `provider` fails on (yahoo only). */
   fallback?: string | undefined;
+  /** Bar providers merged after `provider` by priority, comma-separated or a list (yahoo only). */
+  mergeWith?: string | readonly string[] | undefined;
+  /** Drift threshold of a merge, in percent of the chosen close. */
+  driftThresholdPct?: string | number | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -82,7 +90,15 @@ export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date)
       if (!existsSync(file)) problems.push({ field, message: `${file} does not exist` });
       else if (!statSync(file).isFile()) problems.push({ field, message: `${file} is not a file` });
     });
-    for (const field of ['symbols', 'timeframe', 'from', 'to', 'fallback'] as const) {
+    for (const field of [
+      'symbols',
+      'timeframe',
+      'from',
+      'to',
+      'fallback',
+      'mergeWith',
+      'driftThresholdPct',
+    ] as const) {
       if (options[field] !== undefined) {
         problems.push({
           field,
@@ -113,6 +129,7 @@ export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date)
   }
   const { from, to } = parseWindow(options, 'yahoo', now, problems);
   const fallback = parseFallback(options.fallback, provider, problems);
+  const merge = parseMerge(options, provider, problems);
   if (
     problems.length > 0 ||
     from === undefined ||
@@ -128,6 +145,66 @@ export function parseIngestRequest(options: UnvalidatedIngestOptions, now: Date)
     timeframe,
     window: { from, to },
     ...(fallback === undefined ? {} : { fallbackProvider: fallback }),
+    ...merge,
+  };
+}
+
+/** The providers merged after the primary (distinct bar providers, never with a fallback). */
+function parseMerge(
+  options: UnvalidatedIngestOptions,
+  provider: BarProviderName,
+  problems: UsageProblem[],
+): { mergeWith?: BarProviderName[]; driftThresholdPct?: number } {
+  let threshold: number | undefined;
+  if (options.driftThresholdPct !== undefined) {
+    const text = String(options.driftThresholdPct).trim();
+    threshold = Number(text);
+    if (text === '' || !Number.isFinite(threshold) || threshold <= 0 || threshold > 100) {
+      problems.push({
+        field: 'driftThresholdPct',
+        message: 'must be a number above 0 and at most 100 (percent)',
+      });
+      threshold = undefined;
+    }
+    if (options.mergeWith === undefined) {
+      problems.push({ field: 'driftThresholdPct', message: 'is only used with mergeWith' });
+    }
+  }
+  if (options.mergeWith === undefined) return {};
+  const raw = typeof options.mergeWith === 'string' ? options.mergeWith.split(',') : [...options.mergeWith];
+  const listed = raw.map((name) => name.trim()).filter((name) => name !== '');
+  if (listed.length === 0) {
+    problems.push({ field: 'mergeWith', message: 'names no provider (a comma-separated list such as csv)' });
+  }
+  const sources: BarProviderName[] = [];
+  listed.forEach((name, index) => {
+    const field = listed.length === 1 ? 'mergeWith' : `mergeWith[${index}]`;
+    if (!(BAR_PROVIDERS as readonly string[]).includes(name)) {
+      problems.push({
+        field,
+        message: `"${name.slice(0, 40)}" is not a bar provider (one of ${BAR_PROVIDERS.join(', ')})`,
+      });
+    } else if (name === provider) {
+      problems.push({
+        field,
+        message: `must differ from --provider (${provider}): a source merged with itself`,
+      });
+    } else if (sources.includes(name as BarProviderName)) {
+      problems.push({ field, message: `"${name}" is listed twice` });
+    } else {
+      sources.push(name as BarProviderName);
+    }
+  });
+  if (options.fallback !== undefined) {
+    problems.push({
+      field: 'mergeWith',
+      message:
+        'is not used with fallback: a merge goes on with the sources that answer, so list the fallback in mergeWith instead',
+    });
+  }
+  return {
+    mergeWith: sources,
+    ...(threshold === undefined ? {} : { driftThresholdPct: threshold }),
   };
 }
 
@@ -163,8 +240,10 @@ function parseFredRequest(options: UnvalidatedIngestOptions, now: Date): FredIng
       message: 'is not used with --provider fred (macro events have none)',
     });
   }
-  if (options.fallback !== undefined) {
-    problems.push({ field: 'fallback', message: 'is not used with --provider fred' });
+  for (const field of ['fallback', 'mergeWith', 'driftThresholdPct'] as const) {
+    if (options[field] !== undefined) {
+      problems.push({ field, message: 'is not used with --provider fred' });
+    }
   }
   let series = DEFAULT_FRED_SERIES;
   if (options.symbols !== undefined) {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { systemConfigSchema, type SystemConfig } from '@backbone/config';
 import { ingestRunEventSchema } from '@backbone/contracts';
 import { createPool, migrate } from '@backbone/db';
+import { startReplayServer } from '@backbone/market-sources/test-support';
 import { createTestDatabase, type TestDatabase } from '@backbone/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -330,5 +331,153 @@ describe('HTTP providers', () => {
     }
     expect(await count(`SELECT count(*) AS n FROM backbone.ingest_runs WHERE status = 'failed'`)).toBe(1);
     expect(await count('SELECT count(*) AS n FROM backbone.outbox')).toBe(0);
+  });
+});
+
+describe('multi-source merge (yahoo + csv)', () => {
+  it('stores each bar from the most trusted source that has it, counts drift, and a second run changes nothing', async () => {
+    await truncateAll();
+    // Yahoo (recorded) has 16, 17, 19 and 20 November; the csv file 16 to 19. On the 16th and
+    // 19th they agree, on the 17th they drift by 1.2 %; the 18th is only in the csv file.
+    const yahoo = await startReplayServer(['yahoo/eurusd-1d-missing-day.json']);
+    const directory = await mkdtemp(join(scratch, 'merge-'));
+    await writeFile(
+      join(directory, 'EURUSD-1d.csv'),
+      [
+        'symbol,timeframe,ts,open,high,low,close,volume',
+        'EURUSD,1d,2026-11-16T00:00:00Z,1.08300,1.08650,1.08110,1.08420,0',
+        'EURUSD,1d,2026-11-17T00:00:00Z,1.08410,1.09600,1.08040,1.09500,0',
+        'EURUSD,1d,2026-11-18T00:00:00Z,1.08230,1.08800,1.08040,1.08600,0',
+        'EURUSD,1d,2026-11-19T00:00:00Z,1.08567,1.08932,1.08380,1.08701,0',
+        'EURUSD,1d,2026-11-19 garbage line',
+        '',
+      ].join('\n'),
+    );
+    const config = systemConfigSchema.parse({
+      ingest: {
+        providers: { yahoo: { baseUrl: yahoo.url, maxRetries: 0 }, csv: { directory } },
+      },
+    });
+    const request = parseIngestRequest(
+      {
+        provider: 'yahoo',
+        symbols: 'EURUSD',
+        timeframe: '1d',
+        from: '2026-11-16',
+        to: '2026-11-20',
+        mergeWith: 'csv',
+        driftThresholdPct: '0.5',
+      },
+      NOW,
+    );
+    try {
+      const first = await runIngest({ pool, config, now: () => NOW }, request);
+      expect(first).toMatchObject({
+        status: 'succeeded',
+        inserted: 5,
+        updated: 0,
+        rejected: 1,
+        rejectedByReason: { column_count: 1 },
+      });
+      expect(first.quality.merge).toMatchObject({
+        sources: ['yahoo', 'csv'],
+        driftThresholdPct: 0.5,
+        rowsBySource: { yahoo: 4, csv: 1 },
+        superseded: 3,
+        drift: 1,
+      });
+      expect(first.quality.merge?.driftSamples).toEqual([
+        expect.objectContaining({
+          ts: '2026-11-17T00:00:00Z',
+          chosen: { source: 'yahoo', close: 1.08233 },
+          other: { source: 'csv', close: 1.095 },
+        }),
+      ]);
+      expect(first.quality.failedSources).toBeUndefined();
+
+      const stored = await pool.query<{ day: string; source: string; close: number }>(
+        `SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, source, close
+         FROM market_data.bars WHERE symbol = 'EURUSD' ORDER BY ts`,
+      );
+      expect(stored.rows).toEqual([
+        { day: '2026-11-16', source: 'yahoo', close: 1.08412 },
+        { day: '2026-11-17', source: 'yahoo', close: 1.08233 },
+        { day: '2026-11-18', source: 'csv', close: 1.086 },
+        { day: '2026-11-19', source: 'yahoo', close: 1.08701 },
+        { day: '2026-11-20', source: 'yahoo', close: 1.08455 },
+      ]);
+      // The drift count reaches the ingest-run event's quality too.
+      const outbox = await pool.query<{ payload: unknown }>('SELECT payload FROM backbone.outbox');
+      expect(outbox.rows).toHaveLength(1);
+      expect(ingestRunEventSchema.parse(outbox.rows[0]?.payload).quality).toMatchObject({
+        drift: 1,
+        superseded: 3,
+        failedSources: 0,
+      });
+      const before = await tableDigest();
+
+      const second = await runIngest({ pool, config, now: () => NOW }, request);
+      expect(second).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, unchanged: 5 });
+      expect(second.quality.merge?.drift).toBe(1);
+      expect(await tableDigest()).toEqual(before);
+    } finally {
+      await yahoo.close();
+    }
+  });
+
+  it('goes on with the sources that answer when one fails, records the failed source, and counts a bad csv line once', async () => {
+    await truncateAll();
+    const directory = await mkdtemp(join(scratch, 'merge-down-'));
+    await writeFile(
+      join(directory, 'EURUSD-1d.csv'),
+      [
+        'symbol,timeframe,ts,open,high,low,close,volume',
+        'EURUSD,1d,2026-11-16T00:00:00Z,1.083,1.0865,1.0811,1.0842,0',
+        'EURUSD,1d,2026-11-17T00:00:00Z,1.0842,1.0865,1.0811,1.0823,0',
+        'EURUSD,1d,2026-11-18T00:00:00Z,1.0823,abc,1.0811,1.0857,0',
+        '',
+      ].join('\n'),
+    );
+    const config = systemConfigSchema.parse({
+      ingest: {
+        // One day per window: the csv file is read for each window, its bad line counted once.
+        batchRows: 1,
+        // Port 1 refuses connections: Yahoo fails, the merge goes on with csv alone.
+        providers: { yahoo: { baseUrl: 'http://127.0.0.1:1', maxRetries: 0 }, csv: { directory } },
+      },
+    });
+    const request = parseIngestRequest(
+      {
+        provider: 'yahoo',
+        symbols: 'EURUSD',
+        timeframe: '1d',
+        from: '2026-11-16',
+        to: '2026-11-18',
+        mergeWith: 'csv',
+      },
+      NOW,
+    );
+    const result = await runIngest({ pool, config, now: () => NOW }, request);
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      windows: 3,
+      inserted: 2,
+      rejected: 1,
+      rejectedByReason: { unparsable_number: 1 },
+      failedSymbols: [],
+    });
+    expect(result.quality.merge).toMatchObject({
+      rowsBySource: { yahoo: 0, csv: 2 },
+      drift: 0,
+      driftThresholdPct: 0.5,
+    });
+    // Yahoo failed in each of the three windows; its (empty) answers were left out.
+    expect(result.quality.failedSources?.map((failure) => [failure.provider, failure.symbols])).toEqual([
+      ['yahoo', ['EURUSD']],
+      ['yahoo', ['EURUSD']],
+      ['yahoo', ['EURUSD']],
+    ]);
+    expect(await count(`SELECT count(*) AS n FROM market_data.bars WHERE source = 'csv'`)).toBe(2);
+    expect(await count('SELECT count(*) AS n FROM backbone.rejected_rows')).toBe(1);
   });
 });

@@ -22,10 +22,11 @@ import { IngestFailedError } from './errors/ingest-failed-error.ts';
 import { IngestUsageError } from './errors/ingest-usage-error.ts';
 import { insertIngestRunEvent, type IngestRunEventInput } from './ingest-run-outbox.ts';
 import { ingestMetrics } from './metrics.ts';
-import { QualityCollector, eventQuality, type RunQuality } from './quality.ts';
+import { QualityCollector, SourcesCollector, eventQuality, type RunQuality } from './quality.ts';
 import { runMacroIngest } from './macro-ingest.ts';
 import type { BarIngestRequest, FredIngestRequest, IngestRequest, IngestWindow } from './request.ts';
 import {
+  DEFAULT_DRIFT_THRESHOLD_PCT,
   createBarProvider,
   csvChunks,
   httpChunks,
@@ -227,6 +228,8 @@ async function execute(
           request,
           createBarProvider(config, request.provider, {
             fallback: request.fallbackProvider,
+            mergeWith: request.mergeWith,
+            driftThresholdPct: request.driftThresholdPct,
             timeframe: request.timeframe,
             symbols: request.symbols,
           }),
@@ -240,6 +243,14 @@ async function execute(
   const requested = request.provider === 'csv' ? [] : [...request.symbols];
   const source = request.provider === 'csv' ? 'csv' : request.provider;
   const quality = new QualityCollector();
+  const sources = new SourcesCollector(
+    request.provider === 'csv' || request.mergeWith === undefined
+      ? undefined
+      : {
+          sources: [request.provider, ...request.mergeWith],
+          driftThresholdPct: request.driftThresholdPct ?? DEFAULT_DRIFT_THRESHOLD_PCT,
+        },
+  );
   const rejectedByReason: Record<string, number> = {};
   const failures: SymbolFailure[] = [];
   const totals: Totals = {
@@ -285,6 +296,7 @@ async function execute(
     for await (const { value: chunk, last } of withLast(chunks, emptyChunk)) {
       const validated = validateRows(chunk.rows, chunk.rejections, { runId, rules });
       failures.push(...chunk.failures);
+      sources.add(chunk);
       let chunkFrom = Number.POSITIVE_INFINITY;
       let chunkTo = Number.NEGATIVE_INFINITY;
       for (const bar of validated.bars) {
@@ -306,6 +318,7 @@ async function execute(
         final = finalState({
           request,
           quality,
+          sources,
           now: now(),
           readiness: config.readiness,
           failures,
@@ -491,6 +504,7 @@ interface FinalState {
 function finalState(input: {
   request: BarIngestRequest;
   quality: QualityCollector;
+  sources: SourcesCollector;
   now: Date;
   readiness: SystemConfig['readiness'];
   failures: readonly SymbolFailure[];
@@ -499,14 +513,17 @@ function finalState(input: {
   timeframes: ReadonlySet<Timeframe>;
 }): FinalState {
   const { request } = input;
-  const report = input.quality.report({
-    window: request.provider === 'csv' ? undefined : request.window,
-    now: input.now,
-    readiness: input.readiness,
-    ...(request.provider === 'csv'
-      ? {}
-      : { expected: { symbols: request.symbols, timeframe: request.timeframe } }),
-  });
+  const report: RunQuality = {
+    ...input.quality.report({
+      window: request.provider === 'csv' ? undefined : request.window,
+      now: input.now,
+      readiness: input.readiness,
+      ...(request.provider === 'csv'
+        ? {}
+        : { expected: { symbols: request.symbols, timeframe: request.timeframe } }),
+    }),
+    ...input.sources.report(),
+  };
   const failedSymbols = [...new Set(input.failures.map((failure) => failure.symbol))].sort();
   const stored = new Set(input.quality.symbols());
   const missingSymbols = input.requested.filter((symbol) => !stored.has(symbol)).sort();

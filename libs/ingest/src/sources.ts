@@ -4,9 +4,12 @@ import { timeframeMs, type Timeframe } from '@backbone/contracts';
 import {
   createCsvProvider,
   createFailoverProvider,
+  createMergingProvider,
   createYahooProvider,
   readCsvBars,
   type MarketDataProvider,
+  type MergeReport,
+  type ProviderFailure,
   type SourceRejection,
   type UnvalidatedBar,
 } from '@backbone/market-sources';
@@ -28,6 +31,10 @@ export interface SourceChunk {
   failures: SymbolFailure[];
   /** The time window the chunk was asked for (HTTP providers). */
   window?: IngestWindow;
+  /** Sources that failed while another one served the rows (failover, or a merge going on without them). */
+  sourceFailures?: ProviderFailure[];
+  /** One report per merged answer (merging provider only). */
+  merges?: MergeReport[];
 }
 
 /** Called around every provider request, so the caller can wrap it in a span. */
@@ -69,6 +76,8 @@ export async function* httpChunks(
   const barsPerSymbol = Math.max(1, Math.floor(options.batchRows / request.symbols.length));
   const widthMs = barsPerSymbol * stepMs;
   const failed = new Set<string>();
+  // A file source reports a malformed line on every request that reads the file: count it once.
+  const seenRejections = new Set<string>();
   for (let start = request.window.from.getTime(); start < end; start += widthMs) {
     const windowEnd = Math.min(end, start + widthMs);
     const chunk: SourceChunk = {
@@ -93,7 +102,17 @@ export async function* httpChunks(
           );
           for await (const batch of bars) {
             chunk.rows.push(...batch.rows);
-            chunk.rejections.push(...batch.rejections);
+            for (const rejection of batch.rejections) {
+              const key = `${rejection.source}\u0000${rejection.location}\u0000${rejection.reason}`;
+              if (seenRejections.has(key)) continue;
+              seenRejections.add(key);
+              chunk.rejections.push(rejection);
+            }
+            if (batch.failedOver !== undefined) (chunk.sourceFailures ??= []).push(...batch.failedOver);
+            if (batch.merge !== undefined) {
+              (chunk.merges ??= []).push(batch.merge);
+              (chunk.sourceFailures ??= []).push(...batch.merge.failed);
+            }
           }
         });
       } catch (error) {
@@ -107,25 +126,43 @@ export async function* httpChunks(
 }
 
 /**
- * The provider for a request, with failover to a different configured provider when asked.
+ * The provider for a request: with failover to a different configured provider, or merging
+ * further providers after it by priority (drift threshold in percent, default 0.5), when asked.
  *
  * @example createBarProvider(config, 'yahoo', { fallback: 'csv', timeframe: '1d', symbols: ['EURUSD'] })
+ * @example createBarProvider(config, 'yahoo', { mergeWith: ['csv'], driftThresholdPct: 1, timeframe: '1d', symbols: ['EURUSD'] })
  */
 export function createBarProvider(
   config: Pick<SystemConfig, 'ingest'>,
   name: BarProviderName,
-  options: { fallback?: BarProviderName | undefined; timeframe: Timeframe; symbols: readonly string[] },
+  options: {
+    fallback?: BarProviderName | undefined;
+    mergeWith?: readonly BarProviderName[] | undefined;
+    driftThresholdPct?: number | undefined;
+    timeframe: Timeframe;
+    symbols: readonly string[];
+  },
 ): MarketDataProvider {
-  const primary = providerNamed(config, name, options);
+  const primary = providerNamed(config, name);
+  if (options.mergeWith !== undefined && options.mergeWith.length > 0) {
+    if (options.fallback !== undefined) {
+      throw new RangeError(
+        'a merge goes on with the sources that answer: list the fallback in mergeWith instead',
+      );
+    }
+    return createMergingProvider(
+      [primary, ...options.mergeWith.map((other) => providerNamed(config, other))],
+      { driftThreshold: (options.driftThresholdPct ?? DEFAULT_DRIFT_THRESHOLD_PCT) / 100 },
+    );
+  }
   if (options.fallback === undefined) return primary;
-  return createFailoverProvider([primary, providerNamed(config, options.fallback, options)]);
+  return createFailoverProvider([primary, providerNamed(config, options.fallback)]);
 }
 
-function providerNamed(
-  config: Pick<SystemConfig, 'ingest'>,
-  name: BarProviderName,
-  options: { timeframe: Timeframe; symbols: readonly string[] },
-): MarketDataProvider {
+/** The drift threshold of a merge when neither the plan nor the CLI sets one (percent). */
+export const DEFAULT_DRIFT_THRESHOLD_PCT = 0.5;
+
+function providerNamed(config: Pick<SystemConfig, 'ingest'>, name: BarProviderName): MarketDataProvider {
   const { providers } = config.ingest;
   switch (name) {
     case 'yahoo':
@@ -138,7 +175,16 @@ function providerNamed(
         },
       });
     case 'csv':
-      return createCsvProvider({ files: csvFilesFor(config, options.symbols, [options.timeframe]) });
+      // Only the files of the symbols asked for: the ingest asks symbol by symbol, and a missing
+      // file fails that symbol's csv source alone.
+      return {
+        name: 'csv',
+        fetchBars: (request, signal) =>
+          createCsvProvider({ files: csvFilesFor(config, request.symbols, [request.timeframe]) }).fetchBars(
+            request,
+            signal,
+          ),
+      };
   }
 }
 

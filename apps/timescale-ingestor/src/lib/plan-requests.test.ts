@@ -45,4 +45,27 @@ describe('planRequests', () => {
       '1h',
     ]);
   });
+
+  it("carries a plan's merge sources and drift threshold into every request", () => {
+    const plan: Plan = {
+      name: 'fx-merged',
+      provider: 'yahoo',
+      mergeWith: ['csv'],
+      driftThresholdPct: 1.5,
+      symbols: ['EURUSD'],
+      timeframes: ['1d'],
+      lookbackDays: 7,
+      schedule,
+    };
+    const [request] = planRequests(plan, { planName: 'fx-merged', reason: 'scheduled' }, config, now);
+    expect(request).toMatchObject({ provider: 'yahoo', mergeWith: ['csv'], driftThresholdPct: 1.5 });
+    expect(request).not.toHaveProperty('fallbackProvider');
+    const [plain] = planRequests(
+      { ...plan, mergeWith: undefined, driftThresholdPct: undefined },
+      { planName: 'fx', reason: 'scheduled' },
+      config,
+      now,
+    );
+    expect(plain).not.toHaveProperty('mergeWith');
+  });
 });

@@ -37,7 +37,20 @@ export function planRequests(plan: Plan, job: RunPlanJob, config: SystemConfig, 
       return parseIngestRequest({ provider: 'csv', files: csvFilesFor(config, symbols, [timeframe]) }, now);
     }
     const request = parseIngestRequest(
-      { provider: plan.provider, symbols: [...symbols], timeframe, from, to },
+      {
+        provider: plan.provider,
+        symbols: [...symbols],
+        timeframe,
+        from,
+        to,
+        // The schema refuses mergeWith with a fallback, on a csv plan, or naming fred.
+        ...(plan.mergeWith === undefined
+          ? {}
+          : {
+              mergeWith: plan.mergeWith,
+              ...(plan.driftThresholdPct === undefined ? {} : { driftThresholdPct: plan.driftThresholdPct }),
+            }),
+      },
       now,
     );
     if (
