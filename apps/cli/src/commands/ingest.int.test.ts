@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -252,6 +252,95 @@ describe('./backbone ingest', () => {
       ).toBe(525);
       const second = await backbone(args);
       expect(JSON.parse(second.stdout)).toMatchObject({ inserted: 0, updated: 0, unchanged: 525 });
+    },
+    SLOW,
+  );
+
+  it(
+    'refuses --merge-with with itself, a non-bar provider, --fallback or a csv file (exit 2)',
+    async () => {
+      const yahoo = ['ingest', '--provider', 'yahoo', '--symbols', 'EURUSD', '--from', '2026-11-16'];
+      const [self, fred, both, file] = await Promise.all([
+        backbone([...yahoo, '--merge-with', 'yahoo']),
+        backbone([...yahoo, '--merge-with', 'csv,fred']),
+        backbone([...yahoo, '--merge-with', 'csv', '--fallback', 'csv']),
+        backbone([
+          'ingest',
+          '--provider',
+          'csv',
+          '--file',
+          join(ROOT, 'fixtures/bars/SPY-1d.csv'),
+          '--merge-with',
+          'yahoo',
+        ]),
+      ]);
+      expect(self).toMatchObject({ code: 2, stdout: '' });
+      expect(self.stderr).toMatch(/mergeWith: must differ from --provider \(yahoo\)/);
+      expect(fred.code).toBe(2);
+      expect(fred.stderr).toMatch(/mergeWith\[1\]: "fred" is not a bar provider/);
+      expect(both.code).toBe(2);
+      expect(both.stderr).toMatch(/mergeWith: is not used with fallback/);
+      expect(file.code).toBe(2);
+      expect(file.stderr).toMatch(/mergeWith: is not used with --provider csv/);
+    },
+    SLOW,
+  );
+
+  it(
+    'merges --merge-with csv after yahoo, goes on without Yahoo when it fails, and reports it in quality',
+    async () => {
+      const directory = join(scratch, 'merge-bars');
+      await mkdir(directory, { recursive: true });
+      await writeFile(
+        join(directory, 'AUDUSD-1d.csv'),
+        [
+          'symbol,timeframe,ts,open,high,low,close,volume',
+          'AUDUSD,1d,2026-11-16T00:00:00Z,0.6510,0.6540,0.6490,0.6520,0',
+          'AUDUSD,1d,2026-11-17T00:00:00Z,0.6520,0.6550,0.6500,0.6530,0',
+          'AUDUSD,1d,2026-11-18T00:00:00Z,0.6530,0.6560,0.6510,0.6540,0',
+          '',
+        ].join('\n'),
+      );
+      const args = [
+        'ingest',
+        '--provider',
+        'yahoo',
+        '--merge-with',
+        'csv',
+        '--drift-threshold-pct',
+        '1',
+        '--symbols',
+        'AUDUSD',
+        '--from',
+        '2026-11-16',
+        '--to',
+        '2026-11-18',
+        // Port 1 refuses connections: Yahoo fails, the merge goes on with csv.
+        '--set',
+        'ingest.providers.yahoo.baseUrl=http://127.0.0.1:1',
+        '--set',
+        'ingest.providers.yahoo.maxRetries=0',
+        '--set',
+        `ingest.providers.csv.directory=${directory}`,
+      ];
+      const first = await backbone(args);
+      expect(first.code).toBe(0);
+      const summary = JSON.parse(first.stdout) as {
+        quality: { merge?: unknown; failedSources?: { provider: string }[] };
+      };
+      expect(summary).toMatchObject({ status: 'succeeded', inserted: 3, updated: 0 });
+      expect(summary.quality.merge).toMatchObject({
+        sources: ['yahoo', 'csv'],
+        driftThresholdPct: 1,
+        rowsBySource: { yahoo: 0, csv: 3 },
+        drift: 0,
+      });
+      expect(summary.quality.failedSources?.map((failure) => failure.provider)).toEqual(['yahoo']);
+      expect(
+        await scalar(`SELECT count(*) AS n FROM market_data.bars WHERE symbol = 'AUDUSD' AND source = 'csv'`),
+      ).toBe(3);
+      const second = await backbone(args);
+      expect(JSON.parse(second.stdout)).toMatchObject({ inserted: 0, updated: 0, unchanged: 3 });
     },
     SLOW,
   );

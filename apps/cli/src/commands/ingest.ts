@@ -22,6 +22,8 @@ interface IngestOptions {
   from?: string;
   to?: string;
   fallback?: string;
+  mergeWith?: string;
+  driftThresholdPct?: string;
 }
 
 /**
@@ -33,7 +35,7 @@ export function registerIngestCommand(program: Command): void {
   program
     .command('ingest')
     .description(
-      'Ingest once: --provider csv --file PATH | --provider yahoo --symbols A,B --timeframe 1d --from DATE [--to DATE] [--fallback csv] ' +
+      'Ingest once: --provider csv --file PATH | --provider yahoo --symbols A,B --timeframe 1d --from DATE [--to DATE] [--fallback csv | --merge-with csv [--drift-threshold-pct 0.5]] ' +
         '| --provider fred [--symbols PAYEMS,CPIAUCSL] --from DATE [--to DATE] (macro events). ' +
         'Prints {runId, inserted, updated, unchanged, rejected, freshnessSeconds, quality} as JSON.',
     )
@@ -50,6 +52,16 @@ export function registerIngestCommand(program: Command): void {
       '--fallback <provider>',
       'a different provider (csv) asked for the symbols --provider yahoo fails on; csv reads <SYMBOL>-<timeframe>.csv from ingest.providers.csv.directory',
     )
+    .option(
+      '--merge-with <providers>',
+      'comma-separated providers (csv) asked too and merged after --provider yahoo by priority: each bar from the most ' +
+        'trusted source that has it; disagreeing closes are counted as drift in quality.merge; a failing source is left ' +
+        'out and listed in quality.failedSources. Not with --fallback',
+    )
+    .option(
+      '--drift-threshold-pct <percent>',
+      'with --merge-with: close difference counted as drift, in percent of the stored close (default 0.5)',
+    )
     .action(async (options: IngestOptions) => {
       const config = loadCliConfig();
       let request: IngestRequest;
@@ -63,6 +75,8 @@ export function registerIngestCommand(program: Command): void {
             from: options.from,
             to: options.to,
             fallback: options.fallback,
+            mergeWith: options.mergeWith,
+            driftThresholdPct: options.driftThresholdPct,
           },
           new Date(),
         );
