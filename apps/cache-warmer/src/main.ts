@@ -1,6 +1,6 @@
 /**
- * The cache-warmer process: config → logger → telemetry → clients → one app object whose three
- * loops run as supervisor children (the supervisor is the only owner of shutdown).
+ * The cache-warmer process: config → logger → clients → one app object whose loops run as
+ * supervisor children, run by the worker runtime (supervisor, health server, heartbeat, shutdown).
  *
  *   node --import @backbone/telemetry/register apps/cache-warmer/src/main.ts
  */
@@ -11,38 +11,21 @@ import {
   DATASETS,
   registerCacheRequestsCounter,
 } from '@backbone/cache';
-import { ConfigError, loadConfig, redactText, topicName, type SystemConfig } from '@backbone/config';
+import { redactText, topicName, type SystemConfig } from '@backbone/config';
 import { createPool } from '@backbone/db';
 import { createKafkajsClient } from '@backbone/kafka';
-import { runSupervisedProcess, startHeartbeat, Supervisor, type ChildSpec } from '@backbone/supervisor';
-import {
-  activeTelemetry,
-  createLogger,
-  registerQueueDepthGauge,
-  startHealthServer,
-} from '@backbone/telemetry';
-import { Redis } from 'ioredis';
+import type { ChildSpec } from '@backbone/supervisor';
+import { createLogger, registerQueueDepthGauge } from '@backbone/telemetry';
+import { createWorkerRedis, loadWorkerConfig, runWorker } from '@backbone/worker-runtime';
 import { CacheWarmer } from './lib/cache-warmer.ts';
 import { checkReadiness } from './lib/readiness.ts';
 
 const WORKER = 'cache-warmer';
 
-function loadValidConfig(): SystemConfig | undefined {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${error.message}\n`);
-    process.exitCode = error.exitCode;
-    return undefined;
-  }
-}
-
 async function main(config: SystemConfig): Promise<void> {
   const settings = config.workers.cacheWarmer;
   const cacheConfig = config.redis.cache;
   const logger = createLogger({ name: WORKER, level: config.telemetry.logLevel });
-  const telemetry = activeTelemetry();
   const warnRedis = (error: Error): void => {
     logger.warn({ err: redactText(error.message) }, 'redis connection error');
   };
@@ -54,13 +37,12 @@ async function main(config: SystemConfig): Promise<void> {
     },
   });
   const cacheRedis = createCacheRedis(config.redis, { connectionName: WORKER, onError: warnRedis });
-  const tls = config.redis.tls.enabled
-    ? { rejectUnauthorized: config.redis.tls.rejectUnauthorized }
-    : undefined;
-  // BullMQ workers block on Redis and must retry forever; the producer fails fast.
-  const workerRedis = new Redis(config.redis.url, { tls, maxRetriesPerRequest: null });
-  const queueRedis = new Redis(config.redis.url, { tls, maxRetriesPerRequest: 2 });
-  for (const client of [workerRedis, queueRedis]) client.on('error', warnRedis);
+  const workerRedis = createWorkerRedis(config.redis, {
+    logger,
+    connectionName: `${WORKER}-worker`,
+    blocking: true,
+  });
+  const queueRedis = createWorkerRedis(config.redis, { logger, connectionName: `${WORKER}-queue` });
   const kafka = createKafkajsClient({
     brokers: config.kafka.brokers,
     clientId: `${config.kafka.clientId}-${WORKER}`,
@@ -113,12 +95,11 @@ async function main(config: SystemConfig): Promise<void> {
     shutdownDeadlineMs: settings.shutdownDeadlineMs,
     start: run,
   });
-  const supervisor = new Supervisor({
-    name: WORKER,
+  await runWorker({
+    worker: WORKER,
+    config,
+    settings,
     logger,
-    defaultShutdownDeadlineMs: settings.shutdownDeadlineMs,
-    intensity: { maxRestarts: config.supervisor.maxRestarts, periodMs: config.supervisor.restartPeriodMs },
-    backoff: { initialMs: config.supervisor.backoffInitialMs, maxMs: config.supervisor.backoffMaxMs },
     // Worker first, so jobs queued by the consumer and the scheduler find it running.
     children: [
       child('warm-worker', (signal) => warmer.runWorker(signal)),
@@ -126,29 +107,9 @@ async function main(config: SystemConfig): Promise<void> {
       child('rewarm-scheduler', (signal) => warmer.runScheduler(signal)),
       child('rollups-listener', (signal) => warmer.runRollupsListener(signal)),
     ],
-  });
-  const health = await startHealthServer({
-    port: settings.port,
-    host: settings.host,
+    heartbeatRedis: queueRedis,
     readyz: () => checkReadiness({ cache, pool, running: () => warmer.isRunning() }),
-    ...(telemetry === undefined ? {} : { metrics: telemetry.metricsHandler }),
-  });
-  const heartbeat = startHeartbeat({
-    redis: queueRedis,
-    keyNamespace: config.redis.keyNamespace,
-    worker: WORKER,
-    intervalMs: config.supervisor.heartbeatIntervalMs,
-    ttlMs: config.supervisor.heartbeatTtlSeconds * 1000,
-    snapshot: () => supervisor.snapshot(),
-    logger,
-  });
-  logger.info({ port: health.port }, 'health server listening');
-
-  await runSupervisedProcess(supervisor, {
-    logger,
     onShutdown: [
-      { name: 'heartbeat', close: () => heartbeat.stop() },
-      { name: 'health-server', close: () => health.close() },
       { name: 'queue', close: () => warmer.queue.close() },
       { name: 'cache', close: () => cache.close() },
       { name: 'postgres', close: () => pool.end() },
@@ -158,10 +119,9 @@ async function main(config: SystemConfig): Promise<void> {
           await Promise.allSettled([cacheRedis.quit(), queueRedis.quit(), workerRedis.quit()]);
         },
       },
-      { name: 'telemetry', close: () => telemetry?.shutdown() ?? Promise.resolve() },
     ],
   });
 }
 
-const config = loadValidConfig();
+const config = loadWorkerConfig();
 if (config !== undefined) await main(config);

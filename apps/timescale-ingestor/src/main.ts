@@ -1,66 +1,42 @@
 /**
- * The timescale-ingestor process: config → logger → telemetry → clients → one app object, run
- * under the supervisor (the only owner of shutdown).
+ * The timescale-ingestor process: config → logger → clients → one app object, run by the worker
+ * runtime (supervisor, health server, heartbeat, shutdown).
  *
  *   node --import @backbone/telemetry/register apps/timescale-ingestor/src/main.ts
  */
-import { ConfigError, loadConfig, redactText, type SystemConfig } from '@backbone/config';
+import { redactText, type SystemConfig } from '@backbone/config';
 import { createPool } from '@backbone/db';
-import { runSupervisedProcess, startHeartbeat, Supervisor } from '@backbone/supervisor';
-import {
-  activeTelemetry,
-  createLogger,
-  registerQueueDepthGauge,
-  startHealthServer,
-} from '@backbone/telemetry';
-import { Redis } from 'ioredis';
+import { createLogger, registerQueueDepthGauge } from '@backbone/telemetry';
+import { createWorkerRedis, loadWorkerConfig, runWorker } from '@backbone/worker-runtime';
 import { checkReadiness } from './lib/readiness.ts';
 import { storageMaintenanceChild } from './lib/storage-maintenance.ts';
 import { TimescaleIngestor } from './lib/timescale-ingestor.ts';
 
 const WORKER = 'timescale-ingestor';
 
-function loadValidConfig(): SystemConfig | undefined {
-  try {
-    return loadConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    // Every bad key path, redacted; exit code 2 once the event loop is empty.
-    process.stderr.write(`${error.message}\n`);
-    process.exitCode = error.exitCode;
-    return undefined;
-  }
-}
-
 async function main(config: SystemConfig): Promise<void> {
   const settings = config.workers.timescaleIngestor;
   const logger = createLogger({ name: WORKER, level: config.telemetry.logLevel });
-  const telemetry = activeTelemetry();
-
   const pool = createPool(config.database, {
     applicationName: WORKER,
     onError: (error) => {
       logger.warn({ err: redactText(error.message) }, 'database connection error');
     },
   });
-  const redisOptions = { lazyConnect: false, tls: config.redis.tls.enabled ? {} : undefined };
-  // BullMQ workers block on Redis and must retry forever; everything else fails fast.
-  const workerRedis = new Redis(config.redis.url, { ...redisOptions, maxRetriesPerRequest: null });
-  const redis = new Redis(config.redis.url, { ...redisOptions, maxRetriesPerRequest: 2 });
-  for (const client of [workerRedis, redis]) {
-    client.on('error', (error: Error) => {
-      logger.warn({ err: redactText(error.message) }, 'redis connection error');
-    });
-  }
+  const workerRedis = createWorkerRedis(config.redis, {
+    logger,
+    connectionName: `${WORKER}-worker`,
+    blocking: true,
+  });
+  const redis = createWorkerRedis(config.redis, { logger, connectionName: WORKER });
 
   const app = new TimescaleIngestor({ config, pool, workerRedis, redis, logger });
   registerQueueDepthGauge({ queues: [app.queue], logger });
-  const supervisor = new Supervisor({
-    name: WORKER,
+  await runWorker({
+    worker: WORKER,
+    config,
+    settings,
     logger,
-    defaultShutdownDeadlineMs: settings.shutdownDeadlineMs,
-    intensity: { maxRestarts: config.supervisor.maxRestarts, periodMs: config.supervisor.restartPeriodMs },
-    backoff: { initialMs: config.supervisor.backoffInitialMs, maxMs: config.supervisor.backoffMaxMs },
     children: [
       {
         name: 'ingest-worker',
@@ -87,10 +63,7 @@ async function main(config: SystemConfig): Promise<void> {
         recentWindowMs: config.storage.rollupRecentWindowHours * 3_600_000,
       }),
     ],
-  });
-  const health = await startHealthServer({
-    port: settings.port,
-    host: settings.host,
+    heartbeatRedis: redis,
     readyz: () =>
       checkReadiness({
         pool,
@@ -98,24 +71,7 @@ async function main(config: SystemConfig): Promise<void> {
         workerRunning: () => app.isRunning(),
         plans: () => app.planStates(),
       }),
-    ...(telemetry === undefined ? {} : { metrics: telemetry.metricsHandler }),
-  });
-  const heartbeat = startHeartbeat({
-    redis,
-    keyNamespace: config.redis.keyNamespace,
-    worker: WORKER,
-    intervalMs: config.supervisor.heartbeatIntervalMs,
-    ttlMs: config.supervisor.heartbeatTtlSeconds * 1000,
-    snapshot: () => supervisor.snapshot(),
-    logger,
-  });
-  logger.info({ port: health.port }, 'health server listening');
-
-  await runSupervisedProcess(supervisor, {
-    logger,
     onShutdown: [
-      { name: 'heartbeat', close: () => heartbeat.stop() },
-      { name: 'health-server', close: () => health.close() },
       { name: 'postgres', close: () => pool.end() },
       {
         name: 'redis',
@@ -123,10 +79,9 @@ async function main(config: SystemConfig): Promise<void> {
           await Promise.allSettled([redis.quit(), workerRedis.quit()]);
         },
       },
-      { name: 'telemetry', close: () => telemetry?.shutdown() ?? Promise.resolve() },
     ],
   });
 }
 
-const config = loadValidConfig();
+const config = loadWorkerConfig();
 if (config !== undefined) await main(config);

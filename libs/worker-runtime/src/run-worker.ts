@@ -1,0 +1,84 @@
+import type { SystemConfig } from '@backbone/config';
+import {
+  runSupervisedProcess,
+  startHeartbeat,
+  Supervisor,
+  type ChildSpec,
+  type ShutdownHook,
+} from '@backbone/supervisor';
+import { activeTelemetry, startHealthServer, type Logger, type Readiness } from '@backbone/telemetry';
+import type { Redis } from 'ioredis';
+
+type WorkerSettings = SystemConfig['workers'][keyof SystemConfig['workers']];
+
+export interface RunWorkerOptions {
+  /** The worker's role, e.g. `stream-bridge`: supervisor name and heartbeat key. */
+  readonly worker: string;
+  readonly config: SystemConfig;
+  /** This worker's section of `config.workers`. */
+  readonly settings: WorkerSettings;
+  readonly logger: Logger;
+  /** Started in order, stopped in reverse. */
+  readonly children: readonly ChildSpec[];
+  /** The client the heartbeat is published with (never closed here). */
+  readonly heartbeatRedis: Redis;
+  /**
+   * The worker's readiness: `/livez`, `/readyz` and `/metrics` are then served on the settings'
+   * host and port. Omitted by a worker that serves that port itself (the readiness-reporter).
+   */
+  readonly readyz?: () => Promise<Readiness>;
+  /** Run in order at shutdown, after the heartbeat and health server stop, before telemetry flushes. */
+  readonly onShutdown: readonly ShutdownHook[];
+}
+
+/**
+ * Runs a worker process until it is told to stop: its children under a supervisor with the
+ * configured restart intensity and backoff, its health server, its heartbeat. The supervisor owns
+ * shutdown: a signal stops the children in reverse order, then the heartbeat (its key is deleted,
+ * so the worker is gone at once, not after the TTL), the health server, `onShutdown` and last the
+ * telemetry, whose final export then covers the whole shutdown. The process exits with the code
+ * the supervisor decides.
+ *
+ * @example await runWorker({ worker: 'stream-bridge', config, settings: config.workers.streamBridge, logger, children, heartbeatRedis: redis, readyz: () => app.readiness(), onShutdown: [{ name: 'postgres', close: () => pool.end() }] });
+ */
+export async function runWorker(options: RunWorkerOptions): Promise<void> {
+  const { worker, config, settings, logger } = options;
+  const telemetry = activeTelemetry();
+  const supervisor = new Supervisor({
+    name: worker,
+    logger,
+    defaultShutdownDeadlineMs: settings.shutdownDeadlineMs,
+    intensity: { maxRestarts: config.supervisor.maxRestarts, periodMs: config.supervisor.restartPeriodMs },
+    backoff: { initialMs: config.supervisor.backoffInitialMs, maxMs: config.supervisor.backoffMaxMs },
+    children: [...options.children],
+  });
+  const health =
+    options.readyz === undefined
+      ? undefined
+      : await startHealthServer({
+          port: settings.port,
+          host: settings.host,
+          readyz: options.readyz,
+          ...(telemetry === undefined ? {} : { metrics: telemetry.metricsHandler }),
+        });
+  const heartbeat = startHeartbeat({
+    redis: options.heartbeatRedis,
+    keyNamespace: config.redis.keyNamespace,
+    worker,
+    intervalMs: config.supervisor.heartbeatIntervalMs,
+    ttlMs: config.supervisor.heartbeatTtlSeconds * 1000,
+    snapshot: () => supervisor.snapshot(),
+    logger,
+  });
+  if (health !== undefined) logger.info({ port: health.port }, 'health server listening');
+
+  await runSupervisedProcess(supervisor, {
+    logger,
+    onShutdown: [
+      { name: 'heartbeat', close: () => heartbeat.stop() },
+      ...(health === undefined ? [] : [{ name: 'health-server', close: () => health.close() }]),
+      ...options.onShutdown,
+      { name: 'telemetry', close: () => telemetry?.shutdown() ?? Promise.resolve() },
+    ],
+  });
+}
