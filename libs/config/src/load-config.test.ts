@@ -343,6 +343,22 @@ describe('loadConfig validation', () => {
     ]);
   });
 
+  it('refuses a fallback to fred, or on a plan that is not a yahoo plan', () => {
+    const plans = [
+      '{name: macro, provider: yahoo, fallbackProvider: fred, symbols: [X]}',
+      '{name: files, provider: csv, fallbackProvider: yahoo, symbols: [X]}',
+      '{name: series, provider: fred, fallbackProvider: csv, symbols: [X]}',
+    ];
+    const error = configError(() =>
+      loadConfig({ argv: ['--set', `ingest.plans=[${plans.join(', ')}]`], env: {} }),
+    );
+    expect(error.issues.map((issue) => `${issue.path}: ${issue.message}`).sort()).toEqual([
+      'ingest.plans.0.fallbackProvider: fred serves macro events, not bars: it cannot stand in for a bar provider',
+      'ingest.plans.1.fallbackProvider: a csv plan reads its own files; a fallback is for yahoo plans (fallbackProvider: csv)',
+      'ingest.plans.2.fallbackProvider: no other provider serves macro events: a fred plan has no fallback',
+    ]);
+  });
+
   it('refuses a merge with the plan itself, with fred, on a csv plan, twice, or together with a fallback', () => {
     const plans = [
       '{name: self, provider: yahoo, mergeWith: [yahoo], symbols: [X]}',

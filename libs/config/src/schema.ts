@@ -345,7 +345,7 @@ const planSchema = z
     name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'must be 1-64 characters of a-z 0-9 _ . -'),
     /** Provider that serves this plan. */
     provider: z.enum(PROVIDER_NAMES),
-    /** Provider tried when the primary one fails with a permanent or exhausted error. */
+    /** Bar provider tried when a yahoo plan's provider fails with a permanent or exhausted error. */
     fallbackProvider: z.enum(PROVIDER_NAMES).optional(),
     /**
      * Further bar providers asked for every request and merged with the plan's provider by
@@ -716,6 +716,21 @@ export const systemConfigSchema = systemConfigObject
           code: 'custom',
           path: ['ingest', 'plans', index, 'fallbackProvider'],
           message: 'must differ from provider (a fallback to the same provider is no fallback)',
+        });
+      } else if (plan.fallbackProvider === 'fred') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ingest', 'plans', index, 'fallbackProvider'],
+          message: 'fred serves macro events, not bars: it cannot stand in for a bar provider',
+        });
+      } else if (plan.fallbackProvider !== undefined && plan.provider !== 'yahoo') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ingest', 'plans', index, 'fallbackProvider'],
+          message:
+            plan.provider === 'fred'
+              ? 'no other provider serves macro events: a fred plan has no fallback'
+              : 'a csv plan reads its own files; a fallback is for yahoo plans (fallbackProvider: csv)',
         });
       }
       plan.mergeWith?.forEach((source, at) => {
