@@ -353,6 +353,44 @@ describe('TimescaleIngestor', () => {
     expect(sources.rows).toEqual([{ source: 'csv', n: '525' }]);
   });
 
+  it('merges a plan with its mergeWith source: each bar from the most trusted source that has it', async () => {
+    const ns = namespace('merge');
+    const plan = 'eq-merged';
+    const yahoo = await fakeYahoo((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(spyChart()));
+    });
+    const config = yahooPlanConfig(
+      ns.prefix,
+      yahoo,
+      { name: plan, mergeWith: ['csv'], symbols: ['SPY'], lookbackDays: 3650 },
+      { csv: { directory: FIXTURES } },
+    );
+    const { app } = await startInstance(config);
+    const completed = await waitFor(async () => (await app.queue.getJobs(['completed']))[0], {
+      timeoutMs: 60_000,
+      description: 'the scheduled job completed',
+    });
+    // Yahoo's three most recent days and the 504 shipped SPY daily bars, which end before them.
+    expect(completed.returnvalue).toMatchObject({ plan, runs: [{ status: 'succeeded', inserted: 507 }] });
+    const sources = await pool.query<{ source: string; n: string }>(
+      `SELECT source, count(*) AS n FROM market_data.bars WHERE symbol = 'SPY' AND timeframe = '1d' GROUP BY source ORDER BY source`,
+    );
+    expect(sources.rows).toEqual([
+      { source: 'csv', n: '504' },
+      { source: 'yahoo', n: '3' },
+    ]);
+    const [run] = (
+      await pool.query<{ quality: { merge?: { sources: string[]; rowsBySource: Record<string, number> } } }>(
+        'SELECT quality FROM backbone.ingest_runs WHERE plan = $1',
+        [plan],
+      )
+    ).rows;
+    expect(run?.quality.merge).toMatchObject({
+      sources: ['yahoo', 'csv'],
+      rowsBySource: { yahoo: 3, csv: 504 },
+    });
+  });
+
   it('stops a plan after its consecutive failures: scheduler removed, state in Redis, failed runs recorded', async () => {
     const ns = namespace('stop');
     const plan = 'eq-broken';
