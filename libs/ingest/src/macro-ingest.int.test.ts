@@ -1,6 +1,7 @@
 import { systemConfigSchema, type SystemConfig } from '@backbone/config';
 import { ingestRunEventSchema } from '@backbone/contracts';
 import { createPool, migrate } from '@backbone/db';
+import { startReplayServer, type ReplayServer } from '@backbone/market-sources/test-support';
 import { createTestDatabase, type TestDatabase } from '@backbone/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -8,7 +9,6 @@ import { IngestFailedError } from './errors/ingest-failed-error.ts';
 import { IngestUsageError } from './errors/ingest-usage-error.ts';
 import { parseIngestRequest } from './request.ts';
 import { runIngest } from './run-ingest.ts';
-import { startFredReplay, type FredReplay } from './test-support/fred-replay.ts';
 
 const NOW = new Date('2026-11-26T12:00:00Z');
 const API_KEY = 'k3y-for-the-replay-0000000000001';
@@ -17,21 +17,23 @@ const BAD_KEY = 'unregistered0000000000000000000x';
 
 let db: TestDatabase;
 let pool: pg.Pool;
-let fred: FredReplay;
+let fred: ReplayServer;
 
 beforeAll(async () => {
   db = await createTestDatabase('t_ingest_macro', { migrate });
   pool = createPool({ url: db.url, poolSize: 2 }, { applicationName: 'ingest-macro-int-test' });
-  fred = await startFredReplay([
-    'bad-api-key-400.json',
-    'releases-dates-q4.json',
-    'payems-2026-10-02.json',
-    'payems-2026-11-06.json',
-    'cpiaucsl-2026-10-14.json',
-    'cpiaucsl-2026-11-12.json',
-    'unrate-2026-10-02.json',
-    'unrate-2026-11-06.json',
-  ]);
+  fred = await startReplayServer(
+    [
+      'bad-api-key-400.json',
+      'releases-dates-q4.json',
+      'payems-2026-10-02.json',
+      'payems-2026-11-06.json',
+      'cpiaucsl-2026-10-14.json',
+      'cpiaucsl-2026-11-12.json',
+      'unrate-2026-10-02.json',
+      'unrate-2026-11-06.json',
+    ].map((name) => `fred/${name}`),
+  );
 });
 afterAll(async () => {
   await fred.close();
@@ -136,7 +138,7 @@ describe('runIngest --provider fred', () => {
       rejectedByReason: { macro_actual_invalid: 1 },
     });
     // The key went to FRED on every request and nowhere else.
-    expect(fred.requests.every((request) => request.includes(`api_key=${API_KEY}`))).toBe(true);
+    expect(fred.requests.every((request) => request.query['api_key'] === API_KEY)).toBe(true);
     expect(JSON.stringify({ runs, outbox, rejected })).not.toContain(API_KEY);
   });
 
