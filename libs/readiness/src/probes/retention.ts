@@ -1,6 +1,5 @@
 import type { SystemConfig } from '@backbone/config';
-import { storageMode } from '@backbone/db';
-import type pg from 'pg';
+import { storageMode, type SqlExecutor } from '@backbone/db';
 import { combine, formatAge, type CheckOutcome, type Evidence, type Finding } from '../check.ts';
 import type { CheckDefinition } from '../run-check.ts';
 
@@ -28,7 +27,7 @@ interface Enforcement {
  * @example const checks = retentionChecks({ pool, storage: config.storage });
  */
 export function retentionChecks(input: {
-  pool: pg.Pool;
+  pool: SqlExecutor;
   storage: StorageConfig;
   now?: () => Date;
 }): CheckDefinition[] {
@@ -67,7 +66,7 @@ export function retentionChecks(input: {
 }
 
 async function probeTable(
-  pool: pg.Pool,
+  pool: SqlExecutor,
   table: 'market_data.ticks' | 'market_data.macro_events',
   targetDays: number,
   widthDays: number,
@@ -87,7 +86,7 @@ async function probeTable(
   });
 }
 
-async function probeBars(pool: pg.Pool, storage: StorageConfig, now: Date): Promise<CheckOutcome> {
+async function probeBars(pool: SqlExecutor, storage: StorageConfig, now: Date): Promise<CheckOutcome> {
   const findings: Finding[] = [];
   const timeframes: Evidence[] = [];
   const mode = await storageMode(pool);
@@ -184,7 +183,7 @@ function judge(
 }
 
 async function enforcementOf(
-  pool: pg.Pool,
+  pool: SqlExecutor,
   table: 'market_data.ticks' | 'market_data.macro_events',
 ): Promise<Enforcement> {
   if ((await storageMode(pool)) === 'timescaledb') {
@@ -215,7 +214,7 @@ function emptyEnforcement(): Enforcement {
 }
 
 async function timescaleJob(
-  pool: pg.Pool,
+  pool: SqlExecutor,
   procName: string,
   hypertable: string | null,
 ): Promise<Enforcement | null> {
@@ -227,8 +226,12 @@ async function timescaleJob(
     last_successful_finish: Date | null;
     total_failures: string | null;
   }>(
-    `SELECT j.job_id, j.config->>'drop_after' AS drop_after, s.last_run_started_at, s.last_run_status,
-            s.last_successful_finish, s.total_failures::text AS total_failures
+    // A job that never ran (or never succeeded) has -infinity there, which is no Date.
+    `SELECT j.job_id, j.config->>'drop_after' AS drop_after,
+            CASE WHEN isfinite(s.last_run_started_at) THEN s.last_run_started_at END AS last_run_started_at,
+            s.last_run_status,
+            CASE WHEN isfinite(s.last_successful_finish) THEN s.last_successful_finish END AS last_successful_finish,
+            s.total_failures::text AS total_failures
      FROM timescaledb_information.jobs j
      LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
      WHERE j.proc_name = $1 AND ($2::text IS NULL OR (j.hypertable_schema = 'market_data' AND j.hypertable_name = $2))

@@ -1,7 +1,6 @@
 import type { SystemConfig } from '@backbone/config';
 import { timeframeMs, type Timeframe } from '@backbone/contracts';
-import { storageMode } from '@backbone/db';
-import type pg from 'pg';
+import { storageMode, type SqlExecutor } from '@backbone/db';
 import {
   combine,
   formatAge,
@@ -74,7 +73,7 @@ export const EXPECTED_TABLES = [
 const PARTITIONED = ['market_data.bars', 'market_data.ticks', 'market_data.macro_events'] as const;
 
 export interface TimescaleProbeInput {
-  pool: pg.Pool;
+  pool: SqlExecutor;
   rules: ReadinessRules;
   expectations: FreshnessExpectations;
   now?: () => Date;
@@ -133,7 +132,7 @@ async function probeConnection({ pool, rules }: TimescaleProbeInput): Promise<Ch
   return ok(evidence);
 }
 
-async function probeSchema(pool: pg.Pool): Promise<CheckOutcome> {
+async function probeSchema(pool: SqlExecutor): Promise<CheckOutcome> {
   const tables = await pool.query<{ name: string; present: boolean }>(
     `SELECT name, to_regclass(name) IS NOT NULL AS present FROM unnest($1::text[]) AS name`,
     [EXPECTED_TABLES],
