@@ -63,11 +63,38 @@ const SIZES = {
   },
 } as const;
 
+const USAGE = `Usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}]
+
+Measures the project against the machine's own limits (psql \\copy, redis-benchmark, the raw
+Kafka clients), side by side. Needs the local stack (./backbone stack up), psql and
+redis-benchmark on the PATH.
+
+  --quick          a smoke-level run (under 2 minutes): every path twice, small sizes
+  --only <list>    only these scenarios (comma-separated); docs/benchmarks.md is then unchanged
+  -h, --help       this text
+
+Writes bench/results/<timestamp>.json (every raw sample); a run of every scenario also
+regenerates docs/benchmarks.md.
+`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: process.argv.slice(2),
-    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
-  });
+  let values: { quick: boolean; only?: string | undefined; help: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const only = parseOnly(values.only);
   const mode = values.quick ? 'quick' : 'full';
   const sizes = SIZES[mode];
@@ -225,7 +252,9 @@ try {
   await main();
 } catch (error) {
   process.stderr.write(
-    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    error instanceof UsageError
+      ? `bench: ${error.message}\n`
+      : `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );
   process.exitCode = error instanceof UsageError ? 2 : 1;
 }
