@@ -50,6 +50,11 @@ export function createProbeClients(
     ...config.kafka,
     clientId: `${config.kafka.clientId}-readiness`,
     logLevel: 'error',
+    // One retry within the probe timeout: a probe that timed out must not leave a call retrying
+    // (and reconnecting) behind it, and a missing topic is reported as missing, not as a timeout.
+    retry: { retries: 1, initialRetryTimeMs: 100, maxRetryTimeMs: timeoutMs },
+    connectionTimeoutMs: timeoutMs,
+    requestTimeoutMs: timeoutMs,
   });
   return {
     pool,

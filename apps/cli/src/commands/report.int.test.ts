@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readinessSnapshotSchema } from '@backbone/contracts';
-import { freePort } from '@backbone/testing';
+import { freePort, uniqueName } from '@backbone/testing';
 import { describe, expect, inject, it } from 'vitest';
 import { backbone as runBackbone, ROOT, type CommandOutcome } from '../e2e/processes.ts';
 
@@ -63,6 +63,20 @@ describe('./backbone report', { timeout: 90_000 }, () => {
     );
     expect(outcome.code).toBe(2);
     expect(outcome.stdout).toContain('"status": "fail"');
+  });
+
+  it('reports topics of a namespace that has none as missing, and exits', async () => {
+    // kafkajs retried the calls on those topics for longer than the probe waited, and a retry
+    // after the report closed its admin connected again: the process never ended.
+    const outcome = await backbone(
+      ['report', '--format', 'json', '--set', `kafka.namespace=${uniqueName('none')}.`],
+      {},
+      30_000,
+    );
+    expect(outcome.code).toBe(2);
+    const { components } = JSON.parse(outcome.stdout) as { components: { name: string }[] };
+    const topics = components.find((component) => component.name === 'kafka.topics');
+    expect(topics).toMatchObject({ status: 'fail', reason: 'topic_missing' });
   });
 
   it('exits 2 on an unknown format, naming it', async () => {

@@ -65,8 +65,7 @@ let env: Record<string, string>;
 let envWithSasl: Record<string, string>;
 /**
  * Isolation: this file's Redis key namespace. The Kafka namespace stays the default: the report
- * and the reporter only read the topics, and with a namespace whose topics do not exist
- * `./backbone report` prints its report but does not exit (found here, left to its owner).
+ * and the reporter only read the topics.
  */
 let isolation: string[];
 

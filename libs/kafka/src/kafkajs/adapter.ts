@@ -70,6 +70,21 @@ export interface KafkajsClientOptions {
   readonly logger?: KafkaLogger | undefined;
   /** Most verbose kafkajs level forwarded (default `info`). */
   readonly logLevel?: 'error' | 'warn' | 'info' | 'debug' | undefined;
+  /**
+   * How hard a call tries before it fails (default kafkajs's: 5 retries within 30 s). Callers
+   * with a deadline of their own (readiness probes) keep it short, so a call they gave up on
+   * does not go on retrying, and reconnecting, after they closed the client.
+   */
+  readonly retry?:
+    | {
+        readonly retries: number;
+        readonly initialRetryTimeMs: number;
+        readonly maxRetryTimeMs: number;
+      }
+    | undefined;
+  /** Limit of one connection attempt and of one request (default kafkajs's: 1 s and 30 s). */
+  readonly connectionTimeoutMs?: number | undefined;
+  readonly requestTimeoutMs?: number | undefined;
 }
 
 /** Kafka protocol numbers (DescribeConfigs/AlterConfigs): resource type TOPIC, config source TOPIC_CONFIG. */
@@ -111,6 +126,17 @@ function kafkajsConfig(options: KafkajsClientOptions): KafkaConfig {
     clientId: options.clientId,
     logLevel: LOG_LEVELS[options.logLevel ?? 'info'],
     logCreator: kafkajsLogCreator(options.logger ?? silentKafkaLogger),
+    ...(options.retry === undefined
+      ? {}
+      : {
+          retry: {
+            retries: options.retry.retries,
+            initialRetryTime: options.retry.initialRetryTimeMs,
+            maxRetryTime: options.retry.maxRetryTimeMs,
+          },
+        }),
+    ...(options.connectionTimeoutMs === undefined ? {} : { connectionTimeout: options.connectionTimeoutMs }),
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeout: options.requestTimeoutMs }),
   };
   if (options.ssl?.enabled === true) {
     config.ssl = {

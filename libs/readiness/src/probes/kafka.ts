@@ -73,25 +73,34 @@ export function kafkaChecks(input: KafkaProbeInput): KafkaChecks {
     })();
     return connecting;
   };
+  // Calls still running after their probe timed out: close() waits for them, since a call that
+  // retries after the admin closed opens a connection again and keeps the process alive.
+  const inFlight = new Set<Promise<unknown>>();
+  const withAdmin = <T>(use: (admin: AdminPort) => Promise<T>): Promise<T> => {
+    const call = connected().then(use);
+    inFlight.add(call);
+    void call.finally(() => inFlight.delete(call)).catch(() => undefined);
+    return call;
+  };
   let previousDlq: { total: bigint; at: number } | undefined;
   const checks: CheckDefinition[] = [
-    { name: 'kafka.cluster', component: 'kafka', run: async () => probeCluster(await connected()) },
+    { name: 'kafka.cluster', component: 'kafka', run: () => withAdmin(probeCluster) },
     {
       name: 'kafka.topics',
       component: 'kafka',
-      run: async () => probeTopics(await connected(), input.topics),
+      run: () => withAdmin((admin) => probeTopics(admin, input.topics)),
     },
     {
       name: 'kafka.consumer-lag',
       component: 'kafka',
-      run: async () => probeLag(await connected(), input.pool, input.groups, input.rules),
+      run: () => withAdmin((admin) => probeLag(admin, input.pool, input.groups, input.rules)),
     },
     {
       name: 'kafka.dead-letters',
       component: 'kafka',
       run: async () => {
         const at = now().getTime();
-        const offsets = await (await connected()).fetchTopicOffsets(input.deadLetterTopic);
+        const offsets = await withAdmin((admin) => admin.fetchTopicOffsets(input.deadLetterTopic));
         const total = offsets.reduce((sum, partition) => sum + partition.high, 0n);
         const before = previousDlq;
         previousDlq = { total, at };
@@ -113,8 +122,9 @@ export function kafkaChecks(input: KafkaProbeInput): KafkaChecks {
       connecting = undefined;
       // A connect still in flight (its probe timed out) would open its connection after a close
       // issued now, keeping the process alive: close once it has settled. A failed connect has
-      // closed its own client already.
+      // closed its own client already. Calls still retrying are waited for the same way.
       if (pending !== undefined) await pending.catch(() => undefined);
+      await Promise.allSettled([...inFlight]);
       await current?.close();
     },
   };
