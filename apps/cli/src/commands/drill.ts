@@ -72,6 +72,7 @@ cache or a drill that could not finish; 2: bad usage or a non-local stack withou
           kafkaBrokers: config.kafka.brokers,
           rules: rulesFromConfig(config),
           confirmNonLocal: flags.confirmNonLocal === true,
+          maxFutureSkewMs: config.ingest.maxFutureSkewSeconds * 1000,
           totalBars,
           ratePerSecond,
         });
