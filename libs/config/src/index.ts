@@ -13,7 +13,6 @@ export {
   PROVIDER_NAMES,
   SQL_IDENTIFIER,
   SYMBOL,
-  TIMEFRAME,
   TOPIC_NAMES,
   WORKER_NAMES,
   streamBridgeGroupId,

@@ -309,13 +309,21 @@ describe('loadConfig validation', () => {
     expect(config.ingest.plans[0]?.timeframes).toEqual(['1m', '4h', '1d', '1wk', '1mo']);
     expect(config.storage.retentionDays.bars['1wk']).toBe(3650);
 
+    // 1w is not the contract's spelling; 2h is spelt right but no bar carries it.
     const error = configError(() =>
-      loadConfig({ argv: ['--set', plan('1w'), '--set', 'storage.retentionDays.bars.1w=10'], env: {} }),
+      loadConfig({
+        argv: ['--set', plan('1w, 2h'), '--set', 'storage.retentionDays.bars.1w=10'],
+        env: {},
+      }),
     );
     expect(error.issues.map((issue) => issue.path).sort()).toEqual([
       'ingest.plans.0.timeframes.0',
+      'ingest.plans.0.timeframes.1',
       'storage.retentionDays.bars.1w',
     ]);
+    expect(error.issues[0]?.message).toBe(
+      "must be one of 1m, 5m, 15m, 30m, 1h, 4h, 1d, 1wk, 1mo (the bar contract's timeframes)",
+    );
   });
 
   it('checks fields against each other', () => {

@@ -1,3 +1,4 @@
+import { isTimeframe, TIMEFRAMES } from '@backbone/contracts';
 import { z } from 'zod';
 
 /**
@@ -12,12 +13,8 @@ import { z } from 'zod';
 export const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Market symbols, checked after upper-casing (the bar contract uses the same rule). */
 export const SYMBOL = /^[A-Z0-9_.=\-]{1,32}$/;
-/**
- * Timeframe spelling (`1m`, `15m`, `1h`, `1d`, `1wk`, `1mo`), the units of the bar contract and of
- * @backbone/db's storage options. The exact supported set belongs to the bar contract in
- * @backbone/contracts; config only rejects what cannot be a timeframe at all.
- */
-export const TIMEFRAME = /^[1-9][0-9]{0,2}(m|h|d|wk|mo)$/;
+/** The bar contract's timeframes: a plan or retention key naming another would fail later. */
+const TIMEFRAME_MESSAGE = `must be one of ${TIMEFRAMES.join(', ')} (the bar contract's timeframes)`;
 
 /** The four Kafka topics of the architecture; their names are a published contract. */
 export const TOPIC_NAMES = [
@@ -370,7 +367,7 @@ const planSchema = z
       .min(1),
     /** Bar timeframes to fetch. */
     timeframes: z
-      .array(z.string().regex(TIMEFRAME, 'must be a timeframe like 1m, 1h, 1d'))
+      .array(z.enum(TIMEFRAMES, { error: TIMEFRAME_MESSAGE }))
       .min(1)
       .default(['1d']),
     /** How far back each run (re)fetches, so late corrections are merged. */
@@ -451,12 +448,8 @@ const storageSchema = z
           .catchall(positiveInt)
           .superRefine((bars, ctx) => {
             for (const timeframe of Object.keys(bars)) {
-              if (!TIMEFRAME.test(timeframe)) {
-                ctx.addIssue({
-                  code: 'custom',
-                  path: [timeframe],
-                  message: 'must be a timeframe like 1m, 1h, 1d',
-                });
+              if (!isTimeframe(timeframe)) {
+                ctx.addIssue({ code: 'custom', path: [timeframe], message: TIMEFRAME_MESSAGE });
               }
             }
           })

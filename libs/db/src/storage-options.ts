@@ -1,3 +1,4 @@
+import { isTimeframe, TIMEFRAMES } from '@backbone/contracts';
 import { InvalidStorageOptionsError } from './errors.ts';
 
 /**
@@ -49,8 +50,6 @@ export const DEFAULT_STORAGE_OPTIONS: StorageOptions = {
   },
 };
 
-const TIMEFRAME = /^[1-9][0-9]{0,2}(m|h|d|wk|mo)$/;
-
 /**
  * Fills in defaults and checks every number, naming the bad key path.
  *
@@ -60,7 +59,7 @@ export function resolveStorageOptions(input: StorageOptionsInput = {}): StorageO
   const d = DEFAULT_STORAGE_OPTIONS;
   const options: StorageOptions = {
     retentionDays: {
-      bars: input.retentionDays?.bars ?? d.retentionDays.bars,
+      bars: { ...d.retentionDays.bars, ...input.retentionDays?.bars },
       ticks: input.retentionDays?.ticks ?? d.retentionDays.ticks,
       macroEvents: input.retentionDays?.macroEvents ?? d.retentionDays.macroEvents,
     },
@@ -73,10 +72,10 @@ export function resolveStorageOptions(input: StorageOptionsInput = {}): StorageO
     },
   };
   for (const [timeframe, days] of Object.entries(options.retentionDays.bars)) {
-    if (!TIMEFRAME.test(timeframe)) {
+    if (!isTimeframe(timeframe)) {
       throw new InvalidStorageOptionsError(
         `retentionDays.bars.${timeframe}`,
-        'is not a timeframe like 1m, 1h, 1d',
+        `is not one of the bar contract's timeframes (${TIMEFRAMES.join(', ')})`,
       );
     }
     requireWhole(`retentionDays.bars.${timeframe}`, days, 1, 1_000_000);
