@@ -356,6 +356,8 @@ describe('TimescaleIngestor', () => {
   it('merges a plan with its mergeWith source: each bar from the most trusted source that has it', async () => {
     const ns = namespace('merge');
     const plan = 'eq-merged';
+    // Earlier tests of this file stored Yahoo's SPY bars; this run must find none.
+    await pool.query(`DELETE FROM market_data.bars WHERE symbol = 'SPY'`);
     const yahoo = await fakeYahoo((_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(spyChart()));
     });
