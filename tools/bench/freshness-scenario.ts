@@ -74,7 +74,8 @@ export interface FreshnessScenarioResult {
 }
 
 const ROOT = new URL('../../', import.meta.url);
-const TELEMETRY_REGISTER = fileURLToPath(new URL('libs/telemetry/src/register.ts', ROOT));
+/** `./backbone serve <worker>` execs node in place, so the child's pid is the worker's own. */
+const LAUNCHER = fileURLToPath(new URL('backbone', ROOT));
 const SYMBOLS = Array.from({ length: 10 }, (_, i) => `FR${String(i).padStart(2, '0')}`);
 /** How often the harness reads the latest-bar envelopes (one EVALSHA per symbol). */
 const CACHE_POLL_MS = 10;
@@ -86,10 +87,10 @@ const OUTPUT_TAIL_CHARS = 20_000;
 
 type WorkerName = 'stream-bridge' | 'cache-warmer';
 
-/** The real entry points (what `./backbone serve <worker>` starts) and their config section. */
-const WORKER_MAINS: Record<WorkerName, { readonly main: string; readonly configKey: string }> = {
-  'stream-bridge': { main: 'apps/stream-bridge/src/main.ts', configKey: 'workers.streamBridge' },
-  'cache-warmer': { main: 'apps/cache-warmer/src/main.ts', configKey: 'workers.cacheWarmer' },
+/** Each worker's config section. */
+const CONFIG_KEYS: Record<WorkerName, string> = {
+  'stream-bridge': 'workers.streamBridge',
+  'cache-warmer': 'workers.cacheWarmer',
 };
 /** The cache-warmer's info line once its events consumer owns partitions (its /readyz does not say). */
 const WARMER_ASSIGNED_LOG = 'ingest events partitions assigned';
@@ -467,16 +468,14 @@ function procStatusMb(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): number
 }
 
 async function startWorker(name: WorkerName, configArgs: readonly string[]): Promise<Worker> {
-  const { main, configKey } = WORKER_MAINS[name];
+  const configKey = CONFIG_KEYS[name];
   const port = await freePort();
-  // The node flags of `./backbone serve`: telemetry registered before the worker's first import.
+  // Exactly what a deployment runs: the launcher's node, flags and telemetry registration.
   const child = spawn(
-    process.execPath,
+    LAUNCHER,
     [
-      '--disable-warning=TimeoutNegativeWarning',
-      '--import',
-      TELEMETRY_REGISTER,
-      fileURLToPath(new URL(main, ROOT)),
+      'serve',
+      name,
       ...configArgs,
       ...['--set', `${configKey}.host=127.0.0.1`],
       ...['--set', `${configKey}.port=${String(port)}`],

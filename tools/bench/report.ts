@@ -125,7 +125,7 @@ export function benchmarksMarkdown(results: BenchResults, resultsFile: string): 
       )
       .join('; ');
     details.push(
-      `- **Freshness** (${int(freshness.produced)} bars, ${String(freshness.symbols)} symbols, asked ${int(freshness.rate)} bars/s for ${String(freshness.seconds)} s, achieved ${int(freshness.achievedRate)} bars/s; bars never committed / never cached within the timeout: ${int(freshness.committed.missing)} / ${int(freshness.fresh.missing)}, counted as infinitely late). stream-bridge and cache-warmer run as two processes of their own: their real entry points (\`apps/<worker>/src/main.ts\`) started with \`./backbone serve\`'s node flags, on a database, a Redis key namespace and a \`kafka.namespace\` (so topics and consumer groups) of the run. _Produced_: when the feed generated the bar (it is then due and handed to the producer). _Row committed_: the \`producedAt\` of the ingest event the sink writes in the transaction that stored the bar, just before COMMIT (so the COMMIT round trip itself is not counted), read from \`backbone.outbox\` after the run. _Key fresh_: the \`loadedAt\` of the first latest-bar envelope whose \`maxTs\` reaches the bar; the harness peeks each symbol's key every ${String(freshness.cachePollMs)} ms and saw ${int(freshness.envelopesSeen)} distinct envelopes; a write overwritten within one poll is missed and the next one counts, so _fresh_ errs late, never early. Max: committed ${ms(freshness.committed.max)}, fresh ${ms(freshness.fresh.max)}. One run: the percentiles are over every bar, not medians of repetitions.`,
+      `- **Freshness** (${int(freshness.produced)} bars, ${String(freshness.symbols)} symbols, asked ${int(freshness.rate)} bars/s for ${String(freshness.seconds)} s, achieved ${int(freshness.achievedRate)} bars/s; bars never committed / never cached within the timeout: ${int(freshness.committed.missing)} / ${int(freshness.fresh.missing)}, counted as infinitely late). stream-bridge and cache-warmer run as two processes of their own: started with \`./backbone serve <worker>\` (the launcher execs node in place, so the measured pid is the worker's), on a database, a Redis key namespace and a \`kafka.namespace\` (so topics and consumer groups) of the run. _Produced_: when the feed generated the bar (it is then due and handed to the producer). _Row committed_: the \`producedAt\` of the ingest event the sink writes in the transaction that stored the bar, just before COMMIT (so the COMMIT round trip itself is not counted), read from \`backbone.outbox\` after the run. _Key fresh_: the \`loadedAt\` of the first latest-bar envelope whose \`maxTs\` reaches the bar; the harness peeks each symbol's key every ${String(freshness.cachePollMs)} ms and saw ${int(freshness.envelopesSeen)} distinct envelopes; a write overwritten within one poll is missed and the next one counts, so _fresh_ errs late, never early. Max: committed ${ms(freshness.committed.max)}, fresh ${ms(freshness.fresh.max)}. One run: the percentiles are over every bar, not medians of repetitions.`,
       `- **Memory** (scenario 5, measured on the two worker processes of scenario 3, not during scenario 1, whose sink runs inside the harness): VmRSS from \`/proc/<pid>/status\` every 0.5 s, peak = VmHWM at the end (covers start-up, the ${int(freshness.rate)} bars/s feed and the soak). Soak: ${int(freshness.soakRate)} bars/s for ${String(freshness.soakSeconds)} s right after the freshness feed; start / end = median RSS of the soak's first / last tenth, "no growth" = end within ${String(LIMITS.soakGrowth * 100)}% of start. ${memory}.`,
     );
   }
@@ -199,13 +199,16 @@ and per-slice timings taken by hand, as dated.
   telemetry registration alone brings a process to ~130 MB RSS; importing the stream-bridge
   code takes it to ~280 MB, of which ~134 MB is V8's young generation (new space), grown during
   module loading and kept (V8 sizes it from the machine's 23.5 GB); the live heap after a GC is
-  ~35 MB. With \`--max-semi-space-size=8\` the same imports stay at ~200 MB. The soak numbers
-  above are what the workers add on top. RSS follows the garbage collector (it climbs, then
-  drops at a major GC), so a short soak's start / end can mislead either way; read the samples
-  in the JSON. In the full-size run above (150 s at 1,000 bars/s after the 5,000 bars/s feed)
-  the stream-bridge climbed 378 → 435 MB in its first minute and then stayed at 435-439 MB for
-  90 s (a plateau, not a leak, as far as 150 s can tell); the cache-warmer climbed 286 → 385 MB
-  and fell to 203 MB at a major GC. Both peaks (439 and 385 MB) are far above 150 MB.
+  ~35 MB. The workers therefore run with \`--max-semi-space-size=16\` (\`./backbone serve\`
+  and the worker image). A/B of the full-size freshness scenario on 2026-11-26, one after the
+  other at load 3-5, the same code: default young generation: peaks stream-bridge 395 MB,
+  cache-warmer 415 MB, soak slopes 23.6 and 19.8 MB/min, fresh p99 501 ms, commit → fresh p99
+  251 ms; with 16 MB semi-spaces: peaks 308 and 292 MB, slopes 0.8 and 0.6 MB/min (the
+  "growth" over a soak was the young generation filling up), fresh p99 435 ms, commit → fresh
+  p99 168 ms; with 8 MB: 268 and 288 MB, fresh p99 372 ms. 16 is V8's usual maximum and leaves
+  the sink's allocation rate room. The rest above 150 MB is code and the telemetry SDK. RSS
+  follows the garbage collector (it climbs, then drops at a major GC), so a short soak's start /
+  end can mislead either way; read the samples in the JSON.
 - **Cache.** Each hit is one EVALSHA plus envelope validation; even a bare ioredis GET from the same
   process reaches only about half of redis-benchmark (a C client), so most of the gap is the
   JavaScript client side, not Redis.

@@ -105,6 +105,7 @@ describe(dockerfile, () => {
         env: { WORKER_APP: worker.app },
       });
       expect(stdout.trimEnd().split('\n')).toEqual([
+        '--max-semi-space-size=16',
         '--conditions=production',
         '--enable-source-maps',
         '--import',
