@@ -203,10 +203,11 @@ and per-slice timings taken by hand, as dated.
   and the worker image). A/B of the full-size freshness scenario on 2026-11-26, one after the
   other at load 3-5, the same code: default young generation: peaks stream-bridge 395 MB,
   cache-warmer 415 MB, soak slopes 23.6 and 19.8 MB/min, fresh p99 501 ms, commit → fresh p99
-  251 ms; with 16 MB semi-spaces: peaks 308 and 292 MB, slopes 0.8 and 0.6 MB/min (the
-  "growth" over a soak was the young generation filling up), fresh p99 435 ms, commit → fresh
+  251 ms; with 16 MB semi-spaces: peaks 308 and 292 MB, slopes 0.8 and 0.6 MB/min, fresh p99 435 ms, commit → fresh
   p99 168 ms; with 8 MB: 268 and 288 MB, fresh p99 372 ms. 16 is V8's usual maximum and leaves
-  the sink's allocation rate room. The rest above 150 MB is code and the telemetry SDK. RSS
+  the sink's allocation rate room. In the full run above, right after, the cache-warmer still
+  went from 286 to 320 MB over its soak: the slope varies from run to run, and 150 s cannot tell
+  a leak from a heap that has not settled. The rest above 150 MB is code and the telemetry SDK. RSS
   follows the garbage collector (it climbs, then drops at a major GC), so a short soak's start /
   end can mislead either way; read the samples in the JSON.
 - **Cache.** Each hit is one EVALSHA plus envelope validation; even a bare ioredis GET from the same
