@@ -80,6 +80,25 @@ describe('heartbeats on the real Redis', () => {
     expect((await listHeartbeats({ redis, keyNamespace })).live).toEqual([]);
   });
 
+  it('publishes its first beat at start; firstBeat settles once the key is there', async () => {
+    const keyNamespace = `${uniqueName('hb')}:`;
+    const supervisor = runningSupervisor();
+    // An interval far beyond the test: only the beat sent at start can have written the key.
+    const heartbeat = startHeartbeat({
+      redis,
+      keyNamespace,
+      worker: 'stream-bridge',
+      instanceId: 'host-b:7',
+      intervalMs: 60_000,
+      ttlMs: 120_000,
+      snapshot: () => supervisor.snapshot(),
+      logger: recordingLogger().logger,
+    });
+    await heartbeat.firstBeat;
+    expect(await redis.exists(heartbeat.key)).toBe(1);
+    await heartbeat.stop();
+  });
+
   it('lets the key expire after its TTL when the instance stops beating without a goodbye', async () => {
     const keyNamespace = `${uniqueName('hb_vanish')}:`;
     const supervisor = runningSupervisor();

@@ -41,6 +41,8 @@ export interface Heartbeat {
   readonly instanceId: string;
   /** Publishes the current snapshot now (also done on every interval). */
   beat(): Promise<void>;
+  /** Settles once the first beat, sent at start, is published (or failed and was logged). */
+  readonly firstBeat: Promise<void>;
   /** Stops publishing and deletes the key, so readers see a graceful exit at once. Idempotent. */
   stop(): Promise<void>;
 }
@@ -125,13 +127,14 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
     }, intervalMs);
   };
 
-  void beat();
+  const firstBeat = beat();
   schedule();
 
   return {
     key,
     instanceId,
     beat,
+    firstBeat,
     stop: () => {
       stopping ??= (async () => {
         clearTimeout(timer);

@@ -33,7 +33,8 @@ export interface RunWorkerOptions {
 
 /**
  * Runs a worker process until it is told to stop: its children under a supervisor with the
- * configured restart intensity and backoff, its health server, its heartbeat. The supervisor owns
+ * configured restart intensity and backoff, its health server, its heartbeat (the first one is
+ * published before any child starts). The supervisor owns
  * shutdown: a signal stops the children in reverse order, then the heartbeat (its key is deleted,
  * so the worker is gone at once, not after the TTL), the health server, `onShutdown` and last the
  * telemetry, whose final export then covers the whole shutdown. The process exits with the code
@@ -71,6 +72,9 @@ export async function runWorker(options: RunWorkerOptions): Promise<void> {
     logger,
   });
   if (health !== undefined) logger.info({ port: health.port }, 'health server listening');
+  // Children start once the worker is listed as live: a readiness round they trigger (the
+  // reporter's own first one) must not find the worker without a heartbeat.
+  await heartbeat.firstBeat;
 
   await runSupervisedProcess(supervisor, {
     logger,

@@ -17,10 +17,13 @@ import { workersCheck } from './workers.ts';
 const rules = testRules({}, { queueWaitSeconds: { warn: 60, fail: 600 } });
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-function snapshot(childState: 'running' | 'failed' | 'orphaned'): SupervisorSnapshot {
+function snapshot(
+  childState: 'running' | 'failed' | 'orphaned',
+  status: SupervisorSnapshot['status'] = 'running',
+): SupervisorSnapshot {
   return {
     name: 'stream-bridge',
-    status: 'running',
+    status,
     strategy: 'one_for_one',
     startedAt: new Date().toISOString(),
     escalation: null,
@@ -196,5 +199,38 @@ describe('BullMQ and worker probes on the real Redis', () => {
     expect(failedChild.message).toContain(
       'cache-warmer instance b:2: task bar-sink is failed (KafkaClientError: broker went away)',
     );
+  });
+
+  it('workers: an instance still starting (supervisor idle) is live; one stopping warns', async () => {
+    const keyNamespace = `${namespace.prefix}s:`;
+    const published = (status: SupervisorSnapshot['status'], instanceId: string) => {
+      const heartbeat = startHeartbeat({
+        redis,
+        keyNamespace,
+        worker: 'stream-bridge',
+        instanceId,
+        intervalMs: 1_000,
+        snapshot: () => snapshot('running', status),
+        logger: silent,
+      });
+      heartbeats.push(heartbeat);
+      return heartbeat.firstBeat;
+    };
+    await published('idle', 'c:3');
+    const starting = await runCheck(
+      workersCheck({ redis, keyNamespace, expectedWorkers: ['stream-bridge'] }),
+      5_000,
+    );
+    expect(starting.status).toBe('ok');
+    expect(starting.evidence.instances).toMatchObject([{ instanceId: 'c:3', supervisor: 'idle' }]);
+
+    await published('stopping', 'd:4');
+    const stopping = await runCheck(
+      workersCheck({ redis, keyNamespace, expectedWorkers: ['stream-bridge'] }),
+      5_000,
+    );
+    expect(stopping.status).toBe('warn');
+    expect(stopping.reason).toBe('supervisor_not_running');
+    expect(stopping.message).toContain('stream-bridge instance d:4: its supervisor is stopping');
   });
 });

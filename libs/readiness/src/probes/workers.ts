@@ -64,7 +64,9 @@ async function probeWorkers(input: WorkersProbeInput, now: Date): Promise<CheckO
         reason: 'supervisor_escalated',
         message: `${who}: its supervisor escalated (${snapshot.escalation?.message ?? 'no reason recorded'}) and stopped every child; restart the worker and fix the cause.`,
       });
-    } else if (snapshot.status !== 'running') {
+    } else if (snapshot.status !== 'running' && snapshot.status !== 'idle') {
+      // idle: the supervisor has not started its children yet. A worker publishes its first
+      // heartbeat just before it starts them, so that is a worker starting, not a fault.
       findings.push({
         status: 'warn',
         reason: 'supervisor_not_running',
