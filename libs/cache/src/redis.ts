@@ -1,4 +1,4 @@
-import { redactText } from '@backbone/config';
+import { redactText, redisTlsOptions } from '@backbone/config';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /** The Redis settings the cache needs; the `redis` section of the config fits. */
@@ -19,7 +19,6 @@ export function createCacheRedis(
   config: CacheRedisConfig,
   options: { connectionName?: string; commandTimeoutMs?: number; onError?: (error: Error) => void } = {},
 ): Redis {
-  const tls = config.tls.enabled || config.url.startsWith('rediss:');
   const redisOptions: RedisOptions = {
     connectionName: options.connectionName ?? 'backbone-cache',
     commandTimeout: options.commandTimeoutMs ?? 500,
@@ -27,7 +26,7 @@ export function createCacheRedis(
     maxRetriesPerRequest: 1,
     // Keep trying in the background; reads meanwhile go to the database.
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
-    ...(tls ? { tls: { rejectUnauthorized: config.tls.rejectUnauthorized } } : {}),
+    ...redisTlsOptions(config),
   };
   const redis = new Redis(config.url, redisOptions);
   const onError =

@@ -15,6 +15,7 @@ export {
   SYMBOL,
   TOPIC_NAMES,
   WORKER_NAMES,
+  redisTlsOptions,
   streamBridgeGroupId,
   systemConfigSchema,
   topicName,

@@ -44,6 +44,21 @@ export function streamBridgeGroupId(kafka: { readonly namespace: string }): stri
   return `${kafka.namespace}stream-bridge`;
 }
 
+/**
+ * ioredis's `tls` option for the configured Redis: TLS when `redis.tls.enabled` or the URL is
+ * `rediss://`, with the configured certificate check; nothing otherwise.
+ *
+ * @example new Redis(config.redis.url, { ...redisTlsOptions(config.redis), maxRetriesPerRequest: 2 })
+ */
+export function redisTlsOptions(redis: {
+  readonly url: string;
+  readonly tls: { readonly enabled: boolean; readonly rejectUnauthorized: boolean };
+}): { tls?: { rejectUnauthorized: boolean } } {
+  return redis.tls.enabled || redis.url.startsWith('rediss:')
+    ? { tls: { rejectUnauthorized: redis.tls.rejectUnauthorized } }
+    : {};
+}
+
 /** The four worker roles, each its own process. */
 export const WORKER_NAMES = [
   'timescaleIngestor',

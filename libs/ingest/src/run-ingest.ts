@@ -230,8 +230,6 @@ async function execute(
             fallback: request.fallbackProvider,
             mergeWith: request.mergeWith,
             driftThresholdPct: request.driftThresholdPct,
-            timeframe: request.timeframe,
-            symbols: request.symbols,
           }),
           {
             batchRows: config.ingest.batchRows,

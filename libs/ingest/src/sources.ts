@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { SystemConfig } from '@backbone/config';
-import { timeframeMs, type Timeframe } from '@backbone/contracts';
+import { timeframeMs } from '@backbone/contracts';
 import {
   createCsvProvider,
   createFailoverProvider,
@@ -129,8 +129,8 @@ export async function* httpChunks(
  * The provider for a request: with failover to a different configured provider, or merging
  * further providers after it by priority (drift threshold in percent, default 0.5), when asked.
  *
- * @example createBarProvider(config, 'yahoo', { fallback: 'csv', timeframe: '1d', symbols: ['EURUSD'] })
- * @example createBarProvider(config, 'yahoo', { mergeWith: ['csv'], driftThresholdPct: 1, timeframe: '1d', symbols: ['EURUSD'] })
+ * @example createBarProvider(config, 'yahoo', { fallback: 'csv' })
+ * @example createBarProvider(config, 'yahoo', { mergeWith: ['csv'], driftThresholdPct: 1 })
  */
 export function createBarProvider(
   config: Pick<SystemConfig, 'ingest'>,
@@ -139,8 +139,6 @@ export function createBarProvider(
     fallback?: BarProviderName | undefined;
     mergeWith?: readonly BarProviderName[] | undefined;
     driftThresholdPct?: number | undefined;
-    timeframe: Timeframe;
-    symbols: readonly string[];
   },
 ): MarketDataProvider {
   const primary = providerNamed(config, name);

@@ -1,4 +1,4 @@
-import { redactText, type SystemConfig } from '@backbone/config';
+import { redactText, redisTlsOptions, type SystemConfig } from '@backbone/config';
 import { createPool } from '@backbone/db';
 import { createKafkajsClient } from '@backbone/kafka';
 import { Redis } from 'ioredis';
@@ -37,9 +37,7 @@ export function createProbeClients(
     maxRetriesPerRequest: 1,
     connectTimeout: timeoutMs,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-    ...(config.redis.tls.enabled || config.redis.url.startsWith('rediss:')
-      ? { tls: { rejectUnauthorized: config.redis.tls.rejectUnauthorized } }
-      : {}),
+    ...redisTlsOptions(config.redis),
   });
   // Without a listener a refused connection would crash the process.
   redis.on('error', (error: Error) => {

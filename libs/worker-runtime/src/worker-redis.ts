@@ -1,4 +1,4 @@
-import { redactText, type SystemConfig } from '@backbone/config';
+import { redactText, redisTlsOptions, type SystemConfig } from '@backbone/config';
 import type { Logger } from '@backbone/telemetry';
 import { Redis } from 'ioredis';
 
@@ -20,11 +20,10 @@ export interface WorkerRedisOptions {
  * @example const queueRedis = createWorkerRedis(config.redis, { logger, connectionName: 'cache-warmer-queue' });
  */
 export function createWorkerRedis(config: SystemConfig['redis'], options: WorkerRedisOptions): Redis {
-  const tls = config.tls.enabled || config.url.startsWith('rediss:');
   const redis = new Redis(config.url, {
     connectionName: options.connectionName,
     maxRetriesPerRequest: options.blocking === true ? null : 2,
-    ...(tls ? { tls: { rejectUnauthorized: config.tls.rejectUnauthorized } } : {}),
+    ...redisTlsOptions(config),
   });
   redis.on('error', (error: Error) => {
     options.logger.warn(

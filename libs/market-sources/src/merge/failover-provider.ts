@@ -1,5 +1,6 @@
 import type { BarRequest, MarketDataProvider, ProviderFailure, UnvalidatedBarBatch } from '../types.ts';
 import { AllSourcesFailedError } from './all-sources-failed-error.ts';
+import { distinctSourceNames, perSymbol } from './source-list.ts';
 
 export interface FailoverOptions {
   /** Told whenever a source fails and the next one is tried (for logs and metrics). */
@@ -19,20 +20,12 @@ export function createFailoverProvider(
   sources: readonly MarketDataProvider[],
   options: FailoverOptions = {},
 ): MarketDataProvider {
-  const names = sources.map((s) => s.name);
-  if (sources.length < 2)
-    throw new RangeError(`failover needs at least two sources, got ${names.join(',') || 'none'}`);
-  const duplicate = names.find((name, index) => names.indexOf(name) !== index);
-  // Failing over to the same source is what the predecessor did (Yahoo to Yahoo): refuse it.
-  if (duplicate !== undefined)
-    throw new RangeError(`failover sources must differ; "${duplicate}" is listed twice`);
+  const names = distinctSourceNames(sources, 'failover');
 
   return {
     name: `failover(${names.join('>')})`,
     async *fetchBars(request: BarRequest, signal?: AbortSignal): AsyncGenerator<UnvalidatedBarBatch> {
-      const units =
-        request.symbols.length === 0 ? [request.symbols] : request.symbols.map((symbol) => [symbol]);
-      for (const symbols of units) {
+      for (const symbols of perSymbol(request)) {
         const failures: ProviderFailure[] = [];
         let served: { by: string; batches: UnvalidatedBarBatch[] } | undefined;
         for (const [index, source] of sources.entries()) {

@@ -8,12 +8,11 @@ import type {
 } from '../types.ts';
 import { AllSourcesFailedError } from './all-sources-failed-error.ts';
 import { mergeBarsByPriority } from './merge-bars.ts';
+import { distinctSourceNames, perSymbol } from './source-list.ts';
 
 export interface MergingOptions {
   /** Relative close difference above which sources are reported as drifting. Default 0.005 (0.5 %). */
   driftThreshold?: number;
-  /** Drift findings listed per slice; the count stays exact. Default 50. */
-  maxListed?: number;
   /** Told whenever a source fails and the merge goes on without it (for logs and metrics). */
   onSourceFailure?: (failure: ProviderFailure) => void;
 }
@@ -37,19 +36,12 @@ export function createMergingProvider(
   sources: readonly MarketDataProvider[],
   options: MergingOptions = {},
 ): MarketDataProvider {
-  const names = sources.map((s) => s.name);
-  if (sources.length < 2)
-    throw new RangeError(`merging needs at least two sources, got ${names.join(',') || 'none'}`);
-  const duplicate = names.find((name, index) => names.indexOf(name) !== index);
-  if (duplicate !== undefined)
-    throw new RangeError(`merged sources must differ; "${duplicate}" is listed twice`);
+  const names = distinctSourceNames(sources, 'merge');
 
   return {
     name: `merge(${names.join('+')})`,
     async *fetchBars(request: BarRequest, signal?: AbortSignal): AsyncGenerator<UnvalidatedBarBatch> {
-      const units =
-        request.symbols.length === 0 ? [request.symbols] : request.symbols.map((symbol) => [symbol]);
-      for (const symbols of units) {
+      for (const symbols of perSymbol(request)) {
         const answers = await Promise.all(
           sources.map((source) => collect(source, { ...request, symbols }, signal)),
         );
@@ -67,10 +59,10 @@ export function createMergingProvider(
           }
         }
         if (served.length === 0) throw new AllSourcesFailedError(symbols, failed);
-        const merged = mergeBarsByPriority(served, {
-          ...(options.driftThreshold === undefined ? {} : { driftThreshold: options.driftThreshold }),
-          ...(options.maxListed === undefined ? {} : { maxListed: options.maxListed }),
-        });
+        const merged = mergeBarsByPriority(
+          served,
+          options.driftThreshold === undefined ? {} : { driftThreshold: options.driftThreshold },
+        );
         const delivered = served.reduce((sum, answer) => sum + answer.rows.length, 0);
         yield {
           source: `merge(${names.join('+')})`,

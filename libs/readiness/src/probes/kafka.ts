@@ -117,13 +117,11 @@ export function kafkaChecks(input: KafkaProbeInput): KafkaChecks {
     checks,
     async close() {
       const current = admin;
-      const pending = connecting;
       admin = undefined;
       connecting = undefined;
-      // A connect still in flight (its probe timed out) would open its connection after a close
-      // issued now, keeping the process alive: close once it has settled. A failed connect has
-      // closed its own client already. Calls still retrying are waited for the same way.
-      if (pending !== undefined) await pending.catch(() => undefined);
+      // A connect or call still in flight (its probe timed out) would open a connection after a
+      // close issued now, keeping the process alive: close once every one has settled (each
+      // connect runs inside a tracked call). A failed connect has closed its own client already.
       await Promise.allSettled([...inFlight]);
       await current?.close();
     },
