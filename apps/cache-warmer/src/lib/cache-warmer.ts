@@ -182,7 +182,9 @@ export class CacheWarmer {
 
   /** Bumps the versions a plan makes stale (readers stop seeing the old slices at once), then queues its jobs. */
   async #apply({ invalidations, jobs }: WarmPlan): Promise<number> {
-    for (const { dataset, symbol } of invalidations) await this.#options.cache.invalidate(dataset, symbol);
+    for (const { dataset, symbol, timeframe } of invalidations) {
+      await this.#options.cache.invalidate(dataset, symbol, timeframe);
+    }
     if (jobs.length === 0) return 0;
     const traceContext = currentTraceContext();
     await this.queue.addBulk(
