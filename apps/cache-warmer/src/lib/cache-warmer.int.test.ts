@@ -279,7 +279,8 @@ describe('versions per timeframe', () => {
       }));
     const run1 = randomUUID();
     await writeBars(db.pool, [...minuteBars(symbol, END, 30, 1.1), ...hourBars(5, END, 1.2)], run1);
-    const { app, cache, start } = await warmer(ns.prefix);
+    const instance = await warmer(ns.prefix);
+    const { app, cache } = instance;
     const slices = (timeframe: '1m' | '1h'): CacheRequest[] =>
       (['latest-bar', 'recent-bars'] as const).map((dataset) => ({ dataset, symbol, timeframe }));
     for (const request of [...slices('1m'), ...slices('1h')]) await cache.warm(request);
@@ -292,7 +293,7 @@ describe('versions per timeframe', () => {
     for (const request of slices('1m')) expect((await cache.peek(request))?.sourceRunId).toBe(run1);
     for (const request of slices('1h')) expect(await cache.peek(request)).toBeUndefined();
 
-    start('worker');
+    instance.start('worker');
     const latestHour = await waitFor(
       async () => {
         const envelope = await cache.peek<CachedBar>({ dataset: 'latest-bar', symbol, timeframe: '1h' });
