@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Timeframe } from '@backbone/contracts';
 import { metrics, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import type { DatasetDefinition, DatasetRegistry, LoadedSlice } from './datasets.ts';
@@ -7,7 +8,6 @@ import { parseEnvelope, type CacheEnvelope } from './envelope.ts';
 import { CacheLoadError } from './errors/cache-load-error.ts';
 import { CacheWaitTimeoutError } from './errors/cache-wait-timeout-error.ts';
 import { InvalidCacheRequestError } from './errors/invalid-cache-request-error.ts';
-import type { Timeframe } from '@backbone/contracts';
 import {
   CacheKeys,
   checkDataset,
