@@ -276,13 +276,19 @@ describe('two cache-warmer processes', { timeout: 300_000 }, () => {
     expect((await servedRun(SYMBOL, run1.runId)).close).toBe(1.1);
 
     // 2. Process B handles run 2 of the same symbol: run 1's value becomes unreachable at once
-    //    (one version bump, shared) and the fresh one is written, whichever worker takes the job.
+    //    (one version bump of the symbol's 1m slice, shared) and the fresh one is written, whichever worker takes the job.
     const run2 = await writeRun([SYMBOL], 1.2);
-    const versionsBefore = await redis.hget(new CacheKeys(namespace.prefix).versions, `latest-bar:${SYMBOL}`);
+    const versionsBefore = await redis.hget(
+      new CacheKeys(namespace.prefix).versions,
+      `latest-bar:${SYMBOL}:1m`,
+    );
     await publish(run2, partitionOfB);
     const served = await servedRun(SYMBOL, run2.runId);
     expect(served.close).toBe(1.2);
-    const versionsAfter = await redis.hget(new CacheKeys(namespace.prefix).versions, `latest-bar:${SYMBOL}`);
+    const versionsAfter = await redis.hget(
+      new CacheKeys(namespace.prefix).versions,
+      `latest-bar:${SYMBOL}:1m`,
+    );
     expect(Number(versionsAfter) - Number(versionsBefore)).toBe(1);
 
     // 3. More slices than the bound, from events split between both processes.

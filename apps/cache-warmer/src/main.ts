@@ -51,9 +51,7 @@ async function main(config: SystemConfig): Promise<void> {
     logger,
   });
 
-  const datasets = createMarketDatasets(pool, cacheConfig.datasets, {
-    schema: config.database.schemas.marketData,
-  });
+  const datasets = createMarketDatasets(pool, cacheConfig.datasets);
   const cache = new CacheClient({
     redis: cacheRedis,
     keyNamespace: config.redis.keyNamespace,
@@ -76,7 +74,6 @@ async function main(config: SystemConfig): Promise<void> {
     rewarmEveryMs: Math.max(1_000, (cacheConfig.ttlSeconds * 1000) / 2),
     maxKeysPerDataset: cacheConfig.maxKeysPerDataset,
     discoveryDays: cacheConfig.datasets.rollups.days,
-    marketDataSchema: config.database.schemas.marketData,
   });
 
   registerQueueDepthGauge({ queues: [warmer.queue], logger });

@@ -115,6 +115,14 @@ function counted<T>(
 
 const lastBar = minuteBars('EURUSD', END, 600).at(-1);
 
+/** Every key matching `pattern`, by SCAN (never KEYS on the shared server). */
+async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const batch of redis.scanStream({ match: pattern, count: 500 }))
+    keys.push(...(batch as string[]));
+  return keys.sort();
+}
+
 describe('every dataset', () => {
   it('loads latest-bar, recent-bars, rollups and macro-calendar once, then serves hits with provenance', async () => {
     const ns = namespace('datasets');
@@ -209,6 +217,76 @@ describe('invalidation across processes', () => {
   });
 });
 
+describe('versions per dataset, symbol and timeframe', () => {
+  it('finding 2.3: invalidating the 1h slice of a symbol leaves its 1m slice cached; a symbol bump still covers both', async () => {
+    const ns = namespace('per_timeframe');
+    const a = await client(ns);
+    const b = await client(ns);
+    const symbol = 'TFMIX';
+    const minutes = minuteBars(symbol, END, 5, 1.1);
+    const hours = minuteBars(symbol, END, 3, 1.2).map((bar, i) => ({
+      ...bar,
+      timeframe: '1h',
+      ts: new Date(END.getTime() - (3 - i) * 3_600_000),
+    }));
+    await writeBars(pool, [...minutes, ...hours], randomUUID());
+    const oneMinute: CacheRequest = { dataset: 'latest-bar', symbol, timeframe: '1m' };
+    const oneHour: CacheRequest = { dataset: 'latest-bar', symbol, timeframe: '1h' };
+    await a.cache.warm(oneMinute);
+    await a.cache.warm(oneHour);
+
+    // New 1h bars land: only the 1h slice is stale.
+    await a.cache.invalidate('latest-bar', symbol, '1h');
+    expect((await b.cache.get(oneMinute)).source).toBe('cache');
+    expect((await b.cache.get(oneHour)).source).toBe('loaded');
+
+    await a.cache.invalidate('latest-bar', symbol);
+    expect((await b.cache.get(oneMinute)).source).toBe('loaded');
+    expect((await b.cache.get(oneHour)).source).toBe('loaded');
+    await expect(a.cache.invalidate('macro-calendar', 'USD', '1h')).rejects.toThrow(/timeframe/);
+  });
+
+  it('finding 4.2: a version bump deletes the superseded values at once and says how many; repeated bumps leave one value per slice', async () => {
+    const ns = namespace('superseded');
+    const { cache, redis } = await client(ns);
+    const oneMinute: CacheRequest = { dataset: 'latest-bar', symbol: 'EURUSD', timeframe: '1m' };
+    const oneHour: CacheRequest = { dataset: 'latest-bar', symbol: 'EURUSD', timeframe: '1h' };
+    const usd: CacheRequest = { dataset: 'macro-calendar', symbol: 'USD' };
+    const all: CacheRequest = { dataset: 'macro-calendar', symbol: 'ALL' };
+    for (const request of [oneMinute, oneHour, usd, all]) await cache.warm(request);
+    const [oneHourKey] = await scanKeys(redis, cache.keys.value('latest-bar', '*', 'EURUSD:1h'));
+    expect(await scanKeys(redis, cache.keys.value('latest-bar', '*', '*'))).toHaveLength(2);
+
+    // One timeframe: its value goes with the bump, the other timeframe's stays.
+    const oneTimeframe = await cache.invalidate('latest-bar', 'EURUSD', '1m');
+    expect(await scanKeys(redis, cache.keys.value('latest-bar', '*', '*'))).toEqual([oneHourKey]);
+    expect(oneTimeframe).toEqual({ deleted: 1 });
+    // A symbol: every timeframe's value.
+    await cache.warm(oneMinute);
+    const oneSymbol = await cache.invalidate('latest-bar', 'EURUSD');
+    expect(await scanKeys(redis, cache.keys.value('latest-bar', '*', '*'))).toEqual([]);
+    expect(oneSymbol).toEqual({ deleted: 2 });
+    // A whole dataset: every value it tracks.
+    const wholeDataset = await cache.invalidate('macro-calendar');
+    expect(await scanKeys(redis, cache.keys.value('macro-calendar', '*', '*'))).toEqual([]);
+    expect(wholeDataset).toEqual({ deleted: 2 });
+    // Nothing cached under the new versions: nothing to delete, the bump still happens.
+    expect(await cache.invalidate('macro-calendar')).toEqual({ deleted: 0 });
+
+    // Memory stays bounded however often a slice moves: 30 bumps leave the keys of one.
+    await cache.warm(oneMinute);
+    // The shared stats hash exists from the first flush on; flush now so it is counted once.
+    await cache.flushStats();
+    const keysOfOne = (await scanKeys(redis, `${ns.prefix}*`)).length;
+    for (let round = 0; round < 30; round++) {
+      await cache.invalidate('latest-bar', 'EURUSD', '1m');
+      await cache.warm(oneMinute);
+    }
+    expect(await scanKeys(redis, cache.keys.value('latest-bar', '*', '*'))).toHaveLength(1);
+    expect(await scanKeys(redis, `${ns.prefix}*`)).toHaveLength(keysOfOne);
+  });
+});
+
 describe('LRU capacity', () => {
   it('two clients share one bound per dataset and evict the least recently used entries', async () => {
     const ns = namespace('lru');
@@ -225,7 +303,7 @@ describe('LRU capacity', () => {
     expect((await a.cache.warm(req('EEE'))).evicted).toBe(1);
 
     expect((await a.cache.trackedEntries('latest-bar')).sort()).toEqual(['AAA:1m', 'DDD:1m', 'EEE:1m']);
-    const valueKeys = await a.redis.keys(`${ns.prefix}cache:val:latest-bar:*`);
+    const valueKeys = await scanKeys(a.redis, a.cache.keys.value('latest-bar', '*', '*'));
     expect(valueKeys.map((key) => key.split(':').slice(-2).join(':')).sort()).toEqual([
       'AAA:1m',
       'DDD:1m',
@@ -299,7 +377,7 @@ describe('faults', () => {
     const ns = namespace('corrupt');
     const { cache, redis } = await client(ns);
     await cache.warm(LATEST);
-    const [key] = await redis.keys(`${ns.prefix}cache:val:latest-bar:*`);
+    const [key] = await scanKeys(redis, cache.keys.value('latest-bar', '*', '*'));
     if (key === undefined) throw new Error('no value key');
     for (const garbage of [
       '{not json',

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Timeframe } from '@backbone/contracts';
 import { metrics, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import type { DatasetDefinition, DatasetRegistry, LoadedSlice } from './datasets.ts';
@@ -7,7 +8,14 @@ import { parseEnvelope, type CacheEnvelope } from './envelope.ts';
 import { CacheLoadError } from './errors/cache-load-error.ts';
 import { CacheWaitTimeoutError } from './errors/cache-wait-timeout-error.ts';
 import { InvalidCacheRequestError } from './errors/invalid-cache-request-error.ts';
-import { CacheKeys, checkSymbol, entryOf, type CacheRequest, type DatasetName } from './keys.ts';
+import {
+  CacheKeys,
+  checkDataset,
+  entriesOfSymbol,
+  entryOf,
+  type CacheRequest,
+  type DatasetName,
+} from './keys.ts';
 import { withCacheScripts, type CacheScripts } from './scripts.ts';
 import type { StatCounter } from './stats.ts';
 
@@ -59,6 +67,12 @@ export interface WarmResult {
   versionTag: string;
   /** LRU evictions the write caused. */
   evicted: number;
+}
+
+/** What {@link CacheClient.invalidate} did. */
+export interface InvalidateResult {
+  /** Values of the superseded versions deleted by the bump (0 when none was cached). */
+  deleted: number;
 }
 
 /** `healthy` only while Redis answers; `degraded` whenever reads fall back to the database. */
@@ -210,15 +224,33 @@ export class CacheClient {
   }
 
   /**
-   * Invalidates in O(1) for every process: bumps the version of one symbol in a dataset, or of
-   * the whole dataset. Readers then look under new keys; the old values die by their TTL.
+   * Invalidates for every process at once: bumps the version of one slice (`symbol` and
+   * `timeframe`), of every timeframe of a symbol (`symbol` alone), or of the whole dataset, and
+   * deletes the values those versions superseded in the same script, so that memory never holds
+   * unreachable values until their TTL. Readers then look under the new keys.
    *
-   * @example await cache.invalidate('latest-bar', 'EURUSD');
+   * @example await cache.invalidate('latest-bar', 'EURUSD', '1h'); // { deleted: 1 } when it was cached
    */
-  async invalidate(dataset: DatasetName, symbol?: string): Promise<string> {
-    if (symbol !== undefined) checkSymbol(dataset, symbol);
-    const field = symbol === undefined ? dataset : `${dataset}:${symbol}`;
-    return String(await this.redis.hincrby(this.keys.versions, field, 1));
+  async invalidate(dataset: DatasetName, symbol?: string, timeframe?: Timeframe): Promise<InvalidateResult> {
+    let entries: string[] = [];
+    if (symbol !== undefined) {
+      entries =
+        timeframe === undefined
+          ? entriesOfSymbol(dataset, symbol)
+          : [entryOf({ dataset, symbol, timeframe })];
+    } else if (timeframe !== undefined) {
+      throw new InvalidCacheRequestError('timeframe', 'needs a symbol to invalidate', timeframe);
+    } else {
+      checkDataset(dataset);
+    }
+    const deleted = await this.redis.cacheInvalidate(
+      this.keys.versions,
+      this.keys.lru(dataset),
+      this.keys.prefix,
+      dataset,
+      ...entries,
+    );
+    return { deleted };
   }
 
   /** The entries (`<symbol>[:<timeframe>]`) a dataset currently tracks, most recently used first. */
@@ -272,7 +304,6 @@ export class CacheClient {
       lruKey,
       this.keys.prefix,
       request.dataset,
-      request.symbol,
       entry,
       touch ? '1' : '0',
     );
@@ -447,7 +478,6 @@ export class CacheClient {
       this.keys.lru(request.dataset),
       this.keys.prefix,
       request.dataset,
-      request.symbol,
       entry,
       versionTag,
       JSON.stringify(envelope),

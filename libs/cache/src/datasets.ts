@@ -1,4 +1,3 @@
-import { SQL_IDENTIFIER } from '@backbone/config';
 import type pg from 'pg';
 import { z } from 'zod';
 import { InvalidCacheRequestError } from './errors/invalid-cache-request-error.ts';
@@ -109,16 +108,7 @@ function timeframeOf(request: CacheRequest): string {
  *
  * @example const datasets = createMarketDatasets(pool, config.redis.cache.datasets);
  */
-export function createMarketDatasets(
-  pool: pg.Pool,
-  settings: MarketDatasetSettings,
-  options: { schema?: string } = {},
-): DatasetRegistry {
-  const schema = options.schema ?? 'market_data';
-  // Interpolated into SQL below: only a validated identifier may get there.
-  if (!SQL_IDENTIFIER.test(schema)) {
-    throw new InvalidCacheRequestError('schema', `must match ${SQL_IDENTIFIER.source}`, schema);
-  }
+export function createMarketDatasets(pool: pg.Pool, settings: MarketDatasetSettings): DatasetRegistry {
   const barColumns = 'ts, open, high, low, close, volume, source, ingest_run_id, ingested_at';
   const registry: DatasetRegistry = {};
 
@@ -128,7 +118,7 @@ export function createMarketDatasets(
       schema: cachedBarSchema.nullable(),
       async load(request) {
         const { rows } = await pool.query<BarRecord>(
-          `SELECT ${barColumns} FROM ${schema}.bars WHERE symbol = $1 AND timeframe = $2 ORDER BY ts DESC LIMIT 1`,
+          `SELECT ${barColumns} FROM market_data.bars WHERE symbol = $1 AND timeframe = $2 ORDER BY ts DESC LIMIT 1`,
           [request.symbol, timeframeOf(request)],
         );
         const [row] = rows;
@@ -146,7 +136,7 @@ export function createMarketDatasets(
       schema: z.array(cachedBarSchema),
       async load(request) {
         const { rows } = await pool.query<BarRecord>(
-          `SELECT ${barColumns} FROM ${schema}.bars WHERE symbol = $1 AND timeframe = $2 ORDER BY ts DESC LIMIT $3`,
+          `SELECT ${barColumns} FROM market_data.bars WHERE symbol = $1 AND timeframe = $2 ORDER BY ts DESC LIMIT $3`,
           [request.symbol, timeframeOf(request), settings.recentBars.count],
         );
         const bars = rows.map(toBar).reverse();
@@ -173,9 +163,9 @@ export function createMarketDatasets(
           volume: number;
           bar_count: string;
         }>(
-          `SELECT ts, open, high, low, close, volume, bar_count FROM ${schema}.${table}
+          `SELECT ts, open, high, low, close, volume, bar_count FROM market_data.${table}
            WHERE symbol = $1
-             AND ts > (SELECT max(ts) FROM ${schema}.${table} WHERE symbol = $1) - make_interval(days => $2)
+             AND ts > (SELECT max(ts) FROM market_data.${table} WHERE symbol = $1) - make_interval(days => $2)
            ORDER BY ts`,
           [request.symbol, settings.rollups.days],
         );
@@ -192,7 +182,7 @@ export function createMarketDatasets(
         let sourceRunId: string | null = null;
         if (first !== undefined) {
           const run = await pool.query<{ ingest_run_id: string | null }>(
-            `SELECT ingest_run_id FROM ${schema}.bars
+            `SELECT ingest_run_id FROM market_data.bars
              WHERE symbol = $1 AND timeframe = '1m' AND ts >= $2 ORDER BY ingested_at DESC LIMIT 1`,
             [request.symbol, first.ts],
           );
@@ -226,7 +216,7 @@ export function createMarketDatasets(
         }>(
           `SELECT source, event_id, ts, name, currency, actual, forecast, previous, importance,
                   ingest_run_id, ingested_at
-           FROM ${schema}.macro_events
+           FROM market_data.macro_events
            WHERE ts >= now() AND ts < now() + make_interval(days => $1)
              AND ($2::text = 'ALL' OR currency = $2)
            ORDER BY ts, source, event_id`,

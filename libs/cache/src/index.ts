@@ -5,6 +5,7 @@ export {
   type CacheResult,
   type CacheSource,
   type CacheStatus,
+  type InvalidateResult,
   type WarmResult,
 } from './cache-client.ts';
 export {
@@ -30,6 +31,7 @@ export {
   DATASETS,
   ROLLUP_TIMEFRAMES,
   checkSymbol,
+  entriesOfSymbol,
   entryOf,
   type CacheRequest,
   type DatasetName,

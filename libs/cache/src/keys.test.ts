@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseEnvelope } from './envelope.ts';
 import { InvalidCacheRequestError } from './errors/invalid-cache-request-error.ts';
-import { CacheKeys, entryOf } from './keys.ts';
+import { CacheKeys, entriesOfSymbol, entryOf } from './keys.ts';
 
 describe('key layout', () => {
   it('builds deterministic keys from namespace, dataset, version tag and entry', () => {
     const keys = new CacheKeys('backbone:');
-    expect(keys.value('latest-bar', '0.3', 'EURUSD:1m')).toBe('backbone:cache:val:latest-bar:0.3:EURUSD:1m');
+    expect(keys.value('latest-bar', '0.3', 'EURUSD:1m')).toBe(
+      'backbone:cache:slice:latest-bar:0.3:EURUSD:1m',
+    );
     expect(keys.lock('rollups', '1.0', 'EURUSD:1h')).toBe('backbone:cache:lock:rollups:1.0:EURUSD:1h');
     expect(keys.lru('recent-bars')).toBe('backbone:cache:lru:recent-bars');
     expect(keys.versions).toBe('backbone:cache:versions');
@@ -28,6 +30,15 @@ describe('key layout', () => {
     for (const request of bad) {
       expect(() => entryOf(request as never), JSON.stringify(request)).toThrow(InvalidCacheRequestError);
     }
+  });
+});
+
+describe('entriesOfSymbol', () => {
+  it('lists every timeframe a dataset serves for the symbol, or the symbol alone for the macro calendar', () => {
+    expect(entriesOfSymbol('rollups', 'EURUSD')).toEqual(['EURUSD:1h', 'EURUSD:1d']);
+    expect(entriesOfSymbol('latest-bar', 'EURUSD')).toContain('EURUSD:1wk');
+    expect(entriesOfSymbol('macro-calendar', 'USD')).toEqual(['USD']);
+    expect(() => entriesOfSymbol('latest-bar', 'EUR:USD')).toThrow(InvalidCacheRequestError);
   });
 });
 

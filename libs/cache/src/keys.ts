@@ -27,13 +27,14 @@ export interface CacheRequest {
  * Every Redis key the cache uses, under `<namespace>cache:`. Nothing in a key depends on the
  * clock: the same slice always has the same key until its versions are bumped.
  *
- *   <ns>cache:versions                       hash  <dataset> -> n, <dataset>:<symbol> -> n
- *   <ns>cache:val:<dataset>:<dv>.<sv>:<entry>  string JSON envelope, PX = ttl + stale grace
- *   <ns>cache:lru:<dataset>                  zset  <entry> scored by last access (µs, strictly increasing)
- *   <ns>cache:lock:<dataset>:<dv>.<sv>:<entry> string loader token, PX = lock ttl
- *   <ns>cache:stats                          hash  <dataset>:<counter> -> n
+ *   <ns>cache:versions                           hash   <dataset> -> n, <dataset>:<entry> -> n
+ *   <ns>cache:slice:<dataset>:<dv>.<ev>:<entry>  string JSON envelope, PX = ttl + stale grace
+ *   <ns>cache:lru:<dataset>                      zset   <entry> scored by last access (µs, strictly increasing)
+ *   <ns>cache:lock:<dataset>:<dv>.<ev>:<entry>   string loader token, PX = lock ttl
+ *   <ns>cache:stats                              hash   <dataset>:<counter> -> n
  *
- * `<entry>` is `<symbol>` or `<symbol>:<timeframe>`.
+ * `<entry>` is `<symbol>` or `<symbol>:<timeframe>`; `<dv>` is the dataset's version and `<ev>`
+ * the entry's, so a bump of one timeframe of a symbol leaves its other timeframes alone.
  */
 export class CacheKeys {
   readonly prefix: string;
@@ -46,9 +47,13 @@ export class CacheKeys {
     this.stats = `${this.prefix}stats`;
   }
 
-  /** The value key of `entry` at the given version tag (`<dv>.<sv>`); the Lua scripts build the same string. */
+  /**
+   * The value key of `entry` at the given version tag (`<dv>.<ev>`); the Lua scripts build the
+   * same string. (`slice:`, not the `val:` of the per-symbol layout before it: a value written
+   * under the old versions can never be read under the new ones, whose counters start again.)
+   */
   value(dataset: DatasetName, versionTag: string, entry: string): string {
-    return `${this.prefix}val:${dataset}:${versionTag}:${entry}`;
+    return `${this.prefix}slice:${dataset}:${versionTag}:${entry}`;
   }
 
   lock(dataset: DatasetName, versionTag: string, entry: string): string {
@@ -63,11 +68,16 @@ export class CacheKeys {
 const SYMBOL = SYMBOL_PATTERN;
 const CURRENCY = /^(?:[A-Z]{3}|ALL)$/;
 
-/** Checks that `dataset` is known and `symbol` fits it (a currency or ALL for the macro calendar). */
-export function checkSymbol(dataset: DatasetName, symbol: string): void {
+/** Checks that `dataset` is one of {@link DATASETS} (it ends up in Redis keys). */
+export function checkDataset(dataset: DatasetName): void {
   if (!(DATASETS as readonly string[]).includes(dataset)) {
     throw new InvalidCacheRequestError('dataset', `must be one of ${DATASETS.join(', ')}`, dataset);
   }
+}
+
+/** Checks that `dataset` is known and `symbol` fits it (a currency or ALL for the macro calendar). */
+export function checkSymbol(dataset: DatasetName, symbol: string): void {
+  checkDataset(dataset);
   if (dataset === 'macro-calendar' ? !CURRENCY.test(symbol) : !SYMBOL.test(symbol)) {
     const rule =
       dataset === 'macro-calendar'
@@ -101,4 +111,15 @@ export function entryOf(request: CacheRequest): string {
     throw new InvalidCacheRequestError('timeframe', `rollups has ${ROLLUP_TIMEFRAMES.join(', ')}`, timeframe);
   }
   return `${symbol}:${timeframe}`;
+}
+
+/**
+ * The entries of one symbol in a dataset: each timeframe the dataset serves (the symbol itself
+ * for the macro calendar). A symbol-wide invalidation bumps each of them.
+ */
+export function entriesOfSymbol(dataset: DatasetName, symbol: string): string[] {
+  checkSymbol(dataset, symbol);
+  if (dataset === 'macro-calendar') return [symbol];
+  const timeframes = dataset === 'rollups' ? ROLLUP_TIMEFRAMES : TIMEFRAMES;
+  return timeframes.map((timeframe) => `${symbol}:${timeframe}`);
 }

@@ -11,7 +11,6 @@ export {
 } from './load-config.ts';
 export {
   PROVIDER_NAMES,
-  SQL_IDENTIFIER,
   SYMBOL,
   TOPIC_NAMES,
   WORKER_NAMES,

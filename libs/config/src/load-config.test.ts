@@ -259,7 +259,7 @@ describe('loadConfig validation', () => {
           '--set',
           'workers.readinessReporter.port=70000',
           '--set',
-          'database.schemas.marketData=Market-Data',
+          'database.statementTimeoutMs=0',
         ],
         env: { BACKBONE_DATABASE__POOL_SIZE: 'ten', DATABASE_URL: `postgres://app:${SENTINEL}@db/backbone` },
       }),
@@ -267,8 +267,8 @@ describe('loadConfig validation', () => {
     const byPath = Object.fromEntries(error.issues.map((issue) => [issue.path, issue]));
     expect(Object.keys(byPath).sort()).toEqual([
       'database.poolSize',
-      'database.schemas.marketData',
       'database.ssl.rejectUnauthorized',
+      'database.statementTimeoutMs',
       'ingest.plans.0.symbols.0',
       'redis.keyNamspace',
       'workers.readinessReporter.port',
@@ -281,13 +281,41 @@ describe('loadConfig validation', () => {
     expectIssue('database.poolSize', 'expected number', 'env BACKBONE_DATABASE__POOL_SIZE');
     expectIssue('workers.readinessReporter.port', '65535', '--set workers.readinessReporter.port');
     expectIssue('database.ssl.rejectUnauthorized', 'development.allowInsecureTls', `file ${yaml}`);
-    expectIssue('database.schemas.marketData', 'SQL identifier', '--set database.schemas.marketData');
+    expectIssue('database.statementTimeoutMs', '>0', '--set database.statementTimeoutMs');
     expect(byPath['ingest.plans.0.symbols.0']?.message).toContain('^[A-Z0-9_.=\\-]{1,32}$');
     expect(error.exitCode).toBe(2);
     for (const issue of error.issues) {
       expect(error.message).toContain(`${issue.path}: ${issue.message} [from ${issue.source}]`);
     }
     expect(error.message).not.toContain(SENTINEL);
+  });
+
+  it('finding 4.7: refuses the removed database.schemas from a file, the environment or --set, naming the key and why', () => {
+    const dir = tempDir();
+    const yaml = write(
+      dir,
+      'old.yaml',
+      'database:\n  schemas: { marketData: market_data, system: backbone }\n',
+    );
+    const attempts = [
+      { options: { cwd: dir, argv: ['--config', yaml], env: {} }, source: `file ${yaml}` },
+      {
+        options: { argv: [], env: { BACKBONE_DATABASE__SCHEMAS__SYSTEM: 'backbone' } },
+        source: 'env BACKBONE_DATABASE__SCHEMAS__SYSTEM',
+      },
+      {
+        options: { argv: ['--set', 'database.schemas.marketData=market_data'], env: {} },
+        source: '--set database.schemas.marketData',
+      },
+    ];
+    for (const { options, source } of attempts) {
+      const error = configError(() => loadConfig(options));
+      expect(error.issues).toEqual([
+        { path: 'database.schemas', message: expect.stringContaining('removed') as string, source },
+      ]);
+      expect(error.message).toContain('market_data');
+      expect(error.exitCode).toBe(2);
+    }
   });
 
   it('allows rejectUnauthorized: false only with development.allowInsecureTls', () => {

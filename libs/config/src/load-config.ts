@@ -5,7 +5,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { parseConfigArgs } from './config-args.ts';
 import { ConfigError, type ConfigIssue } from './config-error.ts';
-import { systemConfigSchema, type SystemConfig } from './schema.ts';
+import { REMOVED_KEYS, systemConfigSchema, type SystemConfig } from './schema.ts';
 import { type ConfigPath, envNameToPath, parseTextValue, splitDottedPath } from './schema-paths.ts';
 
 /** Where `loadConfig` looks for its inputs; every field defaults to the real process. */
@@ -208,7 +208,8 @@ function issuesOf(error: z.core.$ZodError, merge: ProvenanceMerge): ConfigIssue[
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => {
         const path = pathKey([...base, key]);
-        return { path, message: 'unknown key (check the spelling)', source: merge.sourceOf(path) };
+        const message = REMOVED_KEYS[path] ?? 'unknown key (check the spelling)';
+        return { path, message, source: merge.sourceOf(path) };
       });
     }
     const path = pathKey(base);

@@ -9,8 +9,14 @@ import { z } from 'zod';
  * schema) so `systemConfigSchema.parse({})` is the complete built-in configuration.
  */
 
-/** Names that end up in SQL as identifiers (schema names); anything else would need quoting. */
-export const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+/**
+ * Keys that were removed, with what to do instead. A config that still sets one is refused (every
+ * object is strict) with this message rather than "check the spelling".
+ */
+export const REMOVED_KEYS: Readonly<Record<string, string>> = {
+  'database.schemas':
+    'removed: the migrations and every query use the fixed schemas market_data and backbone; delete this key',
+};
 /** Market symbols, checked after upper-casing (the bar contract uses the same rule). */
 export const SYMBOL = /^[A-Z0-9_.=\-]{1,32}$/;
 /** The bar contract's timeframes: a plan or retention key naming another would fail later. */
@@ -75,9 +81,6 @@ const port = z.number().int().min(1).max(65_535);
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 const ratio = z.number().min(0).max(1);
-const sqlIdentifier = z
-  .string()
-  .regex(SQL_IDENTIFIER, 'must be a lower-case SQL identifier matching ^[a-z_][a-z0-9_]{0,62}$');
 
 /** TLS settings shared by PostgreSQL, Redis and Kafka connections. */
 const tlsSchema = z
@@ -107,16 +110,6 @@ const databaseSchema = z
     statementTimeoutMs: positiveInt.default(30_000).describe('statement_timeout per connection (ms).'),
     /** TLS to the database. */
     ssl: tlsSchema.prefault({}),
-    /** Schema names; configurable so tests can isolate themselves in unique schemas. */
-    schemas: z
-      .object({
-        /** Market data tables: bars, ticks, macro_events. */
-        marketData: sqlIdentifier.default('market_data').describe('Schema of market data tables.'),
-        /** System tables: ingest_runs, outbox, consumer_offsets, readiness_snapshots. */
-        system: sqlIdentifier.default('backbone').describe('Schema of system tables.'),
-      })
-      .strict()
-      .prefault({}),
   })
   .strict();
 

@@ -266,6 +266,46 @@ describe('ingest events -> fresh keys', () => {
   });
 });
 
+describe('versions per timeframe', () => {
+  it('finding 2.3: a 1h bar run replaces the 1h slices and leaves the 1m slices of the symbol cached', async () => {
+    const ns = testNamespace('warmer_timeframes');
+    cleanup.push(() => ns.drop());
+    const symbol = 'TFWUSD';
+    const hourBars = (count: number, end: Date, base: number) =>
+      minuteBars(symbol, end, count, base).map((bar, i) => ({
+        ...bar,
+        timeframe: '1h',
+        ts: new Date(end.getTime() - (count - i) * 3_600_000),
+      }));
+    const run1 = randomUUID();
+    await writeBars(db.pool, [...minuteBars(symbol, END, 30, 1.1), ...hourBars(5, END, 1.2)], run1);
+    const instance = await warmer(ns.prefix);
+    const { app, cache } = instance;
+    const slices = (timeframe: '1m' | '1h'): CacheRequest[] =>
+      (['latest-bar', 'recent-bars'] as const).map((dataset) => ({ dataset, symbol, timeframe }));
+    for (const request of [...slices('1m'), ...slices('1h')]) await cache.warm(request);
+
+    // A new 1h bar and its run's event, applied before any worker re-warms.
+    const run2 = randomUUID();
+    const newHour = hourBars(1, new Date(END.getTime() + 3_600_000), 1.3);
+    await writeBars(db.pool, newHour, run2);
+    expect(await app.applyEvent(barEvent(run2, [symbol], { timeframe: '1h' }))).toBe(2);
+    for (const request of slices('1m')) expect((await cache.peek(request))?.sourceRunId).toBe(run1);
+    for (const request of slices('1h')) expect(await cache.peek(request)).toBeUndefined();
+
+    instance.start('worker');
+    const latestHour = await waitFor(
+      async () => {
+        const envelope = await cache.peek<CachedBar>({ dataset: 'latest-bar', symbol, timeframe: '1h' });
+        return envelope?.sourceRunId === run2 ? envelope : undefined;
+      },
+      { description: '1h latest-bar re-warmed from run 2' },
+    );
+    expect(latestHour.data.ts).toBe(newHour[0]?.ts.toISOString());
+    for (const request of slices('1m')) expect((await cache.peek(request))?.sourceRunId).toBe(run1);
+  });
+});
+
 describe('rollups follow their refresh', () => {
   it('a bar event leaves the rollup slices alone; the refresh of the rollup tables re-warms them at once', async () => {
     const ns = testNamespace('warmer_rollups');

@@ -1,4 +1,3 @@
-import { SQL_IDENTIFIER } from '@backbone/config';
 import { parseRollupsRefreshed, ROLLUPS_REFRESHED_CHANNEL, type RollupsRefreshed } from '@backbone/db';
 import {
   DATASETS,
@@ -63,8 +62,6 @@ export interface CacheWarmerOptions {
    * Default: {@link cacheWarmerGroupId} of the key namespace.
    */
   groupId?: string;
-  /** Schema of the market data tables. */
-  marketDataSchema?: string;
 }
 
 /** What one warm job did, stored by BullMQ as its return value. */
@@ -120,9 +117,6 @@ export class CacheWarmer {
   #worker: Worker | undefined;
 
   constructor(options: CacheWarmerOptions) {
-    if (options.marketDataSchema !== undefined && !SQL_IDENTIFIER.test(options.marketDataSchema)) {
-      throw new RangeError(`marketDataSchema must match ${SQL_IDENTIFIER.source}`);
-    }
     this.#options = options;
     this.topic = options.topic ?? TOPICS.ingestEvents;
     this.groupId = options.groupId ?? cacheWarmerGroupId(options.keyNamespace);
@@ -182,7 +176,9 @@ export class CacheWarmer {
 
   /** Bumps the versions a plan makes stale (readers stop seeing the old slices at once), then queues its jobs. */
   async #apply({ invalidations, jobs }: WarmPlan): Promise<number> {
-    for (const { dataset, symbol } of invalidations) await this.#options.cache.invalidate(dataset, symbol);
+    for (const { dataset, symbol, timeframe } of invalidations) {
+      await this.#options.cache.invalidate(dataset, symbol, timeframe);
+    }
     if (jobs.length === 0) return 0;
     const traceContext = currentTraceContext();
     await this.queue.addBulk(
@@ -410,7 +406,6 @@ export class CacheWarmer {
    */
   async #everySlice(): Promise<CacheRequest[]> {
     const { cache, pool, datasets, maxKeysPerDataset, discoveryDays } = this.#options;
-    const schema = this.#options.marketDataSchema ?? 'market_data';
     const byKey = new Map<string, CacheRequest>();
     const add = (request: CacheRequest): void => {
       byKey.set(`${request.dataset}|${request.symbol}|${request.timeframe ?? ''}`, request);
@@ -421,9 +416,8 @@ export class CacheWarmer {
         add({ dataset, symbol, timeframe: timeframe as Timeframe | undefined });
       }
     }
-    // schema: a validated identifier (config or the default), never request input.
     const { rows } = await pool.query<{ symbol: string; timeframe: Timeframe }>(
-      `SELECT DISTINCT symbol, timeframe FROM ${schema}.bars
+      `SELECT DISTINCT symbol, timeframe FROM market_data.bars
        WHERE ts > now() - make_interval(days => $1) ORDER BY symbol, timeframe LIMIT $2`,
       [discoveryDays, maxKeysPerDataset],
     );

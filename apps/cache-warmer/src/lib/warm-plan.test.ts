@@ -32,7 +32,7 @@ describe('planWarm', () => {
       'warm:latest-bar:GBPUSD:1m',
       'warm:recent-bars:GBPUSD:1m',
     ]);
-    expect(plan.invalidations).toContainEqual({ dataset: 'recent-bars', symbol: 'GBPUSD' });
+    expect(plan.invalidations).toContainEqual({ dataset: 'recent-bars', symbol: 'GBPUSD', timeframe: '1m' });
     expect(plan.invalidations.filter((i) => i.dataset === 'rollups')).toEqual([]);
     expect(plan.jobs.every((job) => job.sourceRunId === '3f1c2a9e-0000-4000-8000-000000000001')).toBe(true);
   });

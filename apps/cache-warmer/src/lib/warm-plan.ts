@@ -1,17 +1,21 @@
 import { ALL_CURRENCIES, type DatasetName } from '@backbone/cache';
-import type { IngestRunEvent, WarmSymbolJob } from '@backbone/contracts';
+import type { IngestRunEvent, Timeframe, WarmSymbolJob } from '@backbone/contracts';
 
 /** What one ingest event changes in the cache. */
 export interface WarmPlan {
-  /** Version bumps, made as soon as the event is read (`symbol` absent: the whole dataset). */
-  invalidations: { dataset: DatasetName; symbol?: string }[];
+  /**
+   * Version bumps, made as soon as the event is read: one slice (`symbol` and `timeframe`), every
+   * timeframe of a symbol (`timeframe` absent) or the whole dataset (`symbol` absent).
+   */
+  invalidations: { dataset: DatasetName; symbol?: string; timeframe?: Timeframe }[];
   /** `cache-warm/warm-symbol` jobs that write the fresh slices. */
   jobs: WarmSymbolJob[];
 }
 
 /**
  * Maps an ingest-run event to invalidations and warm jobs for the enabled datasets:
- * a bar run touches latest-bar and recent-bars of its timeframe; a macro run invalidates the
+ * a bar run touches latest-bar and recent-bars of its timeframe only (a 1h run leaves the 1m
+ * slices cached: each timeframe has its own version); a macro run invalidates the
  * whole macro calendar (events move between currencies and windows) and re-warms its `ALL`
  * slice. Runs that changed nothing, and tick runs (no tick dataset is cached), change nothing.
  * Rollups are not touched here: the rollup tables hold a run's 1m bars only after the next
@@ -28,7 +32,7 @@ export function planWarm(event: IngestRunEvent, enabled: ReadonlySet<DatasetName
     for (const symbol of event.symbols) {
       for (const dataset of ['latest-bar', 'recent-bars'] as const) {
         if (!enabled.has(dataset)) continue;
-        plan.invalidations.push({ dataset, symbol });
+        plan.invalidations.push({ dataset, symbol, timeframe });
         plan.jobs.push({ dataset, symbol, timeframe, sourceRunId });
       }
     }

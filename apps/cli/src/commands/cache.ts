@@ -97,9 +97,7 @@ async function withCache(config: SystemConfig, work: (client: CacheClient) => Pr
   const client = new CacheClient({
     redis,
     keyNamespace: config.redis.keyNamespace,
-    datasets: createMarketDatasets(pool, config.redis.cache.datasets, {
-      schema: config.database.schemas.marketData,
-    }),
+    datasets: createMarketDatasets(pool, config.redis.cache.datasets),
     policy: config.redis.cache,
   });
   try {

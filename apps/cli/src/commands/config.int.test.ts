@@ -66,7 +66,7 @@ describe('./backbone config print', { timeout: 60_000 }, () => {
         '--set',
         'kafka.ssl.rejectUnauthorized=false',
         '--set',
-        'database.schemas.system=Bad-Name',
+        'database.statementTimeoutMs=0',
       ],
       {
         ...secretEnv,
@@ -80,7 +80,7 @@ describe('./backbone config print', { timeout: 60_000 }, () => {
     for (const [path, source] of [
       ['redis.keyNamspace', '--set redis.keyNamspace'],
       ['kafka.ssl.rejectUnauthorized', '--set kafka.ssl.rejectUnauthorized'],
-      ['database.schemas.system', '--set database.schemas.system'],
+      ['database.statementTimeoutMs', '--set database.statementTimeoutMs'],
       ['database.poolSize', 'env BACKBONE_DATABASE__POOL_SIZE'],
       ['ingest.providers.fred.timeoutMs', 'env BACKBONE_INGEST__PROVIDERS__FRED__TIMEOUT_MS'],
     ] as const) {
