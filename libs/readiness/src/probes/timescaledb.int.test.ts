@@ -224,7 +224,9 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
     );
     const stuck = await runCheck(outbox, rules.probeTimeoutMs);
     expect(stuck.status).toBe('fail');
-    expect(stuck.message).toMatch(/holds 1 unpublished events, the oldest 20m old/);
+    expect(stuck.message).toMatch(
+      /holds 1 unsent events, the oldest \(topic backbone\.ingest-events\.v1\) written .*, 20m ago/,
+    );
     await pool.query(`UPDATE backbone.outbox SET published_at = now()`);
     expect((await runCheck(outbox, rules.probeTimeoutMs)).status).toBe('ok');
   });
