@@ -268,25 +268,22 @@ export class OutboxRelay {
   }
 
   /**
-   * Sends a refused batch's rows one at a time, in order, to find the ones Kafka refuses. The
-   * producer is replaced first: kafkajs rewinds the idempotent sequence numbers of every
-   * partition in a failed request, including partitions the broker did append, so the old
-   * producer's next send there could be refused as out of order. (The rows of such partitions
-   * are sent again: a repeat, as after a crash, recognisable by `x-outbox-id`.)
+   * Sends a refused batch's rows one at a time, in order, to find the ones Kafka refuses. Each
+   * refusal (the batch's and every row's) is followed by a fresh producer: kafkajs rewinds the
+   * idempotent sequence numbers of every partition in a failed request, including partitions the
+   * broker did append, so the old producer's next send there could be refused as out of order;
+   * and a producer keeps a refused topic among the topics whose metadata it refreshes before each
+   * send, so one refused topic could fail the sends to every other. (Rows of partitions the
+   * refused request did append are sent again: a repeat, as after a crash, with its `x-outbox-id`.)
    */
   async #narrow(rows: readonly OutboxRow[], refusal: KafkaClientError): Promise<RoundOutcome> {
     this.#log.warn(
       { err: refusal, rows: rows.length },
       'Kafka refused an outbox batch; sending its rows one by one',
     );
-    const previous = this.#producer;
-    this.#producer = this.#options.kafka.producer();
-    this.#producerConnected = false;
-    await previous.close().catch(() => undefined);
     const outcome: RoundOutcome = { claimed: rows.length, published: [], dead: [], failure: undefined };
     try {
-      await this.#producer.connect();
-      this.#producerConnected = true;
+      await this.#replaceProducer();
       for (const row of rows) {
         try {
           await this.#producer.sendBatch(toTopicMessages([row]));
@@ -294,12 +291,23 @@ export class OutboxRelay {
         } catch (error) {
           if (!refusesRecords(error)) throw error;
           outcome.dead.push({ id: row.id, topic: row.topic, reason: error.message });
+          await this.#replaceProducer();
         }
       }
     } catch (error) {
       outcome.failure = error instanceof Error ? error : new Error(String(error));
     }
     return outcome;
+  }
+
+  /** Closes the producer and connects a new one; a failed connect is retried by the next round. */
+  async #replaceProducer(): Promise<void> {
+    const previous = this.#producer;
+    this.#producer = this.#options.kafka.producer();
+    this.#producerConnected = false;
+    await previous.close().catch(() => undefined);
+    await this.#producer.connect();
+    this.#producerConnected = true;
   }
 
   /** Resolves on a notification, on the safety poll, or on stop. */
