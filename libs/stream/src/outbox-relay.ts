@@ -394,9 +394,31 @@ function toTopicMessages(rows: readonly OutboxRow[]): TopicMessages[] {
  * @example await oldestUnpublishedAgeSeconds(pool) // 0
  */
 export async function oldestUnpublishedAgeSeconds(db: pg.Pool | pg.ClientBase): Promise<number> {
-  const result = await db.query<{ age: number | null }>(
-    `SELECT extract(epoch FROM now() - min(created_at))::float8 AS age
-     FROM backbone.outbox WHERE published_at IS NULL AND dead_at IS NULL`,
+  return (await oldestUnsentOutboxEvent(db))?.ageSeconds ?? 0;
+}
+
+/** The oldest outbox event still to be sent: what, where and since when the relay is behind. */
+export interface UnsentOutboxEvent {
+  id: string;
+  topic: string;
+  createdAt: Date;
+  ageSeconds: number;
+}
+
+/**
+ * The oldest `backbone.outbox` event neither published nor dead; `undefined` when none waits.
+ *
+ * @example const oldest = await oldestUnsentOutboxEvent(pool); // { id: '42', topic: 'backbone.ingest-events.v1', … }
+ */
+export async function oldestUnsentOutboxEvent(
+  db: pg.Pool | pg.ClientBase,
+): Promise<UnsentOutboxEvent | undefined> {
+  const result = await db.query<{ id: string; topic: string; created_at: Date; age: number }>(
+    `SELECT id::text AS id, topic, created_at, extract(epoch FROM now() - created_at)::float8 AS age
+     FROM backbone.outbox WHERE published_at IS NULL AND dead_at IS NULL
+     ORDER BY created_at, outbox.id LIMIT 1`,
   );
-  return Math.max(0, result.rows[0]?.age ?? 0);
+  const row = result.rows[0];
+  if (row === undefined) return undefined;
+  return { id: row.id, topic: row.topic, createdAt: row.created_at, ageSeconds: Math.max(0, row.age) };
 }
