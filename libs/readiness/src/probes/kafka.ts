@@ -1,5 +1,5 @@
 import type { AdminPort } from '@backbone/kafka';
-import { streamLag } from '@backbone/stream';
+import { oldestUnsentOutboxEvent, streamLag } from '@backbone/stream';
 import type pg from 'pg';
 import {
   combine,
@@ -271,27 +271,27 @@ function judgeDlq(
 async function probeOutbox(pool: pg.Pool, rules: ReadinessRules, now: Date): Promise<CheckOutcome> {
   // Dead events (refused by Kafka for good) are not waiting to be sent: kafka.outbox-dead-events
   // reports them. The oldest waiting event's topic tells the operator where to look.
-  const result = await pool.query<{ pending: string; oldest: Date | null; oldest_topic: string | null }>(
-    `SELECT count(*)::text AS pending, min(created_at) AS oldest,
-            (array_agg(topic ORDER BY id))[1] AS oldest_topic
-     FROM backbone.outbox WHERE published_at IS NULL AND dead_at IS NULL`,
-  );
-  const oldest = result.rows[0]?.oldest ?? null;
-  const oldestTopic = result.rows[0]?.oldest_topic ?? null;
-  const pending = Number(result.rows[0]?.pending ?? 0);
-  const ageSeconds = oldest === null ? 0 : Math.max(0, (now.getTime() - oldest.getTime()) / 1000);
+  const [oldest, counted] = await Promise.all([
+    oldestUnsentOutboxEvent(pool),
+    pool.query<{ pending: string }>(
+      `SELECT count(*)::text AS pending FROM backbone.outbox WHERE published_at IS NULL AND dead_at IS NULL`,
+    ),
+  ]);
+  const pending = Number(counted.rows[0]?.pending ?? 0);
+  const ageSeconds =
+    oldest === undefined ? 0 : Math.max(0, (now.getTime() - oldest.createdAt.getTime()) / 1000);
   const evidence = {
     unpublished: pending,
-    oldestUnpublished: oldest?.toISOString() ?? null,
-    oldestUnpublishedTopic: oldestTopic,
+    oldestUnpublished: oldest?.createdAt.toISOString() ?? null,
+    oldestUnpublishedTopic: oldest?.topic ?? null,
     relayLagSeconds: Math.round(ageSeconds),
   };
   const status = grade(ageSeconds, rules.outboxAgeSeconds);
-  if (status === 'ok') return ok(evidence);
+  if (status === 'ok' || oldest === undefined) return ok(evidence);
   return notOk(
     status,
     'outbox_relay_lagging',
-    `The outbox holds ${formatCount(pending)} unsent events, the oldest (topic ${oldestTopic ?? '?'}) written ${oldest?.toISOString() ?? '?'}, ${formatAge(ageSeconds)} ago (${status} threshold ${formatAge(rules.outboxAgeSeconds[status])}); check the stream-bridge's outbox relay, Kafka and that topic.`,
+    `The outbox holds ${formatCount(pending)} unsent events, the oldest (topic ${oldest.topic}) written ${oldest.createdAt.toISOString()}, ${formatAge(ageSeconds)} ago (${status} threshold ${formatAge(rules.outboxAgeSeconds[status])}); check the stream-bridge's outbox relay, Kafka and that topic.`,
     evidence,
   );
 }
