@@ -61,6 +61,7 @@ async function main(config: SystemConfig): Promise<void> {
         logger,
         intervalMs: config.storage.maintenanceIntervalSeconds * 1000,
         recentWindowMs: config.storage.rollupRecentWindowHours * 3_600_000,
+        systemRetention: config.storage.systemRetention,
       }),
     ],
     heartbeatRedis: redis,

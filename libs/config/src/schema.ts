@@ -489,6 +489,24 @@ const storageSchema = z
     maintenanceIntervalSeconds: positiveInt.min(10).default(60),
     /** Hours of recent 1m bars whose 1h/1d rollups each maintenance pass recomputes. */
     rollupRecentWindowHours: positiveInt.max(24 * 31).default(48),
+    /** How long the maintenance pass keeps rows of the system tables (days). */
+    systemRetention: z
+      .object({
+        /** Outbox events published to Kafka (by publish time). */
+        outboxSentDays: positiveInt.default(7),
+        /** Outbox events Kafka refused for good (by the time they were set aside). */
+        outboxDeadDays: positiveInt.default(30),
+        /** Readiness report snapshots (one per probe round). */
+        readinessSnapshotsDays: positiveInt.default(7),
+        /** Finished ingest runs (by finish time); running ones are always kept. */
+        ingestRunsDays: positiveInt.default(90),
+        /** Rows an ingest rejected, with their reason. */
+        rejectedRowsDays: positiveInt.default(90),
+        /** Rows per DELETE: each batch commits on its own, so no lock is held for long. */
+        pruneBatchRows: positiveInt.max(1_000_000).default(5000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -523,6 +541,16 @@ const readinessSchema = z
         warn: ratio.default(0.8),
         /** Hit ratio below this fails readiness. */
         fail: ratio.default(0.5),
+      })
+      .strict()
+      .prefault({}),
+    /** Age thresholds of the oldest outbox event still to be sent (dead events do not count), seconds. */
+    outboxAgeSeconds: z
+      .object({
+        /** Age at or above this is a warning. */
+        warn: positiveInt.default(60),
+        /** Age at or above this fails readiness. */
+        fail: positiveInt.default(600),
       })
       .strict()
       .prefault({}),
@@ -676,6 +704,13 @@ export const systemConfigSchema = systemConfigObject
         code: 'custom',
         path: ['readiness', 'lag', 'warn'],
         message: 'must not exceed readiness.lag.fail',
+      });
+    }
+    if (config.readiness.outboxAgeSeconds.warn > config.readiness.outboxAgeSeconds.fail) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readiness', 'outboxAgeSeconds', 'warn'],
+        message: 'must not exceed readiness.outboxAgeSeconds.fail',
       });
     }
     if (config.readiness.hitRatio.warn < config.readiness.hitRatio.fail) {

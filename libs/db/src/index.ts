@@ -33,6 +33,13 @@ export {
 } from './storage-options.ts';
 export { applyStoragePolicies, type PolicyChange, type StoragePoliciesResult } from './storage-policies.ts';
 export {
+  pruneSystemTables,
+  systemPruneRules,
+  type SystemPruneResult,
+  type SystemPruneRule,
+  type SystemRetentionDays,
+} from './system-pruning.ts';
+export {
   insertOutboxEvent,
   OUTBOX_CHANNEL,
   recordIngestRun,

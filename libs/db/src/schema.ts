@@ -124,6 +124,10 @@ export const outbox = backbone.table('outbox', {
   headers: jsonb('headers').$type<Record<string, string>>().notNull().default({}),
   createdAt: tstz('created_at').notNull().defaultNow(),
   publishedAt: tstz('published_at'),
+  /** Set when Kafka refused the event for good; the relay skips it from then on. */
+  deadAt: tstz('dead_at'),
+  /** Kafka's reason for refusing a dead event. */
+  deadReason: text('dead_reason'),
 });
 
 export const consumerOffsets = backbone.table(

@@ -20,7 +20,7 @@ export interface ReadinessRules {
   hitRatio: Thresholds;
   requiredComponents: readonly string[];
   optionalComponents: readonly string[];
-  /** Age of the oldest unpublished outbox row, seconds. */
+  /** Age of the oldest outbox row still to be sent (not published, not dead), seconds. */
   outboxAgeSeconds: Thresholds;
   /** Age of the oldest waiting BullMQ job, seconds. */
   queueWaitSeconds: Thresholds;
@@ -53,7 +53,7 @@ export function rulesFromConfig(config: SystemConfig): ReadinessRules {
     hitRatio: { ...readiness.hitRatio },
     requiredComponents: [...readiness.requiredComponents],
     optionalComponents: [...readiness.optionalComponents],
-    outboxAgeSeconds: { warn: 60, fail: 600 },
+    outboxAgeSeconds: { ...readiness.outboxAgeSeconds },
     queueWaitSeconds: { warn: 300, fail: 1800 },
     redisMemoryRatio: { warn: 0.8, fail: 0.95 },
     // The ingestor refreshes the rollups every maintenance pass: three missed passes warn, an

@@ -22,6 +22,8 @@ export {
   OUTBOX_ID_HEADER,
   OutboxRelay,
   oldestUnpublishedAgeSeconds,
+  oldestUnsentOutboxEvent,
   type OutboxRelayOptions,
   type OutboxRelayStats,
+  type UnsentOutboxEvent,
 } from './outbox-relay.ts';

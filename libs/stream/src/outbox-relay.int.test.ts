@@ -1,5 +1,5 @@
 import { insertOutboxEvent, withTransaction } from '@backbone/db';
-import { waitFor } from '@backbone/testing';
+import { uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTBOX_ID_HEADER, OutboxRelay } from './outbox-relay.ts';
 import {
@@ -21,6 +21,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled(relays.map((relay) => relay.stop()));
+  if (smallTopics.length > 0) await kafka.admin.deleteTopics(smallTopics).catch(() => undefined);
   await kafka.dispose();
   await db.drop();
 });
@@ -39,9 +40,20 @@ function relay(options: { pollIntervalMs?: number; batchSize?: number } = {}): O
   return instance;
 }
 
+/** A topic whose broker-side record limit is 1 KiB: larger events are refused with MESSAGE_TOO_LARGE. */
+async function smallRecordTopic(prefix: string): Promise<string> {
+  const name = uniqueName(prefix);
+  await kafka.admin.createTopics([
+    { name, partitions: 1, replicationFactor: 1, configs: { 'max.message.bytes': '1024' } },
+  ]);
+  smallTopics.push(name);
+  return name;
+}
+const smallTopics: string[] = [];
+
 async function unpublished(topic: string): Promise<number> {
   const result = await db.pool.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM backbone.outbox WHERE topic = $1 AND published_at IS NULL',
+    'SELECT count(*)::int AS n FROM backbone.outbox WHERE topic = $1 AND published_at IS NULL AND dead_at IS NULL',
     [topic],
   );
   return result.rows[0]?.n ?? -1;
@@ -155,7 +167,67 @@ describe('OutboxRelay', () => {
       const messages = await readTopic(kafka.client, topic, 5);
       expect(messages.map((message) => message.key?.toString())).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
     } finally {
+      // Stopped first: a producer that targeted a deleted topic fails its later sends to any
+      // topic while kafkajs refreshes that topic's metadata, and it would claim later tests' rows.
+      await instance.stop();
       await kafka.admin.deleteTopics([topic]);
     }
+  });
+
+  it('finding 1.4: an event Kafka refuses for good in front of good ones is marked dead with the reason; the good ones are published', async () => {
+    const small = await smallRecordTopic('relay_small');
+    const roomy = await kafka.topic('relay_roomy');
+    // One batch holding both topics: the broker appends the roomy topic's records and refuses the
+    // small topic's partition, so kafkajs fails the whole request.
+    const ids = await withTransaction(db.pool, async (client) => [
+      await insertOutboxEvent(client, { topic: roomy, key: 'r0', payload: { n: 0 } }),
+      await insertOutboxEvent(client, { topic: small, key: 'big', payload: { blob: 'x'.repeat(4_000) } }),
+      await insertOutboxEvent(client, { topic: small, key: 's1', payload: { n: 1 } }),
+      await insertOutboxEvent(client, { topic: small, key: 's2', payload: { n: 2 } }),
+      await insertOutboxEvent(client, { topic: roomy, key: 'r1', payload: { n: 1 } }),
+    ]);
+    const instance = relay({ pollIntervalMs: 200 });
+    await instance.start();
+    await waitFor(async () => (await unpublished(small)) + (await unpublished(roomy)) === 0, {
+      timeoutMs: 30_000,
+      description: 'every event published or dead',
+    });
+
+    const rows = await db.pool.query<{ id: string; published: boolean; dead_reason: string | null }>(
+      `SELECT id::text AS id, published_at IS NOT NULL AS published, dead_reason
+       FROM backbone.outbox WHERE id = ANY($1::bigint[]) ORDER BY id`,
+      [ids],
+    );
+    expect(rows.rows.map((row) => row.published)).toEqual([true, false, true, true, true]);
+    expect(rows.rows[1]?.dead_reason).toMatch(/larger than the max message size/);
+    expect(rows.rows[1]?.dead_reason).toContain(small);
+    expect(instance.stats().dead).toBe(1);
+
+    const smallMessages = await readTopic(kafka.client, small, 2);
+    expect(smallMessages.map((message) => message.key?.toString())).toEqual(['s1', 's2']);
+    // The roomy topic may hold r0 twice (appended by the refused request, then sent again).
+    const roomyMessages = await readTopic(kafka.client, roomy, 2);
+    expect(new Set(roomyMessages.map((message) => message.key?.toString()))).toEqual(new Set(['r0', 'r1']));
+    expect(roomyMessages.at(-1)?.key?.toString()).toBe('r1');
+    // Dead events do not count as waiting.
+    expect(await instance.oldestUnpublishedAgeSeconds()).toBe(0);
+    await instance.stop();
+  });
+
+  it('finding 1.4: publishes in numeric id order, 999999 before 1000000', async () => {
+    const topic = await kafka.topic('relay_order');
+    // Ids from 999,996 on: their text forms sort 1000000.. before 999996.. (the old order).
+    await db.pool.query(`SELECT setval('backbone.outbox_id_seq', 999995)`);
+    await withTransaction(db.pool, async (client) => {
+      for (let i = 0; i < 10; i += 1) await insertOutboxEvent(client, { topic, key: 'same', payload: { i } });
+    });
+    const instance = relay();
+    await instance.start();
+    await waitFor(async () => (await unpublished(topic)) === 0, { description: 'the ten events published' });
+    const messages = await readTopic(kafka.client, topic, 10);
+    expect(
+      messages.map((message) => (JSON.parse(message.value?.toString() ?? '') as { i: number }).i),
+    ).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    await instance.stop();
   });
 });

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { metrics, type ObservableGauge } from '@opentelemetry/api';
+import { metrics, type Counter, type ObservableGauge } from '@opentelemetry/api';
 import { OUTBOX_CHANNEL, withTransaction } from '@backbone/db';
-import type { KafkaClient, ProducerPort, TopicMessages } from '@backbone/kafka';
+import { KafkaClientError, type KafkaClient, type ProducerPort, type TopicMessages } from '@backbone/kafka';
 import { DEFAULT_BACKOFF, restartDelayMs, type BackoffPolicy } from '@backbone/supervisor';
 import type { Logger } from '@backbone/telemetry';
 import pg from 'pg';
@@ -30,6 +30,8 @@ export interface OutboxRelayOptions {
 /** Counters since start. */
 export interface OutboxRelayStats {
   published: number;
+  /** Events Kafka refused for good, marked dead and skipped (see {@link OutboxRelay}). */
+  dead: number;
   /** Drain rounds that failed (Kafka or the database away); their rows wait. */
   failedRounds: number;
   notifications: number;
@@ -45,6 +47,22 @@ interface OutboxRow {
   headers: Record<string, string>;
 }
 
+/** An event Kafka refused for good. */
+interface DeadEvent {
+  id: string;
+  topic: string;
+  reason: string;
+}
+
+/** What one drain round did with the rows it claimed. */
+interface RoundOutcome {
+  claimed: number;
+  published: string[];
+  dead: DeadEvent[];
+  /** A failure that stopped the round part-way; the rows from there on wait for the next round. */
+  failure: Error | undefined;
+}
+
 /**
  * Publishes `backbone.outbox` rows to their topics and marks them published. Rows are claimed
  * with `FOR UPDATE SKIP LOCKED` inside the transaction that marks them, so concurrent relays
@@ -53,6 +71,14 @@ interface OutboxRow {
  * the acknowledgement but before the commit publishes them again (at-least-once; the key and the
  * `x-outbox-id` header identify a repeat). Woken by LISTEN/NOTIFY, with a slow safety poll.
  *
+ * An event Kafka refuses for good ({@link KafkaClientError.refusesRecords}: too large for the
+ * topic, an invalid record, a topic this client may not write to) would otherwise fail its batch
+ * forever and hold up every event behind it. When a batch is refused, the relay sends its rows
+ * one by one, in order, on a fresh producer: rows Kafka takes are published, a refused row is
+ * marked dead (`dead_at`, `dead_reason`), counted (`backbone.outbox.dead_events`) and logged, and
+ * the rows behind it flow. Any other failure (Kafka away, a topic not created yet) stops the
+ * round where it happened; the rows from there on wait and are retried, in order.
+ *
  * @example
  * const relay = new OutboxRelay({ kafka, pool, listenConnection: { connectionString: url }, logger });
  * await relay.start(); … await relay.stop();
@@ -60,7 +86,11 @@ interface OutboxRow {
 export class OutboxRelay {
   readonly #options: OutboxRelayOptions;
   readonly #log: Logger;
-  readonly #producer: ProducerPort;
+  /** Replaced after a refused batch (see #narrow); stop() closes the current one. */
+  #producer: ProducerPort;
+  /** False from a producer's replacement until its connect succeeded; the next round retries it. */
+  #producerConnected = false;
+  readonly #deadEvents: Counter;
   readonly #backoff: BackoffPolicy;
   readonly #batchSize: number;
   readonly #pollIntervalMs: number;
@@ -68,6 +98,7 @@ export class OutboxRelay {
   readonly #stopping = new AbortController();
   readonly #stats: OutboxRelayStats = {
     published: 0,
+    dead: 0,
     failedRounds: 0,
     notifications: 0,
     listening: false,
@@ -90,11 +121,15 @@ export class OutboxRelay {
     this.#log = options.logger.child({ component: 'outbox-relay' });
     this.#backoff = { ...DEFAULT_BACKOFF, initialMs: 200, maxMs: 10_000, ...options.retryBackoff };
     this.#producer = options.kafka.producer();
+    this.#deadEvents = metrics.getMeter('@backbone/stream').createCounter('backbone.outbox.dead_events', {
+      description: 'Outbox events Kafka refused for good, marked dead and skipped by the relay.',
+    });
   }
 
   /** Connects the producer and the LISTEN connection, then drains and keeps draining. */
   async start(): Promise<void> {
     await this.#producer.connect();
+    this.#producerConnected = true;
     await this.#listen();
     this.#loop = this.#run();
   }
@@ -113,6 +148,8 @@ export class OutboxRelay {
       if (finished !== true) this.#log.warn('round in flight did not finish; closing the producer under it');
       await Promise.allSettled([this.#producer.close(), this.#listener?.end()]);
       await this.#loop;
+      // The round may have replaced the producer after the close above.
+      await this.#producer.close().catch(() => undefined);
       this.#log.info(this.stats(), 'outbox relay stopped');
     })();
     return this.#stopped;
@@ -177,21 +214,100 @@ export class OutboxRelay {
 
   /** Publishes one claimed batch. Returns true when fewer than a full batch were waiting. */
   async #drainOnce(): Promise<boolean> {
-    const published = await withTransaction(this.#options.pool, async (client) => {
+    if (!this.#producerConnected) {
+      await this.#producer.connect();
+      this.#producerConnected = true;
+    }
+    const round = await withTransaction(this.#options.pool, async (client): Promise<RoundOutcome> => {
+      // `ORDER BY outbox.id`: the bigint column. A bare `id` would name the text output column
+      // and order '10' before '9'.
       const claimed = await client.query<OutboxRow>(
         `SELECT id::text AS id, topic, key, payload, headers FROM backbone.outbox
-         WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+         WHERE published_at IS NULL AND dead_at IS NULL
+         ORDER BY outbox.id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [this.#batchSize],
       );
-      if (claimed.rows.length === 0) return 0;
-      await this.#producer.sendBatch(toTopicMessages(claimed.rows));
+      const rows = claimed.rows;
+      if (rows.length === 0) return { claimed: 0, published: [], dead: [], failure: undefined };
+      let outcome: RoundOutcome;
+      try {
+        await this.#producer.sendBatch(toTopicMessages(rows));
+        outcome = {
+          claimed: rows.length,
+          published: rows.map((row) => row.id),
+          dead: [],
+          failure: undefined,
+        };
+      } catch (error) {
+        if (!refusesRecords(error)) throw error;
+        outcome = await this.#narrow(rows, error);
+      }
       await client.query(`UPDATE backbone.outbox SET published_at = now() WHERE id = ANY($1::bigint[])`, [
-        claimed.rows.map((row) => row.id),
+        outcome.published,
       ]);
-      return claimed.rows.length;
+      if (outcome.dead.length > 0) {
+        await client.query(
+          `UPDATE backbone.outbox o SET dead_at = now(), dead_reason = d.reason
+           FROM unnest($1::bigint[], $2::text[]) AS d(id, reason) WHERE o.id = d.id`,
+          [outcome.dead.map((event) => event.id), outcome.dead.map((event) => event.reason)],
+        );
+      }
+      return outcome;
     });
-    this.#stats.published += published;
-    return published < this.#batchSize;
+    this.#stats.published += round.published.length;
+    for (const event of round.dead) {
+      this.#stats.dead += 1;
+      this.#deadEvents.add(1, { topic: event.topic });
+      this.#log.error(
+        { outboxId: event.id, topic: event.topic, reason: event.reason },
+        'Kafka refused an outbox event for good; marked it dead, the events behind it flow',
+      );
+    }
+    if (round.failure !== undefined) throw round.failure;
+    return round.claimed < this.#batchSize;
+  }
+
+  /**
+   * Sends a refused batch's rows one at a time, in order, to find the ones Kafka refuses. Each
+   * refusal (the batch's and every row's) is followed by a fresh producer: kafkajs rewinds the
+   * idempotent sequence numbers of every partition in a failed request, including partitions the
+   * broker did append, so the old producer's next send there could be refused as out of order;
+   * and a producer keeps a refused topic among the topics whose metadata it refreshes before each
+   * send, so one refused topic could fail the sends to every other. (Rows of partitions the
+   * refused request did append are sent again: a repeat, as after a crash, with its `x-outbox-id`.)
+   */
+  async #narrow(rows: readonly OutboxRow[], refusal: KafkaClientError): Promise<RoundOutcome> {
+    this.#log.warn(
+      { err: refusal, rows: rows.length },
+      'Kafka refused an outbox batch; sending its rows one by one',
+    );
+    const outcome: RoundOutcome = { claimed: rows.length, published: [], dead: [], failure: undefined };
+    try {
+      await this.#replaceProducer();
+      for (const row of rows) {
+        try {
+          await this.#producer.sendBatch(toTopicMessages([row]));
+          outcome.published.push(row.id);
+        } catch (error) {
+          if (!refusesRecords(error)) throw error;
+          outcome.dead.push({ id: row.id, topic: row.topic, reason: error.message });
+          await this.#replaceProducer();
+        }
+      }
+    } catch (error) {
+      outcome.failure = error instanceof Error ? error : new Error(String(error));
+    }
+    return outcome;
+  }
+
+  /** Closes the producer and connects a new one; a failed connect is retried by the next round. */
+  async #replaceProducer(): Promise<void> {
+    const previous = this.#producer;
+    this.#producer = this.#options.kafka.producer();
+    this.#producerConnected = false;
+    await previous.close().catch(() => undefined);
+    await this.#producer.connect();
+    this.#producerConnected = true;
   }
 
   /** Resolves on a notification, on the safety poll, or on stop. */
@@ -249,6 +365,10 @@ export class OutboxRelay {
   }
 }
 
+function refusesRecords(error: unknown): error is KafkaClientError {
+  return error instanceof KafkaClientError && error.refusesRecords;
+}
+
 /** Consecutive rows of one topic become one batch, so the claimed order is the send order. */
 function toTopicMessages(rows: readonly OutboxRow[]): TopicMessages[] {
   const batches: { topic: string; messages: TopicMessages['messages'][number][] }[] = [];
@@ -269,13 +389,36 @@ function toTopicMessages(rows: readonly OutboxRow[]): TopicMessages[] {
 
 /**
  * Age in seconds of the oldest unpublished `backbone.outbox` row; 0 when every row is published.
+ * Dead rows (refused by Kafka for good) are not waiting to be sent, so they do not count.
  *
  * @example await oldestUnpublishedAgeSeconds(pool) // 0
  */
 export async function oldestUnpublishedAgeSeconds(db: pg.Pool | pg.ClientBase): Promise<number> {
-  const result = await db.query<{ age: number | null }>(
-    `SELECT extract(epoch FROM now() - min(created_at))::float8 AS age
-     FROM backbone.outbox WHERE published_at IS NULL`,
+  return (await oldestUnsentOutboxEvent(db))?.ageSeconds ?? 0;
+}
+
+/** The oldest outbox event still to be sent: what, where and since when the relay is behind. */
+export interface UnsentOutboxEvent {
+  id: string;
+  topic: string;
+  createdAt: Date;
+  ageSeconds: number;
+}
+
+/**
+ * The oldest `backbone.outbox` event neither published nor dead; `undefined` when none waits.
+ *
+ * @example const oldest = await oldestUnsentOutboxEvent(pool); // { id: '42', topic: 'backbone.ingest-events.v1', … }
+ */
+export async function oldestUnsentOutboxEvent(
+  db: pg.Pool | pg.ClientBase,
+): Promise<UnsentOutboxEvent | undefined> {
+  const result = await db.query<{ id: string; topic: string; created_at: Date; age: number }>(
+    `SELECT id::text AS id, topic, created_at, extract(epoch FROM now() - created_at)::float8 AS age
+     FROM backbone.outbox WHERE published_at IS NULL AND dead_at IS NULL
+     ORDER BY created_at, outbox.id LIMIT 1`,
   );
-  return Math.max(0, result.rows[0]?.age ?? 0);
+  const row = result.rows[0];
+  if (row === undefined) return undefined;
+  return { id: row.id, topic: row.topic, createdAt: row.created_at, ageSeconds: Math.max(0, row.age) };
 }

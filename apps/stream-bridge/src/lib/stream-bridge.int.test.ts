@@ -249,3 +249,41 @@ it('applies ingest.maxFutureSkewSeconds: with 60 s, a bar about 2 min ahead is d
     expect(report.clean).toBe(true);
   }
 });
+
+it('finding 3 (outbox): /readyz is not ready while an outbox event waits past readiness.outboxAgeSeconds.fail, naming its topic', async () => {
+  const config = systemConfigSchema.parse({
+    database: { url: database.url },
+    kafka: { brokers: testEndpoints().kafkaBrokers, namespace: kafkaNamespace },
+    workers: { streamBridge: { shutdownDeadlineMs: 5_000 } },
+    readiness: { outboxAgeSeconds: { warn: 1, fail: 2 } },
+  });
+  const pool = createPool(config.database, { applicationName: 'stream-bridge-test' });
+  const bridge = new StreamBridge({ config, pool, kafka, logger });
+  await bridge.start();
+  const supervisor = new Supervisor({ name: 'stream-bridge', children: bridge.children, logger });
+  supervisor.start();
+  // A topic nobody created: the relay cannot send the event and keeps retrying it.
+  const notCreated = uniqueName('bridge_not_created');
+  const inserted = await pool.query<{ id: string }>(
+    `INSERT INTO backbone.outbox (topic, key, payload) VALUES ($1, 'k', '{}') RETURNING id::text AS id`,
+    [notCreated],
+  );
+  try {
+    expect((await bridge.readiness()).ready).toBe(true);
+    const stuck = await waitFor(
+      async () => {
+        const readiness = await bridge.readiness();
+        return readiness.ready ? undefined : readiness;
+      },
+      { timeoutMs: 20_000, description: 'the bridge to turn not ready' },
+    );
+    expect(stuck.details).toMatchObject({ database: 'ok', kafka: 'ok' });
+    expect(stuck.details['outbox']).toContain(`topic ${notCreated}`);
+    expect(stuck.details['outbox']).toContain('past readiness.outboxAgeSeconds.fail (2 s)');
+  } finally {
+    await pool.query('DELETE FROM backbone.outbox WHERE id = $1', [inserted.rows[0]?.id]);
+    await supervisor.stop();
+    await bridge.stop();
+    await pool.end();
+  }
+});

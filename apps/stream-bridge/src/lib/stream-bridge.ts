@@ -1,7 +1,13 @@
 import { redactText, streamBridgeGroupId, topicName, type SystemConfig } from '@backbone/config';
 import type { BarRuleOptions } from '@backbone/contracts';
 import type { AdminPort, KafkaClient } from '@backbone/kafka';
-import { BarSink, OutboxRelay, registerLagGauge, type SinkFaultHooks } from '@backbone/stream';
+import {
+  BarSink,
+  oldestUnsentOutboxEvent,
+  OutboxRelay,
+  registerLagGauge,
+  type SinkFaultHooks,
+} from '@backbone/stream';
 import type { ChildSpec } from '@backbone/supervisor';
 import type { Logger, Readiness } from '@backbone/telemetry';
 import type pg from 'pg';
@@ -113,23 +119,37 @@ export class StreamBridge {
     return this.#relay;
   }
 
-  /** Ready only when PostgreSQL and Kafka both answer now. */
+  /**
+   * Ready only when PostgreSQL and Kafka both answer now and no outbox event has waited past
+   * `readiness.outboxAgeSeconds.fail` (the relay is stuck: `outbox` names the event's topic).
+   */
   async readiness(): Promise<Readiness> {
     const timeoutMs = this.#options.probeTimeoutMs ?? 2_000;
-    const [database, kafka] = await Promise.all([
+    const [database, kafka, outbox] = await Promise.all([
       probe(() => this.#options.pool.query('SELECT 1'), timeoutMs),
       probe(() => this.#admin.describeCluster(), timeoutMs),
+      probe(() => this.#checkOutboxAge(), timeoutMs),
     ]);
     const sink = this.#sink?.stats();
     return {
-      ready: database === 'ok' && kafka === 'ok',
+      ready: database === 'ok' && kafka === 'ok' && outbox === 'ok',
       details: {
         database,
         kafka,
+        outbox,
         ...(sink === undefined ? {} : { sink: { ...sink, paused: sink.paused.length } }),
         ...(this.#relay === undefined ? {} : { relay: this.#relay.stats() }),
       },
     };
+  }
+
+  async #checkOutboxAge(): Promise<void> {
+    const oldest = await oldestUnsentOutboxEvent(this.#options.pool);
+    const failSeconds = this.#options.config.readiness.outboxAgeSeconds.fail;
+    if (oldest === undefined || oldest.ageSeconds < failSeconds) return;
+    throw new Error(
+      `the oldest unsent outbox event (id ${oldest.id}, topic ${oldest.topic}) was written at ${oldest.createdAt.toISOString()}, ${Math.round(oldest.ageSeconds)} s ago, past readiness.outboxAgeSeconds.fail (${failSeconds} s)`,
+    );
   }
 
   async #runSink(signal: AbortSignal): Promise<void> {

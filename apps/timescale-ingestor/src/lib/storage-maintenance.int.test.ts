@@ -1,8 +1,25 @@
-import { createPool, mergeBars, migrate, withTransaction } from '@backbone/db';
+import {
+  createPool,
+  mergeBars,
+  migrate,
+  pruneSystemTables,
+  systemPruneRules,
+  withTransaction,
+} from '@backbone/db';
 import { createLogger } from '@backbone/telemetry';
 import { createTestDatabase, type TestDatabase, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageMaintenanceChild } from './storage-maintenance.ts';
+
+const systemRetention = {
+  outboxSentDays: 7,
+  outboxDeadDays: 30,
+  readinessSnapshotsDays: 7,
+  ingestRunsDays: 90,
+  rejectedRowsDays: 90,
+  // Small batches, so the test's backlog takes several DELETEs.
+  pruneBatchRows: 2,
+};
 
 describe('storage maintenance child', () => {
   let database: TestDatabase;
@@ -37,6 +54,7 @@ describe('storage maintenance child', () => {
       logger: createLogger({ name: 'maintenance-test', level: 'silent' }),
       intervalMs: 50,
       recentWindowMs: 3_600_000,
+      systemRetention,
     });
     const running = child.start(controller.signal);
     try {
@@ -60,6 +78,105 @@ describe('storage maintenance child', () => {
     } finally {
       controller.abort();
       await running;
+      await pool.end();
+    }
+  });
+
+  it('finding 4.1: the maintenance pass prunes system rows past their retention, in batches, and keeps young, unsent and running ones', async () => {
+    const pool = createPool({ url: database.url, poolSize: 2 });
+    const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000);
+    // Outbox: five sent 10 days ago (pruned over three batches), one sent yesterday, one unsent
+    // for 100 days, one dead 40 days ago (pruned), one dead 5 days ago.
+    for (let i = 0; i < 5; i += 1) {
+      await pool.query(
+        `INSERT INTO backbone.outbox (topic, key, payload, created_at, published_at) VALUES ('t', $1, '{}', $2, $2)`,
+        [`sent-old-${i}`, daysAgo(10)],
+      );
+    }
+    await pool.query(
+      `INSERT INTO backbone.outbox (topic, key, payload, created_at, published_at, dead_at, dead_reason) VALUES
+         ('t', 'sent-young', '{}', $1, $1, NULL, NULL),
+         ('t', 'unsent-old', '{}', $2, NULL, NULL, NULL),
+         ('t', 'dead-old', '{}', $3, NULL, $3, 'MESSAGE_TOO_LARGE'),
+         ('t', 'dead-young', '{}', $4, NULL, $4, 'MESSAGE_TOO_LARGE')`,
+      [daysAgo(1), daysAgo(100), daysAgo(40), daysAgo(5)],
+    );
+    await pool.query(
+      `INSERT INTO backbone.readiness_snapshots (taken_at, status, report) VALUES ($1, 'ok', '{}'), (now(), 'ok', '{}')`,
+      [daysAgo(10)],
+    );
+    await pool.query(
+      `INSERT INTO backbone.ingest_runs (run_id, dimension, source, status, started_at, finished_at) VALUES
+         ('finished-old', 'bars', 'csv', 'succeeded', $1, $1),
+         ('running-old', 'bars', 'csv', 'running', $1, NULL),
+         ('finished-young', 'bars', 'csv', 'failed', $2, $2)`,
+      [daysAgo(100), daysAgo(1)],
+    );
+    await pool.query(
+      `INSERT INTO backbone.rejected_rows (run_id, source, reason, message, rejected_at) VALUES
+         ('finished-old', 'csv', 'bad', 'old', $1), ('finished-young', 'csv', 'bad', 'young', $2)`,
+      [daysAgo(100), daysAgo(1)],
+    );
+
+    const controller = new AbortController();
+    const child = storageMaintenanceChild({
+      pool,
+      logger: createLogger({ name: 'maintenance-test', level: 'silent' }),
+      intervalMs: 50,
+      recentWindowMs: 3_600_000,
+      systemRetention,
+    });
+    const running = child.start(controller.signal);
+    try {
+      const keys = async (sql: string) => (await pool.query<{ key: string }>(sql)).rows.map((row) => row.key);
+      await waitFor(
+        async () => (await keys(`SELECT key FROM backbone.outbox WHERE key = 'dead-old'`)).length === 0,
+        { description: 'the pass pruned the outbox' },
+      );
+      // One pass prunes every rule; wait for the one in flight to finish the last rule.
+      await waitFor(
+        async () =>
+          (await keys(`SELECT message AS key FROM backbone.rejected_rows WHERE message = 'old'`)).length ===
+          0,
+        { description: 'the pass pruned the rejected rows' },
+      );
+      expect(await keys('SELECT key FROM backbone.outbox ORDER BY key')).toEqual([
+        'dead-young',
+        'sent-young',
+        'unsent-old',
+      ]);
+      expect(await keys('SELECT status AS key FROM backbone.readiness_snapshots')).toHaveLength(1);
+      expect(await keys('SELECT run_id AS key FROM backbone.ingest_runs ORDER BY run_id')).toEqual([
+        'finished-young',
+        'running-old',
+      ]);
+      expect(await keys('SELECT message AS key FROM backbone.rejected_rows')).toEqual(['young']);
+    } finally {
+      controller.abort();
+      await running;
+    }
+    // The sizes the pass logs: every system table, in bytes; nothing is left to prune.
+    const client = await pool.connect();
+    try {
+      const again = await pruneSystemTables(client, systemPruneRules(systemRetention), { batchRows: 2 });
+      expect(Object.values(again.pruned).every((deleted) => deleted === 0)).toBe(true);
+      // A backlog larger than a batch goes in one call, batch after batch.
+      await client.query(
+        `INSERT INTO backbone.outbox (topic, key, payload, created_at, published_at)
+         SELECT 't', 'backlog', '{}', $1, $1 FROM generate_series(1, 5)`,
+        [daysAgo(10)],
+      );
+      const backlog = await pruneSystemTables(client, systemPruneRules(systemRetention), { batchRows: 2 });
+      expect(backlog.pruned['outbox.sent']).toBe(5);
+      expect(Object.keys(again.sizes).sort()).toEqual([
+        'backbone.ingest_runs',
+        'backbone.outbox',
+        'backbone.readiness_snapshots',
+        'backbone.rejected_rows',
+      ]);
+      expect(Object.values(again.sizes).every((bytes) => bytes > 0)).toBe(true);
+    } finally {
+      client.release();
       await pool.end();
     }
   });

@@ -1,5 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { refreshRollups, runStorageMaintenance } from '@backbone/db';
+import {
+  pruneSystemTables,
+  refreshRollups,
+  runStorageMaintenance,
+  systemPruneRules,
+  type SystemRetentionDays,
+} from '@backbone/db';
 import type { ChildSpec } from '@backbone/supervisor';
 import type { Logger } from '@backbone/telemetry';
 import type pg from 'pg';
@@ -11,6 +17,8 @@ export interface StorageMaintenanceOptions {
   intervalMs: number;
   /** After the first pass, rollups are recomputed over this much recent history each pass. */
   recentWindowMs: number;
+  /** `storage.systemRetention`: how long the system tables keep their rows, and the DELETE batch size. */
+  systemRetention: SystemRetentionDays & { pruneBatchRows: number };
   now?: () => Date;
 }
 
@@ -20,7 +28,9 @@ export interface StorageMaintenanceOptions {
  * pruned and the 1h/1d rollups would stay empty. Each pass runs the retention pass (partitions
  * ahead, expired partitions and bars dropped; on TimescaleDB its jobs run now) and recomputes the
  * rollups: the first pass over all 1m bars, later passes over the recent window, where the feed
- * and the schedules write. Passes are idempotent, so several ingestor instances may run them.
+ * and the schedules write. It also prunes the system tables by their retention (published and
+ * dead outbox events, readiness snapshots, finished ingest runs, rejected rows) in small batches,
+ * and logs what it deleted and each table's size. Passes are idempotent, so several ingestor instances may run them.
  * A failed pass is logged and retried on the next one; it never stops the worker.
  */
 export function storageMaintenanceChild(options: StorageMaintenanceOptions): ChildSpec {
@@ -60,6 +70,10 @@ async function maintainOnce(
       from = oldest.rows[0]?.oldest ?? from;
     }
     const rollups = await refreshRollups(client, { from, to: at });
+    const system = await pruneSystemTables(client, systemPruneRules(options.systemRetention), {
+      batchRows: options.systemRetention.pruneBatchRows,
+      at,
+    });
     options.logger.info(
       {
         mode: retention.mode,
@@ -67,6 +81,8 @@ async function maintainOnce(
         partitionsDropped: retention.dropped,
         barsPruned: retention.barsPruned,
         rollupWindow: { from: rollups.from, to: rollups.to },
+        systemRowsPruned: system.pruned,
+        systemTableBytes: system.sizes,
       },
       'storage maintenance pass done',
     );

@@ -109,6 +109,10 @@ describe('kafkajs adapter', () => {
       await expect(failure).rejects.toBeInstanceOf(KafkaClientError);
       await expect(failure).rejects.toMatchObject({ retriable: false, operation: 'producer.send', topic });
       await expect(failure).rejects.toThrow(/exceeds the 100-byte limit/);
+      // The same verdict as the broker's own refusal, so the outbox relay sets the record aside.
+      const refusal: unknown = await failure.catch((error: unknown) => error);
+      expect(refusal).toMatchObject({ code: 'MESSAGE_TOO_LARGE' });
+      expect((refusal as KafkaClientError).refusesRecords).toBe(true);
     } finally {
       await producer.close();
     }
@@ -145,6 +149,8 @@ describe('kafkajs adapter', () => {
         retriable: false,
       });
       expect(String(unknownTopic)).toMatch(/does not host this topic-partition/);
+      // Not a refusal of the records: the topic may be created later (topics ensure).
+      expect((unknownTopic as KafkaClientError).refusesRecords).toBe(false);
     } finally {
       await Promise.all([producer.close(), absent.close()]);
     }

@@ -167,8 +167,18 @@ function toClientError(operation: string, topic: string | undefined, error: unkn
     operation,
     topic,
     retriable: isRetriable(error),
+    code: brokerErrorCode(error),
     cause: error,
   });
+}
+
+/** The broker's error code (kafkajs `type`), looked up through the retriers' wrapping causes. */
+function brokerErrorCode(error: unknown): string | undefined {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    const type = (current as Error & { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+  }
+  return undefined;
 }
 
 /**
@@ -253,7 +263,8 @@ class KafkajsProducer implements ProducerPort {
       if (size > this.#maxMessageBytes) {
         throw new KafkaClientError(
           `a record of ${size} bytes exceeds the ${this.#maxMessageBytes}-byte limit (topic ${topic})`,
-          { operation: 'producer.send', topic, retriable: false },
+          // The broker's code for the same refusal, so callers treat both alike.
+          { operation: 'producer.send', topic, retriable: false, code: 'MESSAGE_TOO_LARGE' },
         );
       }
     }

@@ -1,5 +1,5 @@
 import { createPool, migrate } from '@backbone/db';
-import { createKafkajsClient, type KafkaClient, type ProducerPort } from '@backbone/kafka';
+import { createKafkajsClient, type AdminPort, type KafkaClient, type ProducerPort } from '@backbone/kafka';
 import {
   createTestDatabase,
   createTestTopic,
@@ -8,7 +8,10 @@ import {
   uniqueName,
   type TestDatabase,
   type TestResource,
+  waitFor,
 } from '@backbone/testing';
+import { OutboxRelay } from '@backbone/stream';
+import { createLogger } from '@backbone/telemetry';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheck, type CheckDefinition } from '../run-check.ts';
@@ -28,6 +31,7 @@ describe('Kafka probes on the real broker', () => {
   let pool: pg.Pool;
   let kafka: KafkaClient;
   let producer: ProducerPort;
+  let admin: AdminPort;
   let bars: { name: string } & TestResource;
   let dlq: { name: string } & TestResource;
   const opened: KafkaChecks[] = [];
@@ -59,10 +63,12 @@ describe('Kafka probes on the real broker', () => {
     dlq = await createTestTopic(testEndpoints().kafkaBrokers, 'readiness_dlq');
     producer = kafka.producer();
     await producer.connect();
+    admin = kafka.admin();
+    await admin.connect();
   });
   afterAll(async () => {
     await Promise.allSettled(opened.map((created) => created.close()));
-    await producer.close();
+    await Promise.allSettled([producer.close(), admin.close()]);
     await pool.end();
     await Promise.allSettled([bars.drop(), dlq.drop(), db.drop()]);
   });
@@ -155,5 +161,68 @@ describe('Kafka probes on the real broker', () => {
     expect(grown.status).toBe('warn');
     expect(grown.reason).toBe('dead_letters_growing');
     expect(grown.message).toContain(`Dead-letter topic ${dlq.name} grew by 2 records`);
+  });
+
+  it('finding 3 (outbox): events Kafka refused for good warn naming count and topic; an unsent event older than the configured threshold fails naming its topic', async () => {
+    // A topic whose broker-side record limit is 1 KiB: the relay's 4 KB event is refused for good.
+    const small = uniqueName('readiness_small');
+    await admin.createTopics([
+      { name: small, partitions: 1, replicationFactor: 1, configs: { 'max.message.bytes': '1024' } },
+    ]);
+    const notCreated = uniqueName('readiness_not_created');
+    const relay = new OutboxRelay({
+      kafka,
+      pool,
+      listenConnection: { connectionString: db.url },
+      logger: createLogger({ name: 'readiness-relay', level: 'silent' }),
+      pollIntervalMs: 200,
+      retryBackoff: { initialMs: 50, maxMs: 500 },
+      stopGraceMs: 1_000,
+    });
+    const { checks } = probes({
+      rules: testRules({ readiness: { outboxAgeSeconds: { warn: 1, fail: 2 } } }),
+    });
+    const unsent = check(checks, 'kafka.outbox-relay');
+    const dead = check(checks, 'kafka.outbox-dead-events');
+    try {
+      await relay.start();
+      expect((await runCheck(dead, 10_000)).status).toBe('ok');
+      await pool.query(
+        `INSERT INTO backbone.outbox (topic, key, payload) VALUES ($1, 'big', $2), ($1, 'fits', '{}')`,
+        [small, JSON.stringify({ blob: 'x'.repeat(4_000) })],
+      );
+      const warned = await waitFor(
+        async () => {
+          const outcome = await runCheck(dead, 10_000);
+          return outcome.status === 'warn' ? outcome : undefined;
+        },
+        { timeoutMs: 30_000, description: 'the dead-events check to warn' },
+      );
+      expect(warned.reason).toBe('outbox_events_dead');
+      expect(warned.message).toContain(
+        `1 outbox events were refused by Kafka for good and set aside (dead) on ${small} (1 since`,
+      );
+      expect(warned.message).toMatch(/larger than the max message size/);
+      // The dead event is not waiting to be sent, and the one behind it was published.
+      expect((await runCheck(unsent, 10_000)).status).toBe('ok');
+
+      // An event for a topic nobody created cannot be sent; the relay keeps retrying it.
+      await pool.query(`INSERT INTO backbone.outbox (topic, key, payload) VALUES ($1, 'k', '{}')`, [
+        notCreated,
+      ]);
+      const failed = await waitFor(
+        async () => {
+          const outcome = await runCheck(unsent, 10_000);
+          return outcome.status === 'fail' ? outcome : undefined;
+        },
+        { timeoutMs: 30_000, description: 'the outbox-relay check to fail' },
+      );
+      expect(failed.reason).toBe('outbox_relay_lagging');
+      expect(failed.message).toContain(`holds 1 unsent events, the oldest (topic ${notCreated})`);
+      expect(failed.evidence.oldestUnpublishedTopic).toBe(notCreated);
+    } finally {
+      await relay.stop();
+      await admin.deleteTopics([small]);
+    }
   });
 });

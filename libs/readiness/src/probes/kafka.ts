@@ -1,5 +1,5 @@
 import type { AdminPort } from '@backbone/kafka';
-import { streamLag } from '@backbone/stream';
+import { oldestUnsentOutboxEvent, streamLag } from '@backbone/stream';
 import type pg from 'pg';
 import {
   combine,
@@ -48,7 +48,7 @@ export interface KafkaChecks {
 
 /**
  * Kafka checks: cluster and brokers, expected topics and partitions with their replicas, consumer
- * lag per partition, dead-letter growth, and the outbox relay lag.
+ * lag per partition, dead-letter growth, the outbox relay lag and the outbox events set aside dead.
  *
  * @example const kafka = kafkaChecks({ createAdmin: () => client.admin(), rules, topics, groups, deadLetterTopic: TOPICS.marketBarsDlq, pool });
  */
@@ -111,6 +111,11 @@ export function kafkaChecks(input: KafkaProbeInput): KafkaChecks {
       name: 'kafka.outbox-relay',
       component: 'kafka',
       run: () => probeOutbox(input.pool, input.rules, now()),
+    },
+    {
+      name: 'kafka.outbox-dead-events',
+      component: 'kafka',
+      run: () => probeDeadOutboxEvents(input.pool),
     },
   ];
   return {
@@ -264,23 +269,55 @@ function judgeDlq(
 }
 
 async function probeOutbox(pool: pg.Pool, rules: ReadinessRules, now: Date): Promise<CheckOutcome> {
-  const result = await pool.query<{ oldest: Date | null; pending: string }>(
-    `SELECT min(created_at) AS oldest, count(*)::text AS pending FROM backbone.outbox WHERE published_at IS NULL`,
-  );
-  const oldest = result.rows[0]?.oldest ?? null;
-  const pending = Number(result.rows[0]?.pending ?? 0);
-  const ageSeconds = oldest === null ? 0 : Math.max(0, (now.getTime() - oldest.getTime()) / 1000);
+  // Dead events (refused by Kafka for good) are not waiting to be sent: kafka.outbox-dead-events
+  // reports them. The oldest waiting event's topic tells the operator where to look.
+  const [oldest, counted] = await Promise.all([
+    oldestUnsentOutboxEvent(pool),
+    pool.query<{ pending: string }>(
+      `SELECT count(*)::text AS pending FROM backbone.outbox WHERE published_at IS NULL AND dead_at IS NULL`,
+    ),
+  ]);
+  const pending = Number(counted.rows[0]?.pending ?? 0);
+  const ageSeconds =
+    oldest === undefined ? 0 : Math.max(0, (now.getTime() - oldest.createdAt.getTime()) / 1000);
   const evidence = {
     unpublished: pending,
-    oldestUnpublished: oldest?.toISOString() ?? null,
+    oldestUnpublished: oldest?.createdAt.toISOString() ?? null,
+    oldestUnpublishedTopic: oldest?.topic ?? null,
     relayLagSeconds: Math.round(ageSeconds),
   };
   const status = grade(ageSeconds, rules.outboxAgeSeconds);
-  if (status === 'ok') return ok(evidence);
+  if (status === 'ok' || oldest === undefined) return ok(evidence);
   return notOk(
     status,
     'outbox_relay_lagging',
-    `The outbox holds ${formatCount(pending)} unpublished events, the oldest ${formatAge(ageSeconds)} old (${status} threshold ${formatAge(rules.outboxAgeSeconds[status])}); check the stream-bridge's outbox relay and Kafka.`,
+    `The outbox holds ${formatCount(pending)} unsent events, the oldest (topic ${oldest.topic}) written ${oldest.createdAt.toISOString()}, ${formatAge(ageSeconds)} ago (${status} threshold ${formatAge(rules.outboxAgeSeconds[status])}); check the stream-bridge's outbox relay, Kafka and that topic.`,
+    evidence,
+  );
+}
+
+async function probeDeadOutboxEvents(pool: pg.Pool): Promise<CheckOutcome> {
+  const result = await pool.query<{ topic: string; dead: string; oldest: Date; last_reason: string }>(
+    `SELECT topic, count(*)::text AS dead, min(dead_at) AS oldest,
+            (array_agg(dead_reason ORDER BY dead_at DESC))[1] AS last_reason
+     FROM backbone.outbox WHERE dead_at IS NOT NULL GROUP BY topic ORDER BY topic`,
+  );
+  const topics = result.rows.map((row) => ({
+    topic: row.topic,
+    dead: Number(row.dead),
+    since: row.oldest.toISOString(),
+    lastReason: row.last_reason,
+  }));
+  const total = topics.reduce((sum, entry) => sum + entry.dead, 0);
+  const evidence = { dead: total, topics };
+  if (total === 0) return ok(evidence);
+  const described = topics.map(
+    (entry) => `${entry.topic} (${formatCount(entry.dead)} since ${entry.since}: ${entry.lastReason})`,
+  );
+  return notOk(
+    'warn',
+    'outbox_events_dead',
+    `${formatCount(total)} outbox events were refused by Kafka for good and set aside (dead) on ${described.join('; ')}; they were not published. See docs/operations.md (dead outbox events).`,
     evidence,
   );
 }

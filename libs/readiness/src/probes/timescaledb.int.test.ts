@@ -77,6 +77,11 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
     expect(migrated.evidence.partitions).toMatchObject({
       'market_data.bars': { coversNow: true, coversNext: true },
     });
+    // Finding 4.1: each system table's size is reported (bytes, indexes included).
+    const sizes = migrated.evidence.systemTableBytes as Record<string, number>;
+    for (const table of ['backbone.outbox', 'backbone.readiness_snapshots', 'backbone.ingest_runs']) {
+      expect(sizes[table]).toBeGreaterThan(0);
+    }
 
     const empty = await runCheck(check(checksAt(barePool), 'timescaledb.schema'), rules.probeTimeoutMs);
     expect(empty.status).toBe('fail');
@@ -224,7 +229,9 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
     );
     const stuck = await runCheck(outbox, rules.probeTimeoutMs);
     expect(stuck.status).toBe('fail');
-    expect(stuck.message).toMatch(/holds 1 unpublished events, the oldest 20m old/);
+    expect(stuck.message).toMatch(
+      /holds 1 unsent events, the oldest \(topic backbone\.ingest-events\.v1\) written .*, 20m ago/,
+    );
     await pool.query(`UPDATE backbone.outbox SET published_at = now()`);
     expect((await runCheck(outbox, rules.probeTimeoutMs)).status).toBe('ok');
   });

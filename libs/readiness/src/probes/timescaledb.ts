@@ -132,6 +132,20 @@ async function probeConnection({ pool, rules }: TimescaleProbeInput): Promise<Ch
   return ok(evidence);
 }
 
+/**
+ * `pg_total_relation_size` (with indexes and TOAST) of every table in the `backbone` schema: the
+ * bookkeeping tables grow with use, so their size shows whether the ingestor's maintenance pass
+ * keeps them pruned (storage.systemRetention). A table added later is listed without a change here.
+ */
+async function systemTableSizes(pool: SqlExecutor): Promise<Record<string, number>> {
+  const sizes = await pool.query<{ name: string; bytes: string }>(
+    `SELECT n.nspname || '.' || c.relname AS name, pg_total_relation_size(c.oid)::text AS bytes
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'backbone' AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1`,
+  );
+  return Object.fromEntries(sizes.rows.map((row) => [row.name, Number(row.bytes)]));
+}
+
 async function probeSchema(pool: SqlExecutor): Promise<CheckOutcome> {
   const tables = await pool.query<{ name: string; present: boolean }>(
     `SELECT name, to_regclass(name) IS NOT NULL AS present FROM unnest($1::text[]) AS name`,
@@ -147,6 +161,7 @@ async function probeSchema(pool: SqlExecutor): Promise<CheckOutcome> {
     );
   }
   const mode = await storageMode(pool);
+  const systemTableBytes = await systemTableSizes(pool);
   if (mode === 'timescaledb') {
     const hypertables = await pool.query<{ name: string; chunks: string }>(
       `SELECT hypertable_schema || '.' || hypertable_name AS name, num_chunks::text AS chunks
@@ -156,6 +171,7 @@ async function probeSchema(pool: SqlExecutor): Promise<CheckOutcome> {
     const notHyper = PARTITIONED.filter((table) => !found.has(table));
     const evidence = {
       mode,
+      systemTableBytes,
       hypertables: Object.fromEntries(hypertables.rows.map((row) => [row.name, Number(row.chunks)])),
     };
     if (notHyper.length > 0) {
@@ -186,6 +202,7 @@ async function probeSchema(pool: SqlExecutor): Promise<CheckOutcome> {
   );
   const evidence = {
     mode,
+    systemTableBytes,
     partitions: Object.fromEntries(
       partitions.rows.map((row) => [
         row.parent,
