@@ -1,7 +1,14 @@
 import { redactText, streamBridgeGroupId, topicName, type SystemConfig } from '@backbone/config';
 import type { BarRuleOptions } from '@backbone/contracts';
 import type { AdminPort, KafkaClient } from '@backbone/kafka';
-import { BarSink, OutboxRelay, registerLagGauge, type SinkFaultHooks } from '@backbone/stream';
+import {
+  BarSink,
+  OutboxRelay,
+  registerLagGauge,
+  stalledPartitions,
+  type SinkFaultHooks,
+  type StalledPartition,
+} from '@backbone/stream';
 import type { ChildSpec } from '@backbone/supervisor';
 import type { Logger, Readiness } from '@backbone/telemetry';
 import type pg from 'pg';
@@ -113,19 +120,43 @@ export class StreamBridge {
     return this.#relay;
   }
 
-  /** Ready only when PostgreSQL and Kafka both answer now. */
+  /**
+   * Ready only when PostgreSQL and Kafka both answer now and no partition of the sink is stalled
+   * (records waiting, no stored progress for `readiness.stalledPartitionSeconds`).
+   */
   async readiness(): Promise<Readiness> {
     const timeoutMs = this.#options.probeTimeoutMs ?? 2_000;
-    const [database, kafka] = await Promise.all([
+    let stalled: StalledPartition[] = [];
+    const [database, kafka, stall] = await Promise.all([
       probe(() => this.#options.pool.query('SELECT 1'), timeoutMs),
       probe(() => this.#admin.describeCluster(), timeoutMs),
+      probe(async () => {
+        stalled = await stalledPartitions({
+          admin: this.#admin,
+          pool: this.#options.pool,
+          groupId: this.groupId,
+          topics: [this.topics.bars],
+          stalledAfterMs: this.#options.config.readiness.stalledPartitionSeconds * 1000,
+        });
+      }, timeoutMs),
     ]);
     const sink = this.#sink?.stats();
     return {
-      ready: database === 'ok' && kafka === 'ok',
+      ready: database === 'ok' && kafka === 'ok' && stall === 'ok' && stalled.length === 0,
       details: {
         database,
         kafka,
+        stalledPartitions:
+          stall === 'ok'
+            ? stalled.map((partition) => ({
+                group: partition.groupId,
+                topic: partition.topic,
+                partition: partition.partition,
+                lag: Number(partition.lag),
+                firstPendingOffset: Number(partition.firstPendingOffset),
+                lastProgressAt: partition.lastProgressAt?.toISOString() ?? null,
+              }))
+            : stall,
         ...(sink === undefined ? {} : { sink: { ...sink, paused: sink.paused.length } }),
         ...(this.#relay === undefined ? {} : { relay: this.#relay.stats() }),
       },
