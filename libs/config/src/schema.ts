@@ -568,6 +568,34 @@ const readinessSchema = z
     optionalComponents: z
       .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
       .default(['ingest-freshness', 'cache', 'retention']),
+    // --- stall rules (issue 14 §3, §4) ---
+    /**
+     * A partition with lag whose stored offset has not moved, and whose oldest unapplied record
+     * has waited, this long is stalled: readiness and the stream-bridge's /readyz fail.
+     */
+    stalledPartitionSeconds: positiveInt.default(300),
+    /** Dead-letter volume: records appended to the DLQ topic within the window (warn). */
+    deadLetters: z
+      .object({
+        /** The window counted back from each probe, seconds. */
+        windowSeconds: positiveInt.default(3600),
+        /** This many dead letters or more within the window warn. */
+        warnCount: positiveInt.default(1),
+      })
+      .strict()
+      .prefault({}),
+    /** A BullMQ job scheduler whose next run is overdue by more than this has missed it: fail. */
+    missedScheduleGraceSeconds: positiveInt.default(300),
+    /** Redis used_memory / maxmemory (0..1): at or above warn warns, at or above fail fails. */
+    redisMemoryRatio: z
+      .object({
+        /** Share of maxmemory in use that warns. */
+        warn: ratio.default(0.8),
+        /** Share of maxmemory in use that fails readiness. */
+        fail: ratio.default(0.95),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -711,6 +739,13 @@ export const systemConfigSchema = systemConfigObject
         code: 'custom',
         path: ['readiness', 'outboxAgeSeconds', 'warn'],
         message: 'must not exceed readiness.outboxAgeSeconds.fail',
+      });
+    }
+    if (config.readiness.redisMemoryRatio.warn > config.readiness.redisMemoryRatio.fail) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['readiness', 'redisMemoryRatio', 'warn'],
+        message: 'must not exceed readiness.redisMemoryRatio.fail',
       });
     }
     if (config.readiness.hitRatio.warn < config.readiness.hitRatio.fail) {

@@ -212,6 +212,11 @@ export interface AdminPort {
   replaceTopicConfigs(topic: string, configs: Readonly<Record<string, string>>): Promise<void>;
   /** Log start and end offset of every partition of a topic. */
   fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]>;
+  /**
+   * Per partition, the offset of the first record whose timestamp is at or after `at`, or the
+   * log end offset when no record is that recent: records from there on were produced since `at`.
+   */
+  fetchTopicOffsetsAt(topic: string, at: Date): Promise<TopicPartitionOffset[]>;
   /** The group's committed position per partition; `null` where it committed nothing. */
   fetchGroupOffsets(
     groupId: string,

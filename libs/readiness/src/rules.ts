@@ -35,6 +35,12 @@ export interface ReadinessRules {
   rollupWindowHours: number;
   /** Consecutive failed ingest runs of one plan that fail readiness (ingest.plans[].schedule). */
   maxConsecutiveFailures: number;
+  /** Seconds without committed progress on a partition with lag that fail (`readiness.stalledPartitionSeconds`). */
+  stalledPartitionSeconds: number;
+  /** Dead letters within the last `windowSeconds`: `warnCount` or more warn (`readiness.deadLetters`). */
+  deadLetters: { windowSeconds: number; warnCount: number };
+  /** Seconds a job scheduler's next run may be overdue before it counts as missed (fail). */
+  missedScheduleGraceSeconds: number;
 }
 
 /**
@@ -55,7 +61,7 @@ export function rulesFromConfig(config: SystemConfig): ReadinessRules {
     optionalComponents: [...readiness.optionalComponents],
     outboxAgeSeconds: { ...readiness.outboxAgeSeconds },
     queueWaitSeconds: { warn: 300, fail: 1800 },
-    redisMemoryRatio: { warn: 0.8, fail: 0.95 },
+    redisMemoryRatio: { ...readiness.redisMemoryRatio },
     // The ingestor refreshes the rollups every maintenance pass: three missed passes warn, an
     // hour's worth (at the default interval) fails.
     rollupLagSeconds: {
@@ -64,6 +70,9 @@ export function rulesFromConfig(config: SystemConfig): ReadinessRules {
     },
     rollupWindowHours: config.storage.rollupRecentWindowHours,
     maxConsecutiveFailures: failures.length === 0 ? 3 : Math.min(...failures),
+    stalledPartitionSeconds: readiness.stalledPartitionSeconds,
+    deadLetters: { ...readiness.deadLetters },
+    missedScheduleGraceSeconds: readiness.missedScheduleGraceSeconds,
   };
 }
 

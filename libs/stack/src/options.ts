@@ -39,6 +39,12 @@ export interface StackOptions {
   commands: { java: string; mvn: string; redisServer: string };
   /** Broker JVM heap (`-Xmx`). */
   kafkaHeap: string;
+  /**
+   * `maxmemory` of a redis-server `up` starts (`512mb`, `2gb`): with `noeviction`, a full Redis
+   * refuses writes with an error instead of growing until the host's OOM killer takes it and
+   * BullMQ's jobs with it (docs/stack.md).
+   */
+  redisMaxmemory: string;
   /** How long `up` waits for a started service to answer. */
   startTimeoutMs: number;
   /** Progress lines ("starting Kafka …"); the CLI prints them, tests may collect them. */
@@ -54,6 +60,7 @@ export interface StackOptionsInput {
   kafka?: Partial<KafkaEndpoint>;
   commands?: Partial<StackOptions['commands']>;
   kafkaHeap?: string;
+  redisMaxmemory?: string;
   startTimeoutMs?: number;
   log?: (message: string) => void;
 }
@@ -78,6 +85,7 @@ export function stackOptions(input: StackOptionsInput = {}): StackOptions {
     kafka: { host: '127.0.0.1', port: 9092, controllerPort: 9093, ...input.kafka },
     commands: { java: 'java', mvn: 'mvn', redisServer: 'redis-server', ...input.commands },
     kafkaHeap: input.kafkaHeap ?? '512m',
+    redisMaxmemory: input.redisMaxmemory ?? '1gb',
     startTimeoutMs: input.startTimeoutMs ?? 90_000,
     log: input.log ?? (() => undefined),
   };

@@ -65,17 +65,25 @@ export async function probeRedis(endpoint: RedisEndpoint): Promise<RedisProbe> {
 
 /**
  * Makes Redis answer on the endpoint: reuses a running server, otherwise starts `redis-server`
- * daemonized with noeviction, its pid, log and data under `<cacheDir>/redis/`. Returns what it
- * started, or undefined when it reused a running server.
+ * daemonized with `maxmemory` and noeviction, its pid, log and data under `<cacheDir>/redis/`.
+ * Returns what it started, or undefined when it reused a running server.
  */
 export async function ensureRedis(
   endpoint: RedisEndpoint,
   {
     cacheDir,
     redisServer,
+    maxmemory,
     startTimeoutMs,
     log,
-  }: { cacheDir: string; redisServer: string; startTimeoutMs: number; log: (message: string) => void },
+  }: {
+    cacheDir: string;
+    redisServer: string;
+    /** `maxmemory` of a started server, e.g. `1gb`. */
+    maxmemory: string;
+    startTimeoutMs: number;
+    log: (message: string) => void;
+  },
 ): Promise<StackState['redis']> {
   const where = `${endpoint.host}:${endpoint.port}`;
   const first = await probeRedis(endpoint);
@@ -118,6 +126,10 @@ export async function ensureRedis(
     dir,
     '--appendonly',
     'yes',
+    // Bounded, and never evicting: BullMQ loses jobs when Redis evicts keys, so a full Redis must
+    // refuse writes (an error the workers report) rather than drop keys or grow without limit.
+    '--maxmemory',
+    maxmemory,
     '--maxmemory-policy',
     'noeviction',
   ]);

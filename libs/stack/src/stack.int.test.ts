@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MissingToolError, PortInUseError, ServiceStartError } from './errors.ts';
@@ -13,7 +14,7 @@ import { ensureKafka, kafkaFiles, probeKafka } from './kafka.ts';
 import { stackOptions, type StackOptionsInput } from './options.ts';
 import { ensurePostgres, probePostgres } from './postgres.ts';
 import { isPortOpen, pollUntil } from './process.ts';
-import { probeRedis } from './redis.ts';
+import { ensureRedis, probeRedis, stopRedis } from './redis.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
 import { readState, updateState } from './state.ts';
 
@@ -259,6 +260,27 @@ describe('faults', () => {
     } finally {
       server.kill('SIGTERM');
       await once(server, 'exit');
+    }
+  });
+
+  it('finding 4.2: a redis-server it starts is bounded (the configured maxmemory) and never evicts (noeviction)', async () => {
+    const options = await privateOptions({ redis: { port: await freePort() }, redisMaxmemory: '64mb' });
+    const started = await ensureRedis(options.redis, {
+      cacheDir: options.cacheDir,
+      redisServer: options.commands.redisServer,
+      maxmemory: options.redisMaxmemory,
+      startTimeoutMs: 15_000,
+      log: () => undefined,
+    });
+    if (started === undefined) throw new Error('a free port was answered by a Redis already');
+    const client = new Redis({ host: options.redis.host, port: options.redis.port, lazyConnect: true });
+    try {
+      await client.connect();
+      expect(await client.config('GET', 'maxmemory')).toEqual(['maxmemory', String(64 * 1024 * 1024)]);
+      expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
+    } finally {
+      client.disconnect();
+      await stopRedis(started);
     }
   });
 

@@ -90,6 +90,7 @@ export async function stackUp(options: StackOptions): Promise<ServiceStatus[]> {
       const redis = await ensureRedis(options.redis, {
         cacheDir: options.cacheDir,
         redisServer: options.commands.redisServer,
+        maxmemory: options.redisMaxmemory,
         startTimeoutMs: options.startTimeoutMs,
         log: options.log,
       });

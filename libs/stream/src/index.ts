@@ -16,8 +16,20 @@ export {
 } from './batch-plan.ts';
 export { InvalidBarError, MessageTooLargeError, StreamOptionsError, type RecordRejection } from './errors.ts';
 export { ingestEventFor, STREAM_SOURCE } from './ingest-event.ts';
-export { registerLagGauge, streamLag, type StreamLagInput } from './lag.ts';
-export { lockNextOffset, readGroupOffsets, readStoredOffsets, storeNextOffset } from './offset-store.ts';
+export {
+  registerLagGauge,
+  stalledPartitions,
+  streamLag,
+  type StalledPartition,
+  type StreamLagInput,
+} from './lag.ts';
+export {
+  lockNextOffset,
+  readGroupOffsets,
+  readStoredOffsets,
+  storeNextOffset,
+  type StoredOffset,
+} from './offset-store.ts';
 export {
   OUTBOX_ID_HEADER,
   OutboxRelay,

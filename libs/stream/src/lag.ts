@@ -24,6 +24,69 @@ export async function streamLag(input: StreamLagInput): Promise<PartitionLag[]> 
   return consumerLag({ admin: input.admin, groupId: input.groupId, topics: input.topics, committedOffsets });
 }
 
+/** A partition whose records wait while its sink stores no progress. */
+export interface StalledPartition {
+  readonly groupId: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** Records appended but not applied. */
+  readonly lag: bigint;
+  /** The oldest record not applied: the one the sink is stuck before. */
+  readonly firstPendingOffset: bigint;
+  /** When the stored next offset last moved; `null` when the sink never stored one here. */
+  readonly lastProgressAt: Date | null;
+}
+
+/**
+ * Partitions with lag where the sink has stored no progress for `stalledAfterMs` **and** the
+ * oldest unapplied record has waited that long (its timestamp is older): a partition that was
+ * idle and just received a record is not stalled, one the sink keeps failing on is. Progress
+ * comes from `backbone.consumer_offsets.updated_at`, which the sink sets with every stored offset.
+ *
+ * @example const stalled = await stalledPartitions({ admin, pool, groupId, topics, stalledAfterMs: 300_000 });
+ */
+export async function stalledPartitions(
+  input: StreamLagInput & { readonly stalledAfterMs: number; readonly now?: Date },
+): Promise<StalledPartition[]> {
+  const now = input.now ?? new Date();
+  const cutoff = new Date(now.getTime() - input.stalledAfterMs);
+  const stored = await readGroupOffsets(input.pool, input.groupId, input.topics);
+  const lastProgress = new Map(stored.map((row) => [partitionKey(row.topic, row.partition), row.updatedAt]));
+  const lags = await consumerLag({
+    admin: input.admin,
+    groupId: input.groupId,
+    topics: input.topics,
+    committedOffsets: stored,
+  });
+  const candidates = lags
+    .map((lag) => ({ lag, progressAt: lastProgress.get(partitionKey(lag.topic, lag.partition)) ?? null }))
+    .filter(({ lag, progressAt }) => lag.lag > 0n && (progressAt === null || progressAt <= cutoff));
+  const stalled: StalledPartition[] = [];
+  for (const topic of new Set(candidates.map(({ lag }) => lag.topic))) {
+    // Records at or after these offsets arrived within the window: they have not waited long.
+    const recent = new Map(
+      (await input.admin.fetchTopicOffsetsAt(topic, cutoff)).map((entry) => [entry.partition, entry.offset]),
+    );
+    for (const { lag, progressAt } of candidates.filter((candidate) => candidate.lag.topic === topic)) {
+      const firstPendingOffset = lag.logEndOffset - lag.lag;
+      if (firstPendingOffset >= (recent.get(lag.partition) ?? lag.logEndOffset)) continue;
+      stalled.push({
+        groupId: lag.groupId,
+        topic: lag.topic,
+        partition: lag.partition,
+        lag: lag.lag,
+        firstPendingOffset,
+        lastProgressAt: progressAt,
+      });
+    }
+  }
+  return stalled;
+}
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
 /**
  * Registers the OTel gauge `backbone.stream.consumer_lag` (records; attributes group, topic,
  * partition), measured at each collection. A failed measurement is logged and skipped, never

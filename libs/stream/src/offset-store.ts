@@ -43,8 +43,14 @@ export async function readStoredOffsets(
   }));
 }
 
+/** A stored next offset and when it last moved. */
+export interface StoredOffset extends TopicPartitionOffset {
+  /** When the sink last stored this partition's next offset (its last committed progress). */
+  readonly updatedAt: Date;
+}
+
 /**
- * Every stored next offset of `groupId` on `topics` (for lag).
+ * Every stored next offset of `groupId` on `topics` (for lag and stall detection).
  *
  * @example const positions = await readGroupOffsets(pool, 'stream-bridge', ['market.bars.v1']);
  */
@@ -52,9 +58,9 @@ export async function readGroupOffsets(
   db: Pool | ClientBase,
   groupId: string,
   topics: readonly string[],
-): Promise<TopicPartitionOffset[]> {
-  const result = await db.query<{ topic: string; partition: number; next_offset: string }>(
-    `SELECT topic, partition, next_offset::text AS next_offset
+): Promise<StoredOffset[]> {
+  const result = await db.query<{ topic: string; partition: number; next_offset: string; updated_at: Date }>(
+    `SELECT topic, partition, next_offset::text AS next_offset, updated_at
      FROM backbone.consumer_offsets WHERE group_id = $1 AND topic = ANY($2::text[])
      ORDER BY topic, partition`,
     [groupId, [...topics]],
@@ -63,6 +69,7 @@ export async function readGroupOffsets(
     topic: row.topic,
     partition: row.partition,
     offset: BigInt(row.next_offset),
+    updatedAt: row.updated_at,
   }));
 }
 

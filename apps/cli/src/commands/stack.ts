@@ -25,9 +25,13 @@ export function registerStackCommand(program: Command): void {
     )
     .option('--json', 'print the resulting status as JSON')
     .option('--docker', 'run docker/compose.yaml instead (needs a Docker engine)')
-    .action(async (flags: { json?: boolean; docker?: boolean }) => {
+    .option('--redis-maxmemory <size>', 'maxmemory of a redis-server it starts, noeviction (default 1gb)')
+    .action(async (flags: { json?: boolean; docker?: boolean; redisMaxmemory?: string }) => {
       await report(async () => {
-        const options = stackOptions({ log: (message) => process.stderr.write(`stack: ${message}\n`) });
+        const options = stackOptions({
+          ...(flags.redisMaxmemory === undefined ? {} : { redisMaxmemory: flags.redisMaxmemory }),
+          log: (message) => process.stderr.write(`stack: ${message}\n`),
+        });
         if (flags.docker) await composeUp(options);
         const statuses = flags.docker ? await stackStatus(options) : await stackUp(options);
         print(statuses, flags.json);

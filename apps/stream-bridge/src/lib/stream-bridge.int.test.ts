@@ -31,7 +31,9 @@ const topics: StreamBridgeTopics = {
 };
 // The future-skew test's own topics and group, so its dead letters are the only ones it reads.
 const skewNamespace = `${uniqueName('bridge_skew')}.`;
-const namespaces = [kafkaNamespace, skewNamespace];
+// The stalled-partition test's own topics and group.
+const stallNamespace = `${uniqueName('bridge_stall')}.`;
+const namespaces = [kafkaNamespace, skewNamespace, stallNamespace];
 
 beforeAll(async () => {
   database = await createTestDatabase('stream_bridge', { migrate });
@@ -243,6 +245,114 @@ it('applies ingest.maxFutureSkewSeconds: with 60 s, a bar about 2 min ahead is d
     expect(JSON.parse(envelope.payload?.data ?? '')).toEqual(far);
   } finally {
     await reader.close();
+    const report = await supervisor.stop();
+    await bridge.stop();
+    await pool.end();
+    expect(report.clean).toBe(true);
+  }
+});
+
+it('finding 3.1: /readyz turns not ready while a partition has lag and the sink stores no progress for readiness.stalledPartitionSeconds, naming it; ready again once the sink moves', async () => {
+  const config = systemConfigSchema.parse({
+    database: { url: database.url },
+    kafka: { brokers: testEndpoints().kafkaBrokers, namespace: stallNamespace },
+    readiness: { stalledPartitionSeconds: 2 },
+    workers: { streamBridge: { shutdownDeadlineMs: 5_000 } },
+  });
+  const bar = (minute: number) => ({
+    symbol: 'STALL',
+    timeframe: '1m',
+    ts: new Date(Date.parse('2026-03-02T00:00:00Z') + minute * 60_000).toISOString(),
+    open: 10,
+    high: 11,
+    low: 9,
+    close: 10.5,
+    volume: 1,
+    source: 'feed',
+  });
+  // Every slice fails while `failing` is set, as a write the database keeps refusing does: the
+  // sink pauses the partition and retries, storing nothing.
+  let failing = false;
+  const pool = createPool(config.database, { applicationName: 'stream-bridge-stall-test' });
+  const bridge = new StreamBridge({
+    config,
+    pool,
+    kafka,
+    logger,
+    probeTimeoutMs: 5_000,
+    sinkFaults: {
+      beforeSlice: () => {
+        if (failing) throw new Error('injected: the write keeps failing');
+      },
+    },
+  });
+  await bridge.start();
+  const supervisor = new Supervisor({ name: 'stream-bridge', children: bridge.children, logger });
+  supervisor.start();
+  const storedCount = async () =>
+    (
+      await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM market_data.bars WHERE symbol = 'STALL'`,
+      )
+    ).rows[0]?.n ?? 0;
+  try {
+    await producer.send(
+      bridge.topics.bars,
+      [0, 1].map((minute) => ({ key: 'STALL', value: JSON.stringify(bar(minute)) })),
+    );
+    await waitFor(async () => (await storedCount()) === 2, {
+      timeoutMs: 40_000,
+      description: 'the first 2 bars stored',
+    });
+    const progress = await pool.query<{ partition: number; updated_at: Date }>(
+      `SELECT partition, updated_at FROM backbone.consumer_offsets WHERE group_id = $1`,
+      [bridge.groupId],
+    );
+    const [row] = progress.rows;
+    if (row === undefined) throw new Error('no stored offset');
+
+    failing = true;
+    await producer.send(
+      bridge.topics.bars,
+      [2, 3, 4].map((minute) => ({ key: 'STALL', value: JSON.stringify(bar(minute)) })),
+    );
+    const stalled = await waitFor(
+      async () => {
+        const readiness = await bridge.readiness();
+        return readiness.ready ? undefined : readiness;
+      },
+      { timeoutMs: 30_000, intervalMs: 250, description: '/readyz to report the stalled partition' },
+    );
+    expect(stalled.details).toMatchObject({
+      database: 'ok',
+      kafka: 'ok',
+      stalledPartitions: [
+        {
+          group: bridge.groupId,
+          topic: bridge.topics.bars,
+          partition: row.partition,
+          lag: 3,
+          firstPendingOffset: 2,
+          lastProgressAt: row.updated_at.toISOString(),
+        },
+      ],
+    });
+
+    failing = false;
+    await waitFor(async () => (await storedCount()) === 5, {
+      timeoutMs: 40_000,
+      description: 'the sink to store the rest',
+    });
+    const moving = await bridge.readiness();
+    expect(moving.ready).toBe(true);
+    expect(moving.details['stalledPartitions']).toEqual([]);
+    // Stop once the relay has published the sink's ingest events, not in the middle of a send.
+    await waitFor(
+      async () =>
+        (await pool.query(`SELECT 1 FROM backbone.outbox WHERE published_at IS NULL LIMIT 1`)).rowCount === 0,
+      { timeoutMs: 30_000, description: 'the outbox drained' },
+    );
+  } finally {
     const report = await supervisor.stop();
     await bridge.stop();
     await pool.end();

@@ -6,7 +6,9 @@ import {
   oldestUnsentOutboxEvent,
   OutboxRelay,
   registerLagGauge,
+  stalledPartitions,
   type SinkFaultHooks,
+  type StalledPartition,
 } from '@backbone/stream';
 import type { ChildSpec } from '@backbone/supervisor';
 import type { Logger, Readiness } from '@backbone/telemetry';
@@ -120,23 +122,46 @@ export class StreamBridge {
   }
 
   /**
-   * Ready only when PostgreSQL and Kafka both answer now and no outbox event has waited past
-   * `readiness.outboxAgeSeconds.fail` (the relay is stuck: `outbox` names the event's topic).
+   * Ready only when PostgreSQL and Kafka both answer now, no partition of the sink is stalled
+   * (records waiting, no stored progress for `readiness.stalledPartitionSeconds`) and no outbox
+   * event has waited past `readiness.outboxAgeSeconds.fail` (the relay is stuck: `outbox` names
+   * the event's topic).
    */
   async readiness(): Promise<Readiness> {
     const timeoutMs = this.#options.probeTimeoutMs ?? 2_000;
-    const [database, kafka, outbox] = await Promise.all([
+    let stalled: StalledPartition[] = [];
+    const [database, kafka, outbox, stall] = await Promise.all([
       probe(() => this.#options.pool.query('SELECT 1'), timeoutMs),
       probe(() => this.#admin.describeCluster(), timeoutMs),
       probe(() => this.#checkOutboxAge(), timeoutMs),
+      probe(async () => {
+        stalled = await stalledPartitions({
+          admin: this.#admin,
+          pool: this.#options.pool,
+          groupId: this.groupId,
+          topics: [this.topics.bars],
+          stalledAfterMs: this.#options.config.readiness.stalledPartitionSeconds * 1000,
+        });
+      }, timeoutMs),
     ]);
     const sink = this.#sink?.stats();
     return {
-      ready: database === 'ok' && kafka === 'ok' && outbox === 'ok',
+      ready: database === 'ok' && kafka === 'ok' && outbox === 'ok' && stall === 'ok' && stalled.length === 0,
       details: {
         database,
         kafka,
         outbox,
+        stalledPartitions:
+          stall === 'ok'
+            ? stalled.map((partition) => ({
+                group: partition.groupId,
+                topic: partition.topic,
+                partition: partition.partition,
+                lag: Number(partition.lag),
+                firstPendingOffset: Number(partition.firstPendingOffset),
+                lastProgressAt: partition.lastProgressAt?.toISOString() ?? null,
+              }))
+            : stall,
         ...(sink === undefined ? {} : { sink: { ...sink, paused: sink.paused.length } }),
         ...(this.#relay === undefined ? {} : { relay: this.#relay.stats() }),
       },

@@ -571,6 +571,16 @@ class KafkajsAdmin implements AdminPort {
     });
   }
 
+  fetchTopicOffsetsAt(topic: string, at: Date): Promise<TopicPartitionOffset[]> {
+    return call('admin.fetchTopicOffsetsByTimestamp', topic, async () => {
+      // kafkajs answers the log end offset where no record is at or after the timestamp.
+      const offsets = await this.#admin.fetchTopicOffsetsByTimestamp(topic, at.getTime());
+      return offsets
+        .map((entry) => ({ topic, partition: entry.partition, offset: BigInt(entry.offset) }))
+        .sort((a, b) => a.partition - b.partition);
+    });
+  }
+
   fetchGroupOffsets(
     groupId: string,
     topics: readonly string[],

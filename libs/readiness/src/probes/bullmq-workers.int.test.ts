@@ -113,6 +113,62 @@ describe('BullMQ and worker probes on the real Redis', () => {
     }
   });
 
+  it('finding 3.6: a job scheduler that missed its run (no worker took it) fails naming the queue, the scheduler and the run; a worker taking it brings ok', async () => {
+    const prefix = `${namespace.prefix}bull`;
+    const name = uniqueName('missed_schedule');
+    const producer = new Queue(name, { connection: redis, prefix });
+    const graceSeconds = 2;
+    const graceRules = testRules(
+      { readiness: { missedScheduleGraceSeconds: graceSeconds } },
+      { queueWaitSeconds: { warn: 600, fail: 1800 } },
+    );
+    try {
+      await producer.upsertJobScheduler('fx-every-second', { every: 1_000 }, { name: 'run-plan', data: {} });
+      const checks = bullmqChecks({
+        redis,
+        prefix,
+        rules: graceRules,
+        queues: [{ name, expectedSchedulers: ['fx-every-second'], schedulerOwner: 'timescale-ingestor' }],
+      });
+      opened.push(checks);
+      const [queueCheck] = checks.checks;
+      if (queueCheck === undefined) throw new Error('no queue check');
+      // No worker runs: the scheduled run comes due and nobody takes it.
+      const due = await waitFor(
+        async () => {
+          const next = (await producer.getJobScheduler('fx-every-second'))?.next;
+          return next !== undefined && Date.now() - next > (graceSeconds + 1) * 1000 ? next : false;
+        },
+        { description: 'the scheduled run to be overdue beyond the grace', timeoutMs: 15_000 },
+      );
+      const missed = await runCheck(queueCheck, 5_000);
+      expect(missed.status).toBe('fail');
+      expect(missed.reason).toBe('schedule_missed');
+      expect(missed.message).toContain(
+        `Job scheduler fx-every-second on BullMQ queue ${name} missed its run due at ${new Date(due).toISOString()}`,
+      );
+      expect(missed.message).toContain('start the timescale-ingestor');
+
+      const url = new URL(testEndpoints().redisUrl);
+      const worker = new Worker(name, () => Promise.resolve(), {
+        connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null },
+        prefix,
+      });
+      try {
+        await waitFor(async () => ((await producer.getJobScheduler('fx-every-second'))?.next ?? 0) > due, {
+          description: 'the worker to take the run and the scheduler to move on',
+        });
+        // The worker keeps taking runs: the next one is never overdue beyond the grace.
+        expect((await runCheck(queueCheck, 5_000)).status).toBe('ok');
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await producer.obliterate({ force: true });
+      await producer.close();
+    }
+  });
+
   it('queue: a failed job warns with the count', async () => {
     const prefix = `${namespace.prefix}bull`;
     const name = uniqueName('cache_warm');

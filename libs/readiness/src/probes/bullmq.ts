@@ -84,7 +84,9 @@ async function probeQueue(
   const schedulers = await queue.getJobSchedulers(0, -1, true);
   const byId = new Map(schedulers.map((scheduler) => [scheduler.key, scheduler]));
   const findings: Finding[] = [];
-  const overdueAfterMs = Math.max(60_000, rules.probeIntervalSeconds * 2000);
+  // A scheduler's next job is created when its current one is taken: a next run this far in the
+  // past means no worker took the due job, so the schedule's run was missed.
+  const missedAfterMs = rules.missedScheduleGraceSeconds * 1000;
   for (const id of watched.expectedSchedulers) {
     const scheduler = byId.get(id);
     if (scheduler === undefined) {
@@ -93,11 +95,11 @@ async function probeQueue(
         reason: 'scheduler_missing',
         message: `BullMQ queue ${watched.name} has no job scheduler ${id} although the config plans it; start the ${watched.schedulerOwner ?? 'worker that owns it'}, which upserts it.`,
       });
-    } else if (scheduler.next !== undefined && now.getTime() - scheduler.next > overdueAfterMs) {
+    } else if (scheduler.next !== undefined && now.getTime() - scheduler.next > missedAfterMs) {
       findings.push({
-        status: 'warn',
-        reason: 'scheduler_overdue',
-        message: `Job scheduler ${id} on ${watched.name} was due at ${new Date(scheduler.next).toISOString()}, ${formatAge((now.getTime() - scheduler.next) / 1000)} ago; no worker is promoting its jobs.`,
+        status: 'fail',
+        reason: 'schedule_missed',
+        message: `Job scheduler ${id} on BullMQ queue ${watched.name} missed its run due at ${new Date(scheduler.next).toISOString()} (${formatAge((now.getTime() - scheduler.next) / 1000)} ago, grace ${formatAge(rules.missedScheduleGraceSeconds)}); no worker took the job: start the ${watched.schedulerOwner ?? 'worker that owns it'}.`,
       });
     }
   }

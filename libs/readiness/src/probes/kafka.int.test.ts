@@ -1,4 +1,5 @@
 import { createPool, migrate } from '@backbone/db';
+import { lockNextOffset, storeNextOffset } from '@backbone/stream';
 import { createKafkajsClient, type AdminPort, type KafkaClient, type ProducerPort } from '@backbone/kafka';
 import {
   createTestDatabase,
@@ -6,6 +7,7 @@ import {
   freePort,
   testEndpoints,
   uniqueName,
+  waitFor,
   type TestDatabase,
   type TestResource,
   waitFor,
@@ -35,6 +37,8 @@ describe('Kafka probes on the real broker', () => {
   let bars: { name: string } & TestResource;
   let dlq: { name: string } & TestResource;
   const opened: KafkaChecks[] = [];
+  // Topics created by single tests, dropped after all: the shared producer keeps their metadata.
+  const extraTopics: TestResource[] = [];
   const groupId = uniqueName('readiness_group');
 
   const probes = (overrides: Partial<KafkaProbeInput> = {}): KafkaChecks => {
@@ -70,7 +74,12 @@ describe('Kafka probes on the real broker', () => {
     await Promise.allSettled(opened.map((created) => created.close()));
     await Promise.allSettled([producer.close(), admin.close()]);
     await pool.end();
-    await Promise.allSettled([bars.drop(), dlq.drop(), db.drop()]);
+    await Promise.allSettled([
+      bars.drop(),
+      dlq.drop(),
+      db.drop(),
+      ...extraTopics.map((topic) => topic.drop()),
+    ]);
   });
 
   it('cluster and topics: ok with brokers and the expected partitions', async () => {
@@ -148,19 +157,103 @@ describe('Kafka probes on the real broker', () => {
     expect(caughtUp.evidence.totalLag).toBe(0);
   });
 
-  it('dead letters: ok without growth, warn with the growth since the previous round', async () => {
-    const { checks } = probes();
-    const dead = check(checks, 'kafka.dead-letters');
-    expect((await runCheck(dead, 10_000)).status).toBe('ok');
-    expect((await runCheck(dead, 10_000)).status).toBe('ok');
-    await producer.send(dlq.name, [
-      { key: 'EURUSD', value: 'bad' },
-      { key: 'EURUSD', value: 'worse' },
+  it('finding 3.4: dead letters within the window warn on a one-shot probe; older ones do not count', async () => {
+    const windowed = testRules({ readiness: { deadLetters: { windowSeconds: 600, warnCount: 2 } } });
+    const topic = await createTestTopic(testEndpoints().kafkaBrokers, 'readiness_dlq_window', {
+      partitions: 2,
+    });
+    extraTopics.push(topic);
+    // Three dead letters from two hours ago: retained, but outside the window.
+    const twoHoursAgo = Date.now() - 2 * 3_600_000;
+    await producer.send(topic.name, [
+      { key: 'EURUSD', value: 'old-1', partition: 0, timestamp: twoHoursAgo },
+      { key: 'EURUSD', value: 'old-2', partition: 0, timestamp: twoHoursAgo },
+      { key: 'GBPUSD', value: 'old-3', partition: 1, timestamp: twoHoursAgo },
     ]);
-    const grown = await runCheck(dead, 10_000);
-    expect(grown.status).toBe('warn');
-    expect(grown.reason).toBe('dead_letters_growing');
-    expect(grown.message).toContain(`Dead-letter topic ${dlq.name} grew by 2 records`);
+    // Every round is a fresh probe set, as a one-shot `./backbone report` is.
+    const oneShot = () =>
+      check(probes({ rules: windowed, deadLetterTopic: topic.name }).checks, 'kafka.dead-letters');
+    const quiet = await runCheck(oneShot(), 10_000);
+    expect(quiet.status).toBe('ok');
+    expect(quiet.evidence).toMatchObject({ inWindow: 0, retainedRecords: 3, windowSeconds: 600 });
+
+    await producer.send(topic.name, [{ key: 'EURUSD', value: 'bad', partition: 0 }]);
+    expect((await runCheck(oneShot(), 10_000)).status).toBe('ok');
+    await producer.send(topic.name, [{ key: 'GBPUSD', value: 'worse', partition: 1 }]);
+    const warned = await runCheck(oneShot(), 10_000);
+    expect(warned.status).toBe('warn');
+    expect(warned.reason).toBe('dead_letters_in_window');
+    expect(warned.message).toContain(
+      `Dead-letter topic ${topic.name} received 2 records in the last 10m (warn at 2; 5 retained)`,
+    );
+  });
+
+  it('finding 3.1: a partition with lag whose stored offset does not move fails naming group, topic, partition, lag and since when; progress brings ok', async () => {
+    const stalledAfterSeconds = 3;
+    const stallRules = testRules({
+      readiness: { lag: { warn: 1_000, fail: 10_000 }, stalledPartitionSeconds: stalledAfterSeconds },
+    });
+    const topic = await createTestTopic(testEndpoints().kafkaBrokers, 'readiness_stall', { partitions: 2 });
+    extraTopics.push(topic);
+    const sinkGroup = uniqueName('readiness_stall_group');
+    const { checks } = probes({ rules: stallRules, groups: [{ groupId: sinkGroup, topics: [topic.name] }] });
+    const stall = check(checks, 'kafka.stalled-partitions');
+    // The sink's own offset store, as it advances it with the rows it stores.
+    const storeOffset = async (partition: number, nextOffset: bigint) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await lockNextOffset(client, sinkGroup, topic.name, partition);
+        await storeNextOffset(client, sinkGroup, topic.name, partition, nextOffset);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+    };
+    await producer.send(
+      topic.name,
+      Array.from({ length: 5 }, (_, i) => ({ key: 'EURUSD', value: `bar-${i}`, partition: 0 })),
+    );
+    // The sink applied two records on partition 0, then stopped moving (a record it cannot store).
+    await storeOffset(0, 2n);
+    const storedAt = (
+      await pool.query<{ updated_at: Date }>(
+        `SELECT updated_at FROM backbone.consumer_offsets WHERE group_id = $1 AND partition = 0`,
+        [sinkGroup],
+      )
+    ).rows[0]?.updated_at;
+    if (storedAt === undefined) throw new Error('no stored offset');
+    // Just stored and the records are fresh: lag, but no stall yet.
+    expect((await runCheck(stall, 10_000)).status).toBe('ok');
+
+    const stalled = await waitFor(
+      async () => {
+        const result = await runCheck(stall, 10_000);
+        return result.status === 'fail' ? result : false;
+      },
+      { description: 'the stalled partition to fail readiness', timeoutMs: 20_000, intervalMs: 250 },
+    );
+    expect(stalled.reason).toBe('partition_stalled');
+    expect(stalled.message).toContain(
+      `Consumer group ${sinkGroup} has stored no progress on ${topic.name}[0] since ${storedAt.toISOString()}`,
+    );
+    expect(stalled.message).toContain('while 3 records wait, the oldest (offset 2) for over 3s');
+    expect(stalled.evidence.stalled).toEqual([
+      {
+        group: sinkGroup,
+        topic: topic.name,
+        partition: 0,
+        lag: 3,
+        firstPendingOffset: 2,
+        lastProgressAt: storedAt.toISOString(),
+      },
+    ]);
+
+    // The sink moves again (one more record applied): progress, no stall, though lag remains.
+    await storeOffset(0, 3n);
+    const moving = await runCheck(stall, 10_000);
+    expect(moving.status).toBe('ok');
+    expect(moving.evidence.stalled).toEqual([]);
   });
 
   it('finding 3 (outbox): events Kafka refused for good warn naming count and topic; an unsent event older than the configured threshold fails naming its topic', async () => {

@@ -13,6 +13,7 @@ import {
 } from '../check.ts';
 import type { CheckDefinition } from '../run-check.ts';
 import { grade, type ReadinessRules } from '../rules.ts';
+import { probeStalledPartitions } from './stalled.ts';
 
 /** A topic the system needs, with the partitions and replication it was provisioned with. */
 export interface ExpectedTopic {
@@ -33,7 +34,7 @@ export interface KafkaProbeInput {
   rules: ReadinessRules;
   topics: readonly ExpectedTopic[];
   groups: readonly WatchedGroup[];
-  /** Dead-letter topic whose growth is watched. */
+  /** Dead-letter topic whose recent volume is watched. */
   deadLetterTopic: string;
   /** The database holding `backbone.consumer_offsets` (the sinks' truth) and `backbone.outbox`. */
   pool: pg.Pool;
@@ -48,7 +49,8 @@ export interface KafkaChecks {
 
 /**
  * Kafka checks: cluster and brokers, expected topics and partitions with their replicas, consumer
- * lag per partition, dead-letter growth, the outbox relay lag and the outbox events set aside dead.
+ * lag per partition, stalled partitions, dead letters within a window, the outbox relay lag and
+ * the outbox events set aside dead.
  *
  * @example const kafka = kafkaChecks({ createAdmin: () => client.admin(), rules, topics, groups, deadLetterTopic: TOPICS.marketBarsDlq, pool });
  */
@@ -82,7 +84,6 @@ export function kafkaChecks(input: KafkaProbeInput): KafkaChecks {
     void call.finally(() => inFlight.delete(call)).catch(() => undefined);
     return call;
   };
-  let previousDlq: { total: bigint; at: number } | undefined;
   const checks: CheckDefinition[] = [
     { name: 'kafka.cluster', component: 'kafka', run: () => withAdmin(probeCluster) },
     {
@@ -96,16 +97,16 @@ export function kafkaChecks(input: KafkaProbeInput): KafkaChecks {
       run: () => withAdmin((admin) => probeLag(admin, input.pool, input.groups, input.rules)),
     },
     {
+      name: 'kafka.stalled-partitions',
+      component: 'kafka',
+      run: () =>
+        withAdmin((admin) => probeStalledPartitions(admin, input.pool, input.groups, input.rules, now())),
+    },
+    {
       name: 'kafka.dead-letters',
       component: 'kafka',
-      run: async () => {
-        const at = now().getTime();
-        const offsets = await withAdmin((admin) => admin.fetchTopicOffsets(input.deadLetterTopic));
-        const total = offsets.reduce((sum, partition) => sum + partition.high, 0n);
-        const before = previousDlq;
-        previousDlq = { total, at };
-        return judgeDlq(input.deadLetterTopic, total, before, at);
-      },
+      run: () =>
+        withAdmin((admin) => probeDeadLetters(admin, input.deadLetterTopic, input.rules.deadLetters, now())),
     },
     {
       name: 'kafka.outbox-relay',
@@ -248,22 +249,41 @@ async function probeLag(
   return combine(findings, { totalLag: Number(totalLag), partitions });
 }
 
-function judgeDlq(
+/**
+ * Dead letters appended within the window, counted from the offsets themselves (the first record
+ * at or after `now - window` up to the log end), so a one-shot `./backbone report` sees them as
+ * well as the long-running reporter.
+ */
+async function probeDeadLetters(
+  admin: AdminPort,
   topic: string,
-  total: bigint,
-  before: { total: bigint; at: number } | undefined,
-  at: number,
-): CheckOutcome {
-  if (before === undefined) return ok({ topic, totalRecords: Number(total), growth: null, perMinute: null });
-  const growth = total - before.total;
-  const minutes = Math.max((at - before.at) / 60_000, 1 / 60);
-  const perMinute = Math.round((Number(growth) / minutes) * 10) / 10;
-  const evidence = { topic, totalRecords: Number(total), growth: Number(growth), perMinute };
-  if (growth <= 0n) return ok(evidence);
+  rule: ReadinessRules['deadLetters'],
+  now: Date,
+): Promise<CheckOutcome> {
+  const windowStart = new Date(now.getTime() - rule.windowSeconds * 1000);
+  // The window's start first: a record appended between the two calls then counts, never negatively.
+  const fromWindow = await admin.fetchTopicOffsetsAt(topic, windowStart);
+  const ends = await admin.fetchTopicOffsets(topic);
+  const windowStarts = new Map(fromWindow.map((entry) => [entry.partition, entry.offset]));
+  let inWindow = 0n;
+  let total = 0n;
+  for (const { partition, low, high } of ends) {
+    total += high - low;
+    const start = windowStarts.get(partition) ?? high;
+    if (high > start) inWindow += high - start;
+  }
+  const evidence = {
+    topic,
+    windowSeconds: rule.windowSeconds,
+    inWindow: Number(inWindow),
+    warnCount: rule.warnCount,
+    retainedRecords: Number(total),
+  };
+  if (inWindow < BigInt(rule.warnCount)) return ok(evidence);
   return notOk(
     'warn',
-    'dead_letters_growing',
-    `Dead-letter topic ${topic} grew by ${formatCount(growth)} records since the previous probe (${perMinute}/min, ${formatCount(total)} in total); inspect the reason headers of the newest records.`,
+    'dead_letters_in_window',
+    `Dead-letter topic ${topic} received ${formatCount(inWindow)} records in the last ${formatAge(rule.windowSeconds)} (warn at ${formatCount(rule.warnCount)}; ${formatCount(total)} retained); inspect the reason headers of the newest records.`,
     evidence,
   );
 }

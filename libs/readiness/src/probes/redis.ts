@@ -79,13 +79,21 @@ async function probeMemory(redis: Redis, rules: ReadinessRules): Promise<CheckOu
       message: `Redis maxmemory-policy is ${policy}; BullMQ needs noeviction (jobs would be evicted): CONFIG SET maxmemory-policy noeviction and persist it in redis.conf.`,
     });
   }
-  if (ratio !== null) {
+  if (ratio === null) {
+    // No maxmemory: nothing bounds Redis but the host. It grows until the OOM killer takes it,
+    // and BullMQ's jobs with it; bounded with noeviction, a full Redis refuses writes instead.
+    findings.push({
+      status: 'warn' as const,
+      reason: 'redis_memory_unbounded',
+      message: `Redis has no maxmemory (uses ${formatCount(used)} bytes, unbounded); set maxmemory (keep noeviction) so a full Redis refuses writes instead of growing until the host kills it.`,
+    });
+  } else {
     const status = grade(ratio, rules.redisMemoryRatio);
     if (status !== 'ok') {
       findings.push({
         status,
         reason: 'redis_memory_high',
-        message: `Redis uses ${formatCount(used)} of ${formatCount(max)} bytes (${Math.round(ratio * 100)}%), above the ${status} threshold ${Math.round(rules.redisMemoryRatio[status] * 100)}%; raise maxmemory or lower cache.maxKeysPerDataset.`,
+        message: `Redis uses ${formatCount(used)} of ${formatCount(max)} bytes (${Math.round(ratio * 100)}%), above the ${status} threshold ${Math.round(rules.redisMemoryRatio[status] * 100)}%; raise maxmemory or lower redis.cache.maxKeysPerDataset (thresholds: readiness.redisMemoryRatio).`,
       });
     }
   }
