@@ -1,5 +1,5 @@
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import type { Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { redactText } from '@backbone/config';
 
 /** The process found listening on a port: its pid and (redacted) command line. */
@@ -52,6 +52,17 @@ export async function listenOrExplain(server: Server, port: number, host: string
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     throw new PortInUseError(port, host, await findPortHolder(port), error);
   }
+}
+
+/**
+ * Fails with a {@link PortInUseError} when `port` is taken, for a process that binds it later
+ * (the readiness-reporter serves its port from a supervised child): its start-up error is then
+ * clear and immediate instead of a child failing on every restart until the supervisor escalates.
+ */
+export async function assertPortFree(port: number, host: string | undefined): Promise<void> {
+  const server = createServer();
+  await listenOrExplain(server, port, host);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 /** TCP state 0A in /proc/net/tcp{,6}: LISTEN. */
