@@ -62,7 +62,11 @@ export async function listenOrExplain(server: Server, port: number, host: string
 export async function assertPortFree(port: number, host: string | undefined): Promise<void> {
   const server = createServer();
   await listenOrExplain(server, port, host);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
 }
 
 /** TCP state 0A in /proc/net/tcp{,6}: LISTEN. */
