@@ -103,9 +103,11 @@ describe('./backbone start: workers do not outlive the launcher', { timeout: 300
         {
           timeoutMs: 240_000,
           intervalMs: 500,
-          description: `four workers live and listening (launcher output: ${output.slice(-3000)})`,
+          description: 'four workers live and listening',
         },
-      );
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}; launcher output: ${output.slice(-3000)}`);
+      });
 
       // The issue's case: the reporter's port is taken by a running reporter. A second one exits 1
       // at once, naming the port and the process holding it, a backbone worker.
