@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 const [mode, redisUrl, keyNamespace, stderrFile] = process.argv.slice(2);
@@ -19,7 +20,8 @@ const worker = spawn(process.execPath, [script, mode, redisUrl, keyNamespace], {
   stdio: ['ignore', 'pipe', openSync(stderrFile, 'w'), 'ipc'],
   detached: true,
 });
-worker.stdout.on('data', (chunk: Buffer) => {
+// A pipe ('pipe' above); spawn's typings know that only for a three-element stdio.
+(worker.stdout as Readable).on('data', (chunk: Buffer) => {
   if (chunk.toString().includes('ready')) process.stdout.write(`worker ${worker.pid ?? '?'} ready\n`);
 });
 // Keep running until killed.
