@@ -70,7 +70,7 @@ export default tseslint.config(
         },
       ],
       // One owner per concern: only libs/config reads the environment, only libs/supervisor
-      // ends the process or handles signals.
+      // ends the process or handles signals, uncaught faults and the parent going away.
       'no-restricted-properties': [
         'error',
         { object: 'process', property: 'env', message: 'Read configuration through @backbone/config.' },
@@ -80,8 +80,8 @@ export default tseslint.config(
         'error',
         {
           selector:
-            "CallExpression[callee.object.name='process'][callee.property.name=/^(on|once)$/][arguments.0.value=/^SIG/]",
-          message: 'Only @backbone/supervisor handles signals.',
+            "CallExpression[callee.object.name='process'][callee.property.name=/^(on|once)$/][arguments.0.value=/^(SIG|uncaughtException$|unhandledRejection$|disconnect$)/]",
+          message: 'Only @backbone/supervisor handles signals, uncaught faults and the parent going away.',
         },
       ],
     },

@@ -1,5 +1,6 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenOrExplain } from '@backbone/telemetry';
 import { renderDashboard, type Endpoint } from './dashboard.ts';
 import type { ReadinessReporter } from './reporter.ts';
 import { renderPrometheus } from './render.ts';
@@ -93,13 +94,7 @@ export async function startReadinessServer(options: ReadinessServerOptions): Pro
     }
   });
   server.keepAliveTimeout = 1_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOrExplain(server, options.port, options.host);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;

@@ -20,6 +20,7 @@ export {
 export { createJsonLinesLogger, type SupervisorLogger } from './logger.ts';
 export {
   DEFAULT_HOOK_DEADLINE_MS,
+  exitAfterFailedStart,
   EXIT_CLEAN,
   EXIT_FAILED,
   EXIT_ON_SECOND_SIGNAL,
@@ -28,7 +29,10 @@ export {
   type ProcessOutcome,
   type RunProcessOptions,
   type ShutdownHook,
+  type ProcessEvent,
+  type ProcessFault,
   type ShutdownSignal,
+  type ShutdownTrigger,
   type SignalSource,
 } from './run-process.ts';
 export {

@@ -154,4 +154,30 @@ describe('runSupervisedProcess', () => {
     expect(result).toMatchObject({ exitCode: 0, trigger: 'completed' });
     expect(exit).toHaveBeenCalledExactlyOnceWith(0);
   });
+
+  it('finding 4.6: a fault during the shutdown is logged and changes nothing else: one orderly shutdown, exit 1', async () => {
+    const events: string[] = [];
+    const { signals, exit, entries, outcome } = setUp(
+      [tracedChild('consumer', events)],
+      [tracedHook('pool', events)],
+    );
+    signals.emit('unhandledRejection', new Error('first'));
+    signals.emit('uncaughtException', new Error('second'));
+    const result = await outcome;
+    expect(result).toMatchObject({ exitCode: 1, trigger: 'unhandled-rejection', forced: false });
+    expect(events).toEqual(['child consumer stopped', 'hook pool']);
+    expect(exit).toHaveBeenCalledExactlyOnceWith(1);
+    expect(entries.filter((e) => e.fields.fault !== undefined && e.level === 'error')).toHaveLength(2);
+  });
+
+  it('finding 4.5: the parent going away (IPC disconnect) is an orderly shutdown with exit 0', async () => {
+    const events: string[] = [];
+    const { signals, exit, outcome } = setUp([tracedChild('consumer', events)], [tracedHook('pool', events)]);
+    signals.emit('disconnect');
+    expect(await outcome).toMatchObject({ exitCode: 0, trigger: 'parent-gone', forced: false });
+    expect(events).toEqual(['child consumer stopped', 'hook pool']);
+    expect(exit).toHaveBeenCalledExactlyOnceWith(0);
+    // Every listener is removed once the process has ended.
+    expect(signals.eventNames()).toEqual([]);
+  });
 });

@@ -14,10 +14,17 @@ export interface ShutdownHook {
 
 export type ShutdownSignal = 'SIGTERM' | 'SIGINT';
 
-/** Where signals come from: `process` in production, an EventEmitter in tests. */
+/**
+ * The process events that end a run: the shutdown signals, a fault nobody caught
+ * (`uncaughtException`, `unhandledRejection`) and `disconnect`, which a process started with an
+ * IPC channel (the `start` launcher's workers) receives when its parent is gone, even SIGKILLed.
+ */
+export type ProcessEvent = ShutdownSignal | 'uncaughtException' | 'unhandledRejection' | 'disconnect';
+
+/** Where process events come from: `process` in production, an EventEmitter in tests. */
 export interface SignalSource {
-  on(signal: ShutdownSignal, listener: (signal: NodeJS.Signals) => void): unknown;
-  off(signal: ShutdownSignal, listener: (signal: NodeJS.Signals) => void): unknown;
+  on(event: ProcessEvent, listener: (...args: unknown[]) => void): unknown;
+  off(event: ProcessEvent, listener: (...args: unknown[]) => void): unknown;
 }
 
 export interface RunProcessOptions {
@@ -27,7 +34,7 @@ export interface RunProcessOptions {
   logger?: SupervisorLogger;
   /** Ends the process; defaults to `process.exit`. */
   exit?: (code: number) => void;
-  /** Defaults to `process`. */
+  /** Signals, faults and the parent's `disconnect`; defaults to `process`. */
   signals?: SignalSource;
 }
 
@@ -39,14 +46,21 @@ export interface HookResult {
 
 export interface ProcessOutcome {
   exitCode: number;
-  /** What ended the run: the first signal, or the supervisor itself (escalation, completion). */
-  trigger: ShutdownSignal | 'escalated' | 'completed';
+  /**
+   * What ended the run: the first signal, the launcher that started this process going away
+   * (`parent-gone`), a fault nobody caught, or the supervisor itself (escalation, completion).
+   */
+  trigger: ShutdownTrigger;
   /** True when a second signal ended the process without waiting for the shutdown. */
   forced: boolean;
   /** Undefined only when `forced`. */
   report: StopReport | undefined;
   hooks: HookResult[];
 }
+
+/** A fault nobody caught: the process state is suspect, so it shuts down and exits 1. */
+export type ProcessFault = 'uncaught-exception' | 'unhandled-rejection';
+export type ShutdownTrigger = ShutdownSignal | 'parent-gone' | ProcessFault | 'escalated' | 'completed';
 
 export const EXIT_CLEAN = 0;
 export const EXIT_FAILED = 1;
@@ -57,11 +71,13 @@ export const DEFAULT_HOOK_DEADLINE_MS = 5_000;
 const SIGNALS: readonly ShutdownSignal[] = ['SIGTERM', 'SIGINT'];
 
 /**
- * The one owner of process shutdown. Starts the supervisor, and on the first SIGTERM/SIGINT (or
- * when the supervisor escalates or all its children are done) stops the children in reverse start
- * order, runs the `onShutdown` hooks, logs the outcome and ends the process:
- * 0 clean; 1 when a child failed or was orphaned, a hook failed or the supervisor escalated;
- * 130 (SIGINT) / 143 (SIGTERM) at once on a second signal.
+ * The one owner of process shutdown. Starts the supervisor, and on the first SIGTERM/SIGINT, the
+ * parent's IPC channel closing (the launcher is gone), an uncaught exception or unhandled
+ * rejection anywhere in the process (logged with its stack), or when the supervisor escalates or
+ * all its children are done, stops the children in reverse start order, runs the `onShutdown`
+ * hooks, logs the outcome and ends the process: 0 clean; 1 when a child failed or was orphaned, a
+ * hook failed, the supervisor escalated or a fault started the shutdown; 130 (SIGINT) / 143
+ * (SIGTERM) at once on a second signal.
  *
  * @example
  * await runSupervisedProcess(supervisor, {
@@ -76,23 +92,33 @@ export async function runSupervisedProcess(
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const signals: SignalSource = options.signals ?? process;
   const exited = Promise.withResolvers<ProcessOutcome>();
-  let firstSignal: ShutdownSignal | undefined;
+  /** What asked for the shutdown first; the supervisor's own reason when nothing did. */
+  let requested: Exclude<ShutdownTrigger, 'escalated' | 'completed'> | undefined;
+  let faulted = false;
   let hasExited = false;
 
   const end = (outcome: ProcessOutcome): void => {
     if (hasExited) return;
     hasExited = true;
     for (const signal of SIGNALS) signals.off(signal, onSignal);
+    signals.off('disconnect', onParentGone);
+    signals.off('uncaughtException', onUncaughtException);
+    signals.off('unhandledRejection', onUnhandledRejection);
     exited.resolve(outcome);
     exit(outcome.exitCode);
   };
 
-  function onSignal(received: NodeJS.Signals): void {
+  const requestShutdown = (trigger: NonNullable<typeof requested>, fields: object, message: string): void => {
+    if (requested !== undefined) return;
+    requested = trigger;
+    logger.info({ ...fields, trigger, supervisor: supervisor.name }, message);
+    void supervisor.stop();
+  };
+
+  function onSignal(received: unknown): void {
     const signal: ShutdownSignal = received === 'SIGINT' ? 'SIGINT' : 'SIGTERM';
-    if (firstSignal === undefined) {
-      firstSignal = signal;
-      logger.info({ signal, supervisor: supervisor.name }, 'shutdown requested');
-      void supervisor.stop();
+    if (requested === undefined) {
+      requestShutdown(signal, { signal }, 'shutdown requested');
       return;
     }
     // The operator insists: do not wait for deadlines, say what was still running and leave.
@@ -101,12 +127,37 @@ export async function runSupervisedProcess(
       { signal, exitCode, snapshot: supervisor.snapshot() },
       'second signal during shutdown: exiting immediately',
     );
-    end({ exitCode, trigger: firstSignal, forced: true, report: undefined, hooks: [] });
+    end({ exitCode, trigger: requested, forced: true, report: undefined, hooks: [] });
+  }
+
+  // The launcher that started us with an IPC channel is gone (exited, or SIGKILLed by the OOM
+  // killer): nobody will stop us any more and our port would block its next start.
+  function onParentGone(): void {
+    requestShutdown('parent-gone', {}, 'parent process gone: shutting down');
+  }
+
+  // A fault nobody caught leaves the process in a state nobody planned: never keep running half
+  // alive. Shut down in order (hooks still close the clients) and exit 1 so the container restarts.
+  const onFault = (fault: ProcessFault, error: unknown): void => {
+    faulted = true;
+    const message = fault === 'uncaught-exception' ? 'uncaught exception' : 'unhandled promise rejection';
+    // `err` carries the stack (redacted); a second fault during the shutdown is logged too.
+    logger.error({ fault, err: error, supervisor: supervisor.name }, `${message}: shutting down`);
+    requestShutdown(fault, { fault }, 'shutdown requested');
+  };
+  function onUncaughtException(error: unknown): void {
+    onFault('uncaught-exception', error);
+  }
+  function onUnhandledRejection(reason: unknown): void {
+    onFault('unhandled-rejection', reason);
   }
 
   // Start first: if start() throws (started twice), no handler is left installed.
   supervisor.start();
   for (const signal of SIGNALS) signals.on(signal, onSignal);
+  signals.on('disconnect', onParentGone);
+  signals.on('uncaughtException', onUncaughtException);
+  signals.on('unhandledRejection', onUnhandledRejection);
 
   void supervisor.terminated.then(async (report) => {
     const hooks = await runShutdownHooks(
@@ -114,9 +165,9 @@ export async function runSupervisedProcess(
       options.defaultHookDeadlineMs ?? DEFAULT_HOOK_DEADLINE_MS,
       logger,
     );
-    const failed = !report.clean || hooks.some((hook) => hook.outcome !== 'closed');
+    const failed = faulted || !report.clean || hooks.some((hook) => hook.outcome !== 'closed');
     const exitCode = failed ? EXIT_FAILED : EXIT_CLEAN;
-    const trigger = firstSignal ?? (report.reason === 'escalated' ? 'escalated' : 'completed');
+    const trigger = requested ?? (report.reason === 'escalated' ? 'escalated' : 'completed');
     const fields = { exitCode, trigger, snapshot: report.snapshot, hooks };
     if (failed) logger.error(fields, 'process exiting after an unclean shutdown');
     else logger.info(fields, 'process exiting cleanly');
@@ -124,6 +175,34 @@ export async function runSupervisedProcess(
   });
 
   return exited.promise;
+}
+
+/**
+ * For a process whose start-up failed before its supervisor ran (e.g. its port is held by another
+ * process): logs the error with its stack, closes what was opened so far through the hooks, and
+ * exits 1, the same ending as a failed run, so nothing is left half started.
+ *
+ * @example
+ * try { health = await startHealthServer({ port, readyz }); }
+ * catch (error) { return exitAfterFailedStart(error, { logger, onShutdown: [{ name: 'pool', close: () => pool.end() }] }); }
+ */
+export async function exitAfterFailedStart(
+  error: unknown,
+  options: Omit<RunProcessOptions, 'signals'> = {},
+): Promise<void> {
+  const logger = options.logger ?? createJsonLinesLogger();
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  logger.error({ err: error }, 'process start-up failed');
+  const hooks = await runShutdownHooks(
+    options.onShutdown ?? [],
+    options.defaultHookDeadlineMs ?? DEFAULT_HOOK_DEADLINE_MS,
+    logger,
+  );
+  logger.error(
+    { exitCode: EXIT_FAILED, trigger: 'start-up-failed', hooks },
+    'process exiting after a failed start-up',
+  );
+  exit(EXIT_FAILED);
 }
 
 async function runShutdownHooks(

@@ -2,6 +2,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHealthServer, type HealthServer, type Readiness } from './health-server.ts';
+import { PortInUseError } from './port-in-use.ts';
 
 describe('startHealthServer', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -21,6 +22,20 @@ describe('startHealthServer', () => {
     cleanups.push(() => server.close());
     return server;
   }
+
+  it('finding 4.5: a port already in use is a PortInUseError naming the port and the process holding it', async () => {
+    const holder = await start();
+    const error: unknown = await startHealthServer({
+      port: holder.port,
+      host: '127.0.0.1',
+      readyz: () => Promise.resolve({ ready: true, details: {} }),
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(PortInUseError);
+    expect(error).toMatchObject({ port: holder.port, holder: { pid: process.pid } });
+    expect((error as Error).message).toContain(
+      `port ${holder.port} on 127.0.0.1 is already in use by pid ${process.pid}`,
+    );
+  });
 
   it('answers /livez with 200 while the process is live, 503 when the liveness condition fails', async () => {
     let live = true;

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { redact, redactText } from '@backbone/config';
+import { listenOrExplain } from './port-in-use.ts';
 
 /** Serves `/metrics`; PrometheusExporter's `getMetricsRequestHandler`, bound, fits. */
 export type MetricsHandler = (request: IncomingMessage, response: ServerResponse) => void;
@@ -13,7 +14,7 @@ export interface Readiness {
 
 /** Options for {@link startHealthServer}. */
 export interface HealthServerOptions {
-  /** Port to listen on; 0 picks a free one (see `HealthServer.port`). */
+  /** Port to listen on; 0 picks a free one (see `HealthServer.port`). One already in use rejects with a `PortInUseError` naming its holder. */
   port: number;
   /** Interface to bind; all interfaces when omitted. */
   host?: string;
@@ -86,13 +87,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   // Health endpoints must not hold a worker's shutdown open on idle keep-alive sockets.
   server.keepAliveTimeout = 1_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOrExplain(server, options.port, options.host);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 

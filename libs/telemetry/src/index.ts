@@ -33,6 +33,13 @@ export {
   type TraceContext,
 } from './propagation.ts';
 export { createLogger, type CreateLoggerOptions, type Logger } from './logger.ts';
+export {
+  assertPortFree,
+  findPortHolder,
+  listenOrExplain,
+  PortInUseError,
+  type PortHolder,
+} from './port-in-use.ts';
 export { JsonLinesFileSpanExporter, type SpanFileRecord } from './file-span-exporter.ts';
 export { serviceNameFor, telemetryOptionsFor } from './options.ts';
 export { QUEUE_DEPTH_STATES, registerQueueDepthGauge, type CountedQueue } from './queue-metrics.ts';

@@ -1,12 +1,20 @@
 import type { SystemConfig } from '@backbone/config';
 import {
+  exitAfterFailedStart,
   runSupervisedProcess,
   startHeartbeat,
   Supervisor,
   type ChildSpec,
   type ShutdownHook,
 } from '@backbone/supervisor';
-import { activeTelemetry, startHealthServer, type Logger, type Readiness } from '@backbone/telemetry';
+import {
+  activeTelemetry,
+  assertPortFree,
+  startHealthServer,
+  type HealthServer,
+  type Logger,
+  type Readiness,
+} from '@backbone/telemetry';
 import type { Redis } from 'ioredis';
 
 type WorkerSettings = SystemConfig['workers'][keyof SystemConfig['workers']];
@@ -37,8 +45,10 @@ export interface RunWorkerOptions {
  * published before any child starts). The supervisor owns
  * shutdown: a signal stops the children in reverse order, then the heartbeat (its key is deleted,
  * so the worker is gone at once, not after the TTL), the health server, `onShutdown` and last the
- * telemetry, whose final export then covers the whole shutdown. The process exits with the code
- * the supervisor decides.
+ * telemetry, whose final export then covers the whole shutdown. The same shutdown follows an
+ * uncaught fault (exit 1) or, for a worker `./backbone start` launched, the launcher going away.
+ * The process exits with the code the supervisor decides. A port held by another process ends the
+ * start before any child runs: the error names the holder, `onShutdown` and telemetry close, exit 1.
  *
  * @example await runWorker({ worker: 'stream-bridge', config, settings: config.workers.streamBridge, logger, children, heartbeatRedis: redis, readyz: () => app.readiness(), onShutdown: [{ name: 'postgres', close: () => pool.end() }] });
  */
@@ -53,15 +63,26 @@ export async function runWorker(options: RunWorkerOptions): Promise<void> {
     backoff: { initialMs: config.supervisor.backoffInitialMs, maxMs: config.supervisor.backoffMaxMs },
     children: [...options.children],
   });
-  const health =
-    options.readyz === undefined
-      ? undefined
-      : await startHealthServer({
-          port: settings.port,
-          host: settings.host,
-          readyz: options.readyz,
-          ...(telemetry === undefined ? {} : { metrics: telemetry.metricsHandler }),
-        });
+  const telemetryHook: ShutdownHook = {
+    name: 'telemetry',
+    close: () => telemetry?.shutdown() ?? Promise.resolve(),
+  };
+  let health: HealthServer | undefined;
+  try {
+    // The port first: one held by another process (a leftover worker) is a start-up error naming
+    // that process, not a worker that runs without its probes or a child failing until escalation.
+    if (options.readyz === undefined) await assertPortFree(settings.port, settings.host);
+    else
+      health = await startHealthServer({
+        port: settings.port,
+        host: settings.host,
+        readyz: options.readyz,
+        ...(telemetry === undefined ? {} : { metrics: telemetry.metricsHandler }),
+      });
+  } catch (error) {
+    await exitAfterFailedStart(error, { logger, onShutdown: [...options.onShutdown, telemetryHook] });
+    return;
+  }
   const heartbeat = startHeartbeat({
     redis: options.heartbeatRedis,
     keyNamespace: config.redis.keyNamespace,
@@ -82,7 +103,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<void> {
       { name: 'heartbeat', close: () => heartbeat.stop() },
       ...(health === undefined ? [] : [{ name: 'health-server', close: () => health.close() }]),
       ...options.onShutdown,
-      { name: 'telemetry', close: () => telemetry?.shutdown() ?? Promise.resolve() },
+      telemetryHook,
     ],
   });
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseConfigArgs, redactText, topicName, type SystemConfig } from '@backbone/config';
 import { createPool, migrate, refreshRollups } from '@backbone/db';
@@ -185,14 +186,18 @@ function workerProcess(
       if (signal.aborted) return;
       await new Promise<void>((resolve, reject) => {
         const configArgs = forwardedConfigArgs();
-        // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the workers in order.
+        // Its own process group: a terminal's Ctrl-C reaches only us, and we stop the workers in
+        // order. The IPC channel is its lifeline: it closes when we die, even by SIGKILL (the OOM
+        // killer, a closed terminal), and the worker's supervisor then shuts it down (parent-gone),
+        // so no worker outlives us holding its port.
         const child = spawn(LAUNCHER, ['serve', name, ...configArgs], {
-          stdio: ['ignore', 'pipe', 'pipe'],
+          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
           detached: true,
         });
         processes.add(child);
-        prefixLines(child.stdout, process.stdout, name);
-        prefixLines(child.stderr, process.stderr, name);
+        // Both are pipes ('pipe' above); spawn's typings know that only for a three-element stdio.
+        prefixLines(child.stdout as Readable, process.stdout, name);
+        prefixLines(child.stderr as Readable, process.stderr, name);
         const stop = (): void => {
           child.kill('SIGTERM');
         };

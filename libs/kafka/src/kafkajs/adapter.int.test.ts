@@ -1,9 +1,11 @@
-import { freePort, uniqueName, waitFor } from '@backbone/testing';
+import { freePort, testEndpoints, uniqueName, waitFor } from '@backbone/testing';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaClientError } from '../kafka-client-error.ts';
 import type { ConsumedMessage, TopicPartitions } from '../port.ts';
 import { collect, createKafkaFixture, type KafkaFixture } from '../test-support/kafka-fixture.ts';
-import { createKafkajsClient } from './adapter.ts';
+import { silentKafkaLogger } from '../logger.ts';
+import { createKafkajsClient, KafkajsProducer, producerBreakage } from './adapter.ts';
 
 let kafka: KafkaFixture;
 beforeAll(async () => {
@@ -169,5 +171,51 @@ describe('kafkajs adapter', () => {
       expect(partition.offlineReplicas).toEqual([]);
     }
     expect(await kafka.admin.listTopics()).toContain(topic);
+  });
+
+  it('finding 4.4: a producer disconnected for good under the port is replaced, and the records of the send that found it broken are stored once', async () => {
+    const topic = await kafka.topic('renew', 3);
+    const made: Producer[] = [];
+    const raw = new Kafka({
+      brokers: testEndpoints().kafkaBrokers,
+      clientId: uniqueName('renew'),
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = new KafkajsProducer(raw, {}, silentKafkaLogger, (created) => made.push(created));
+    await producer.connect();
+    const records = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ key: `SYM${(from + i) % 5}`, value: String(from + i) }));
+    try {
+      await producer.send(topic, records(0, 10));
+      // What a connection torn down for good looks like to kafkajs: every later send is refused
+      // with "The producer is disconnected", before anything reaches the broker.
+      const [first] = made;
+      await first?.disconnect();
+      await producer.send(topic, records(10, 10));
+      await producer.send(topic, records(20, 5));
+      expect(made).toHaveLength(2);
+    } finally {
+      await producer.close();
+    }
+    const consumed = await collect(kafka.consumer(uniqueName('g')), [topic]);
+    await waitFor(() => consumed.messages.length >= 25, { timeoutMs: 20_000, description: '25 messages' });
+    // The log's end offsets say the same: nothing beyond the 25 records was appended.
+    const ends = await kafka.admin.fetchTopicOffsets(topic);
+    expect(ends.reduce((sum, p) => sum + Number(p.high), 0)).toBe(25);
+    const values = consumed.messages.map((m) => Number(m.value?.toString())).sort((a, b) => a - b);
+    expect(values).toEqual(Array.from({ length: 25 }, (_, i) => i));
+  });
+
+  it('finding 4.4: tells a broken producer (disconnected, fenced by a sequence or epoch error) from a failure its own retries cover', () => {
+    const protocolError = (type: string) => Object.assign(new Error(`broker said ${type}`), { type });
+    // kafkajs wraps a non-retriable protocol error as the cause of a KafkaJSNonRetriableError.
+    const wrapped = (cause: Error) =>
+      Object.assign(new Error(cause.message, { cause }), { name: 'KafkaJSNonRetriableError' });
+    expect(producerBreakage(new Error('The producer is disconnected'))).toBe('disconnected');
+    expect(producerBreakage(wrapped(protocolError('OUT_OF_ORDER_SEQUENCE_NUMBER')))).toBe('fenced');
+    expect(producerBreakage(wrapped(protocolError('UNKNOWN_PRODUCER_ID')))).toBe('fenced');
+    expect(producerBreakage(wrapped(protocolError('INVALID_PRODUCER_EPOCH')))).toBe('fenced');
+    expect(producerBreakage(wrapped(protocolError('REQUEST_TIMED_OUT')))).toBeUndefined();
+    expect(producerBreakage(new Error('Connection error: ECONNREFUSED'))).toBeUndefined();
   });
 });

@@ -113,7 +113,8 @@ const ACKS_ALL = -1;
 export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient {
   const kafka = new Kafka(kafkajsConfig(options));
   return {
-    producer: (producerOptions = {}) => new KafkajsProducer(kafka, producerOptions),
+    producer: (producerOptions = {}) =>
+      new KafkajsProducer(kafka, producerOptions, options.logger ?? silentKafkaLogger),
     consumer: (consumerOptions) =>
       new KafkajsConsumer(kafka, consumerOptions, options.logger ?? silentKafkaLogger),
     admin: () => new KafkajsAdmin(kafka),
@@ -215,26 +216,104 @@ function once(run: () => Promise<void>): () => Promise<void> {
   return () => (closing ??= run());
 }
 
-class KafkajsProducer implements ProducerPort {
-  readonly #producer: Producer;
+/**
+ * Protocol errors after which an idempotent producer's identity (producer id, epoch, sequence
+ * numbers) is unusable: kafkajs keeps the same id, rolls the failed sequence back and sends it
+ * again, so every later send to that partition fails the same way. The broker rejected the
+ * failing partition's records: nothing of that batch was appended.
+ */
+const FATAL_PRODUCER_ERRORS: ReadonlySet<string> = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'UNKNOWN_PRODUCER_ID',
+  'PRODUCER_FENCED',
+]);
+
+/**
+ * How a send found its kafkajs producer broken for good: `disconnected` (it refuses every send
+ * before anything goes on the wire) or `fenced` (a fatal sequence/epoch error); `undefined` for
+ * every other failure, which kafkajs's own retries (same producer id and sequence, de-duplicated
+ * by the broker) already covered.
+ */
+export function producerBreakage(error: unknown): 'disconnected' | 'fenced' | undefined {
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    if (
+      current.message === 'The producer is disconnected' ||
+      current.message.startsWith('The producer is disconnecting')
+    )
+      return 'disconnected';
+    const type = (current as Error & { type?: unknown }).type;
+    if (typeof type === 'string' && FATAL_PRODUCER_ERRORS.has(type)) return 'fenced';
+    if (current.cause === current) break;
+  }
+  return undefined;
+}
+
+/** Every record of the call goes to one partition: one topic, one explicit partition or one key. */
+function toOnePartition(topicMessages: readonly { topic: string; messages: readonly Message[] }[]): boolean {
+  const [only, ...others] = topicMessages;
+  if (only === undefined || others.length > 0) return true;
+  const [first] = only.messages;
+  if (first === undefined) return true;
+  if (first.partition !== undefined) return only.messages.every((m) => m.partition === first.partition);
+  const key = first.key;
+  return (
+    key !== null &&
+    key !== undefined &&
+    only.messages.every(
+      (m) =>
+        m.partition === undefined &&
+        m.key !== null &&
+        m.key !== undefined &&
+        Buffer.from(m.key).equals(Buffer.from(key)),
+    )
+  );
+}
+
+export class KafkajsProducer implements ProducerPort {
+  #producer: Producer;
+  /** Settles once the producer that replaced a broken one is connected. */
+  #renewal: Promise<void> = Promise.resolve();
+  #closed = false;
+  readonly #create: () => Producer;
   readonly #maxMessageBytes: number | undefined;
+  readonly #logger: KafkaLogger;
   readonly close: () => Promise<void>;
 
-  constructor(kafka: Kafka, options: ProducerOptions) {
-    // Idempotence needs acks=all and unlimited retries (kafkajs's default when idempotent).
-    // kafkajs assigns sequence numbers per partition at send time and serialises idempotent
-    // requests per broker; one request in flight per connection keeps a retried request from
-    // overtaking a later one (kafkajs, unlike the Java client, cannot re-order them).
-    this.#producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      // Explicit, so kafkajs does not warn about the v2 default-partitioner change; this is the
-      // Java-compatible murmur2 partitioner, so keys land where other clients put them.
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
+  constructor(
+    kafka: Kafka,
+    options: ProducerOptions,
+    logger: KafkaLogger,
+    /** Sees every kafkajs producer made (the first one and each replacement): for tests. */
+    onCreate: (producer: Producer) => void = () => undefined,
+  ) {
+    this.#create = () => {
+      // Idempotence needs acks=all and unlimited retries (kafkajs's default when idempotent).
+      // kafkajs assigns sequence numbers per partition at send time and serialises idempotent
+      // requests per broker; one request in flight per connection keeps a retried request from
+      // overtaking a later one (kafkajs, unlike the Java client, cannot re-order them).
+      const producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        // Explicit, so kafkajs does not warn about the v2 default-partitioner change; this is the
+        // Java-compatible murmur2 partitioner, so keys land where other clients put them.
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      onCreate(producer);
+      return producer;
+    };
+    this.#producer = this.#create();
     this.#maxMessageBytes = options.maxMessageBytes;
-    this.close = once(() => call('producer.close', undefined, () => this.#producer.disconnect()));
+    this.#logger = logger;
+    this.close = once(() =>
+      call('producer.close', undefined, async () => {
+        this.#closed = true;
+        await this.#renewal.catch(() => undefined);
+        await this.#producer.disconnect();
+      }),
+    );
   }
 
   connect(): Promise<void> {
@@ -252,9 +331,49 @@ class KafkajsProducer implements ProducerPort {
         topic: batch.topic,
         messages: batch.messages.map((message) => this.#toKafkajs(batch.topic, message)),
       }));
-      const metadata = await this.#producer.sendBatch({ topicMessages, acks: ACKS_ALL });
-      return metadata.map(toAck);
+      const producer = this.#producer;
+      try {
+        return await this.#sendWith(producer, topicMessages);
+      } catch (error) {
+        const breakage = this.#closed ? undefined : producerBreakage(error);
+        if (breakage === undefined) throw error;
+        await this.#renew(producer, breakage, error);
+        // A disconnected producer sent nothing; a fenced one had this call's records rejected,
+        // and when they all go to one partition that is all of them. Either way the new producer
+        // (new producer id, sequences from 0) sends each record once. Records of a fenced call
+        // spread over partitions may be partly in the log already: the caller decides.
+        if (breakage === 'fenced' && !toOnePartition(topicMessages)) {
+          throw new KafkaClientError(
+            `producer.send${topic === undefined ? '' : ` (${topic})`} failed: the producer was fenced (${redactText(describeError(error as Error))}); it has been replaced, but records of this call on other partitions may already be stored, so they are not sent again here`,
+            { operation: 'producer.send', topic, retriable: true, cause: error },
+          );
+        }
+        return await this.#sendWith(this.#producer, topicMessages);
+      }
     });
+  }
+
+  async #sendWith(
+    producer: Producer,
+    topicMessages: { topic: string; messages: Message[] }[],
+  ): Promise<ProduceAck[]> {
+    const metadata = await producer.sendBatch({ topicMessages, acks: ACKS_ALL });
+    return metadata.map(toAck);
+  }
+
+  /** Replaces a broken producer once, however many sends found it broken at the same time. */
+  #renew(broken: Producer, breakage: 'disconnected' | 'fenced', error: unknown): Promise<void> {
+    if (this.#producer !== broken) return this.#renewal;
+    this.#logger.warn(
+      { breakage, err: redactText(error instanceof Error ? describeError(error) : String(error)) },
+      'kafka producer broken for good: replacing it with a new one and sending its records again',
+    );
+    const fresh = this.#create();
+    this.#producer = fresh;
+    this.#renewal = fresh.connect();
+    // The broken one may still hold connections; it is of no further use.
+    void broken.disconnect().catch(() => undefined);
+    return this.#renewal;
   }
 
   #toKafkajs(topic: string, message: OutgoingMessage): Message {
