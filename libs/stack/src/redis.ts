@@ -64,8 +64,46 @@ export async function probeRedis(endpoint: RedisEndpoint): Promise<RedisProbe> {
 }
 
 /**
+ * A reused local Redis without a memory bound (`maxmemory 0`, the package default) gets the
+ * stack's: unbounded, nothing but the OOM killer stops it, and BullMQ's jobs go with it (readiness
+ * warns `redis_memory_unbounded`). Only in memory (CONFIG SET, not CONFIG REWRITE): the server's
+ * own redis.conf stays untouched, and an operator's explicit bound is never changed.
+ */
+async function boundUnboundedRedis(
+  endpoint: RedisEndpoint,
+  maxmemory: string,
+  log: (message: string) => void,
+): Promise<void> {
+  const redis = new Redis({
+    host: endpoint.host,
+    port: endpoint.port,
+    lazyConnect: true,
+    connectTimeout: 2_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    const [, current] = (await redis.config('GET', 'maxmemory')) as string[];
+    if (current !== '0') return;
+    await redis.config('SET', 'maxmemory', maxmemory);
+    log(
+      `redis: ${endpoint.host}:${endpoint.port} had no maxmemory (unbounded); set to ${maxmemory} until it restarts ` +
+        '(set maxmemory in its redis.conf to keep it)',
+    );
+  } catch (error) {
+    log(`redis: could not bound the reused server's memory (${(error as Error).message})`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
  * Makes Redis answer on the endpoint: reuses a running server, otherwise starts `redis-server`
  * daemonized with `maxmemory` and noeviction, its pid, log and data under `<cacheDir>/redis/`.
+ * A reused local server without a memory bound gets `maxmemory` too (boundUnboundedRedis).
  * Returns what it started, or undefined when it reused a running server.
  */
 export async function ensureRedis(
@@ -79,7 +117,7 @@ export async function ensureRedis(
   }: {
     cacheDir: string;
     redisServer: string;
-    /** `maxmemory` of a started server, e.g. `1gb`. */
+    /** `maxmemory` of a started server (and of a reused local one that has none), e.g. `1gb`. */
     maxmemory: string;
     startTimeoutMs: number;
     log: (message: string) => void;
@@ -87,7 +125,10 @@ export async function ensureRedis(
 ): Promise<StackState['redis']> {
   const where = `${endpoint.host}:${endpoint.port}`;
   const first = await probeRedis(endpoint);
-  if (first.state === 'up') return undefined;
+  if (first.state === 'up') {
+    if (isLocalHost(endpoint.host)) await boundUnboundedRedis(endpoint, maxmemory, log);
+    return undefined;
+  }
   if (!isLocalHost(endpoint.host)) {
     throw new ServiceStartError(
       'redis',

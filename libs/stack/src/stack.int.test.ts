@@ -284,6 +284,62 @@ describe('faults', () => {
     }
   });
 
+  it('finding 4.2: a reused local Redis without maxmemory gets the configured bound; one with a bound keeps it', async () => {
+    const startServer = (port: number, maxmemory: string) =>
+      spawn(
+        'redis-server',
+        [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--maxmemory',
+          maxmemory,
+        ],
+        { stdio: 'ignore' },
+      );
+    const unboundedPort = await freePort();
+    const boundedPort = await freePort();
+    const servers = [startServer(unboundedPort, '0'), startServer(boundedPort, '32mb')];
+    const clients: Redis[] = [];
+    try {
+      const logged: string[] = [];
+      for (const port of [unboundedPort, boundedPort]) {
+        const options = await privateOptions({ redis: { port }, redisMaxmemory: '64mb' });
+        expect(
+          await pollUntil(async () => (await probeRedis(options.redis)).state === 'up', 10_000, 50),
+        ).toBe(true);
+        const started = await ensureRedis(options.redis, {
+          cacheDir: options.cacheDir,
+          redisServer: options.commands.redisServer,
+          maxmemory: options.redisMaxmemory,
+          startTimeoutMs: 15_000,
+          log: (message) => logged.push(message),
+        });
+        expect(started).toBeUndefined(); // reused, not started
+        const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+        clients.push(client);
+        await client.connect();
+      }
+      const [unbounded, bounded] = clients;
+      expect(await unbounded?.config('GET', 'maxmemory')).toEqual(['maxmemory', String(64 * 1024 * 1024)]);
+      expect(await bounded?.config('GET', 'maxmemory')).toEqual(['maxmemory', String(32 * 1024 * 1024)]);
+      expect(logged).toEqual([
+        expect.stringContaining(`127.0.0.1:${unboundedPort} had no maxmemory (unbounded); set to 64mb`),
+      ]);
+    } finally {
+      for (const client of clients) client.disconnect();
+      for (const server of servers) {
+        server.kill('SIGTERM');
+        await once(server, 'exit');
+      }
+    }
+  });
+
   it('names the user and the fix when PostgreSQL answers but refuses the connection', async () => {
     const user = `no_such_role_${randomBytes(4).toString('hex')}`;
     const failure = ensurePostgres({ ...stackOptions().postgres, user }, () => undefined);
