@@ -1,4 +1,3 @@
-import { SQL_IDENTIFIER } from '@backbone/config';
 import type { SqlExecutor } from './sql-executor.ts';
 
 /**
@@ -130,8 +129,11 @@ export async function pruneSystemTables(
   };
 }
 
+/** Lower-case, unquoted-safe PostgreSQL identifiers only: the rules name our own tables. */
+const PLAIN_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
 function identifier(name: string): string {
-  if (!SQL_IDENTIFIER.test(name)) {
+  if (!PLAIN_IDENTIFIER.test(name)) {
     throw new RangeError(`pruneSystemTables: ${JSON.stringify(name)} is not a plain SQL identifier`);
   }
   return `"${name}"`;

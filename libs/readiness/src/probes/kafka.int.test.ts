@@ -10,7 +10,6 @@ import {
   waitFor,
   type TestDatabase,
   type TestResource,
-  waitFor,
 } from '@backbone/testing';
 import { OutboxRelay } from '@backbone/stream';
 import { createLogger } from '@backbone/telemetry';
