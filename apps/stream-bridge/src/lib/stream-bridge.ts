@@ -1,5 +1,5 @@
 import { redactText, streamBridgeGroupId, topicName, type SystemConfig } from '@backbone/config';
-import type { BarRuleOptions } from '@backbone/contracts';
+import { barRuleOptionsFromSettings, type BarRuleOptions } from '@backbone/contracts';
 import type { AdminPort, KafkaClient } from '@backbone/kafka';
 import { BarSink, OutboxRelay, registerLagGauge, type SinkFaultHooks } from '@backbone/stream';
 import type { ChildSpec } from '@backbone/supervisor';
@@ -59,10 +59,7 @@ export class StreamBridge {
     };
     this.groupId = options.groupId ?? streamBridgeGroupId(kafka);
     this.#admin = options.kafka.admin();
-    this.#barRules = {
-      now: () => new Date(),
-      maxFutureSkewMs: options.config.ingest.maxFutureSkewSeconds * 1000,
-    };
+    this.#barRules = barRuleOptionsFromSettings(options.config.ingest);
   }
 
   /** Connects the admin client (readiness, lag) and registers the gauges. */
@@ -146,7 +143,8 @@ export class StreamBridge {
       maxBatchBytes: config.kafka.consumer.maxBatchBytes,
       maxMessageBytes: config.kafka.maxMessageBytes,
       concurrency: config.workers.streamBridge.concurrency,
-      // `ingest.maxFutureSkewSeconds`: a bar further ahead of this clock is dead-lettered as ts_in_future.
+      // `ingest.maxFutureSkewSeconds` and `ingest.minBarTimestamp`: a bar outside that window is
+      // dead-lettered (ts_in_future, ts_out_of_range), the same rules as the ingestor's.
       rules: this.#barRules,
       // Leave time to stop within the supervisor's deadline.
       stopGraceMs: Math.max(1, Math.floor(config.workers.streamBridge.shutdownDeadlineMs / 2)),
