@@ -125,8 +125,9 @@ describe('parseBar', () => {
   });
 
   it('finding 1.1: numbers beyond a double (1e400 in JSON) are not finite; the largest double fits the float8 columns', () => {
-    expect(decodeBarMessage(Buffer.from(JSON.stringify(valid).replace('"high":1.0846', '"high":1e400')), rules))
-      .toMatchObject({ ok: false, reason: 'price_not_finite', path: 'high' });
+    expect(
+      decodeBarMessage(Buffer.from(JSON.stringify(valid).replace('"high":1.0846', '"high":1e400')), rules),
+    ).toMatchObject({ ok: false, reason: 'price_not_finite', path: 'high' });
     expect(
       decodeBarMessage(Buffer.from(JSON.stringify(valid).replace('"volume":1250', '"volume":1e400')), rules),
     ).toMatchObject({ ok: false, reason: 'volume_not_finite' });
@@ -141,9 +142,9 @@ describe('parseBar', () => {
   });
 
   it('barRuleOptionsFromSettings names an unusable minBarTimestamp', () => {
-    expect(() => barRuleOptionsFromSettings({ maxFutureSkewSeconds: 0, minBarTimestamp: 'yesterday' })).toThrow(
-      /minBarTimestamp: yesterday/,
-    );
+    expect(() =>
+      barRuleOptionsFromSettings({ maxFutureSkewSeconds: 0, minBarTimestamp: 'yesterday' }),
+    ).toThrow(/minBarTimestamp: yesterday/);
   });
 
   it.each([

@@ -91,7 +91,7 @@ export function createBarSchema(options: BarRuleOptions) {
         description:
           'Bar open time: ISO-8601 with a zone, normalised to UTC. Must be aligned to the timeframe ' +
           '(1d: 00:00 UTC, 1wk: Monday 00:00 UTC, 1mo: the 1st 00:00 UTC) and at most the allowed ' +
-          'skew in the future and not before the receiver\'s earliest accepted time (default ' +
+          "skew in the future and not before the receiver's earliest accepted time (default " +
           `${DEFAULT_MIN_BAR_TIMESTAMP}; all checked by the receiver, not expressible in JSON Schema).`,
       }),
       open: priceSchema,
