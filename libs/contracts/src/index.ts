@@ -9,7 +9,15 @@ export {
   encodeBarMessage,
   parseBar,
 } from './bar.ts';
-export type { Bar, BarInput, BarParseResult, BarRejectReason, BarRuleOptions, BarRuleSettings, BarSchema } from './bar.ts';
+export type {
+  Bar,
+  BarInput,
+  BarParseResult,
+  BarRejectReason,
+  BarRuleOptions,
+  BarRuleSettings,
+  BarSchema,
+} from './bar.ts';
 export {
   DEAD_LETTER_HEADERS,
   deadLetterEnvelopeSchema,

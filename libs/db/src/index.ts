@@ -19,6 +19,7 @@ export { mergeMacroEvents, type MacroEventRow } from './merge-macro-events.ts';
 export { migrate, type MigrateOptions, type MigrateResult } from './migrate.ts';
 export { loadMigrations, MIGRATIONS_DIR, type Migration } from './migration-files.ts';
 export { createPool, withTransaction, type DatabaseConfig } from './pool.ts';
+export { recordRejectedRecords, type RejectedRecord } from './rejected-records.ts';
 export * as schema from './schema.ts';
 export type { SqlExecutor } from './sql-executor.ts';
 export {
