@@ -85,7 +85,8 @@ export interface BarSinkOptions {
   readonly maxMessageBytes: number;
   /**
    * The dead-letter topic's `max.message.bytes` (a record batch at most): envelopes are truncated
-   * and sends split to stay under it. Default: `maxMessageBytes`.
+   * and sends split to stay under it. Default: 1 MiB, under the broker's default
+   * `message.max.bytes` (1 MiB + 12 bytes).
    */
   readonly deadLetterMaxBytes?: number;
   /** Partitions whose batches are processed at once (each holds one pooled connection). */
@@ -104,6 +105,7 @@ export interface BarSinkOptions {
 
 /** The smallest DLQ record limit that still fits every envelope without a payload. */
 const MIN_DEAD_LETTER_BYTES = 16_384;
+const DEFAULT_DEAD_LETTER_MAX_BYTES = 1_048_576;
 
 /** Counters since start, for health details and tests. */
 export interface BarSinkStats {
@@ -173,7 +175,7 @@ export class BarSink {
         throw new StreamOptionsError(name, `must be a positive integer, got ${options[name]}`);
       }
     }
-    this.#deadLetterMaxBytes = options.deadLetterMaxBytes ?? options.maxMessageBytes;
+    this.#deadLetterMaxBytes = options.deadLetterMaxBytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES;
     // Room for an envelope without its payload (coordinates, reason, a message of up to 4 KiB).
     if (!(Number.isInteger(this.#deadLetterMaxBytes) && this.#deadLetterMaxBytes >= MIN_DEAD_LETTER_BYTES)) {
       throw new StreamOptionsError(

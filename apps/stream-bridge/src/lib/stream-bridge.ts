@@ -131,6 +131,7 @@ export class StreamBridge {
 
   async #runSink(signal: AbortSignal): Promise<void> {
     const { config, pool, kafka, logger } = this.#options;
+    const deadLetterLimit = config.kafka.topics['market.bars.v1.dlq'].configs['max.message.bytes'];
     const sink = new BarSink({
       kafka,
       pool,
@@ -142,6 +143,9 @@ export class StreamBridge {
       maxBatchRecords: config.kafka.consumer.maxBatchRecords,
       maxBatchBytes: config.kafka.consumer.maxBatchBytes,
       maxMessageBytes: config.kafka.maxMessageBytes,
+      // Dead letters are truncated and their sends split to fit the DLQ topic's own limit when
+      // it is configured; otherwise the sink's default (1 MiB, under the broker's default).
+      ...(deadLetterLimit === undefined ? {} : { deadLetterMaxBytes: Number(deadLetterLimit) }),
       concurrency: config.workers.streamBridge.concurrency,
       // `ingest.maxFutureSkewSeconds` and `ingest.minBarTimestamp`: a bar outside that window is
       // dead-lettered (ts_in_future, ts_out_of_range), the same rules as the ingestor's.
