@@ -119,12 +119,12 @@ describe('parseBar', () => {
     expect(parseBar({ ...valid, ts: '2000-01-01T00:00:00Z' }, since2000).ok).toBe(true);
   });
 
-  it('finding 1.1: a ts in year 10000 is refused (not an ISO-8601 date-time of four digits, or in the future)', () => {
+  it('issue 14 §1 (held before): a ts in year 10000 is refused (not four-digit ISO-8601, or in the future)', () => {
     expect(reasonOf({ ...valid, ts: '+010000-01-01T00:00:00Z' })).toBe('ts_invalid');
     expect(reasonOf({ ...valid, ts: '9999-12-31T23:59:00Z' })).toBe('ts_in_future');
   });
 
-  it('finding 1.1: numbers beyond a double (1e400 in JSON) are not finite; the largest double fits the float8 columns', () => {
+  it('issue 14 §1 (held before): numbers beyond a double (1e400 in JSON) are not finite; the largest double fits the float8 columns', () => {
     expect(
       decodeBarMessage(Buffer.from(JSON.stringify(valid).replace('"high":1.0846', '"high":1e400')), rules),
     ).toMatchObject({ ok: false, reason: 'price_not_finite', path: 'high' });
@@ -134,7 +134,7 @@ describe('parseBar', () => {
     expect(reasonOf({ ...valid, high: Number.MAX_VALUE, volume: Number.MAX_VALUE })).toBe('ok');
   });
 
-  it('finding 1.1: a NUL or another control character in a text field is refused', () => {
+  it('issue 14 §1 (held before): a NUL or another control character in a text field, or a symbol longer than 32, is refused', () => {
     expect(reasonOf({ ...valid, symbol: 'EUR\u0000USD' })).toBe('symbol_invalid');
     expect(reasonOf({ ...valid, source: 'feed\u0000' })).toBe('source_invalid');
     expect(reasonOf({ ...valid, source: 'feed\n' })).toBe('source_invalid');
