@@ -8,6 +8,7 @@ import {
 } from '@backbone/contracts';
 import type { ConsumedMessage } from '@backbone/kafka';
 import { uniqueName, waitFor } from '@backbone/testing';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BarSink, type BarSinkOptions } from './bar-sink.ts';
 import { barKey, barRecord, validBar } from './test-support/bars.ts';
@@ -277,5 +278,44 @@ describe('BarSink: poison records do not block a partition', () => {
     );
     expect(await storedKeys(`SYM${symbol}`)).toHaveLength(bars.length);
     expect(stats).toMatchObject({ failedAttempts: 0, deadLettered: poison.length });
+  });
+});
+
+describe('BarSink: a transient database error blames no record', () => {
+  it('a lock timeout (SQLSTATE 55P03, transient) pauses and retries the slice: nothing is dead-lettered, everything is stored once', async () => {
+    const names = await topics();
+    const groupId = uniqueName('sink');
+    const symbol = 9440;
+    const bars = Array.from({ length: 20 }, (_, minute) => validBar(symbol, minute));
+    // The sink's connections give up waiting for a lock after 200 ms (55P03), like a busy table.
+    const impatientPool = new pg.Pool({ connectionString: db.url, max: 4, options: '-c lock_timeout=200' });
+    impatientPool.on('error', () => undefined);
+    const holder = await db.pool.connect();
+    const sink = sinkFor(names, groupId, { pool: impatientPool });
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE market_data.bars IN ACCESS EXCLUSIVE MODE');
+      await kafka.producer.send(names.bars, bars.map(barRecord));
+      await sink.start();
+      await waitFor(() => sink.stats().failedAttempts >= 2, {
+        timeoutMs: 30_000,
+        description: 'the sink to fail on the lock at least twice',
+      });
+      expect(sink.stats().lastError).toMatch(/lock/);
+      await holder.query('ROLLBACK');
+      const end = await endOffset(names.bars);
+      await waitFor(async () => (await storedOffset(groupId, names.bars)) === end, {
+        timeoutMs: 30_000,
+        description: 'the sink to store the partition once the lock is gone',
+      });
+      expect(await storedKeys(`SYM${symbol}`)).toEqual(bars.map((bar) => barKey(bar.symbol, bar.ts)).sort());
+      expect(await recordCount(kafka.admin, names.dlq)).toBe(0);
+      expect(sink.stats()).toMatchObject({ deadLettered: 0, inserted: bars.length, lastError: null });
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+      await sink.stop();
+      await impatientPool.end();
+    }
   });
 });
