@@ -344,8 +344,15 @@ export class BarSink {
         const delayMs = restartDelayMs(attempt, this.#backoff, Math.random);
         // Bars the database refuses never get here (they are isolated); what does is retried:
         // `transient` heals by itself, `permanent` needs an operator (the retries keep it visible).
+        const code = sqlState(error);
         this.#log.warn(
-          { err: error, partition: batch.partition, attempt, delayMs, kind: classifyDatabaseError(error) },
+          {
+            err: error,
+            partition: batch.partition,
+            attempt,
+            delayMs,
+            ...(code === undefined ? {} : { sqlState: code, kind: classifyDatabaseError(error) }),
+          },
           'slice not committed; partition paused, retrying',
         );
         try {
