@@ -1,4 +1,4 @@
-import { isTimeframe, TIMEFRAMES } from '@backbone/contracts';
+import { DEFAULT_MIN_BAR_TIMESTAMP, isTimeframe, TIMEFRAMES } from '@backbone/contracts';
 import { z } from 'zod';
 
 /**
@@ -431,6 +431,17 @@ const ingestSchema = z
     concurrency: positiveInt.max(64).default(2),
     /** Bars stamped further than this in the future are rejected. */
     maxFutureSkewSeconds: nonNegativeInt.default(300),
+    /**
+     * Bars stamped before this instant are rejected as `ts_out_of_range` by every receiver (stream
+     * bridge and ingestor): the database cannot store year 0, and in plain-PostgreSQL mode an
+     * ancient bar would create a partition far from every other.
+     */
+    minBarTimestamp: z.iso
+      .datetime({ offset: true, error: 'must be an ISO-8601 date-time with a zone (Z or ±hh:mm)' })
+      .refine((text) => Date.parse(text) >= Date.parse('1000-01-01T00:00:00Z'), {
+        error: 'must not be before 1000-01-01 (PostgreSQL has no year 0)',
+      })
+      .default(DEFAULT_MIN_BAR_TIMESTAMP),
     /** Rows per COPY batch. */
     batchRows: positiveInt.max(1_000_000).default(5000),
   })
@@ -500,7 +511,10 @@ const storageSchema = z
         readinessSnapshotsDays: positiveInt.default(7),
         /** Finished ingest runs (by finish time); running ones are always kept. */
         ingestRunsDays: positiveInt.default(90),
-        /** Rows an ingest rejected, with their reason. */
+        /**
+         * Rejected input: rows an ingest rejected (`rejected_rows`) and whole Kafka records kept
+         * beside a truncated dead letter (`rejected_records`).
+         */
         rejectedRowsDays: positiveInt.default(90),
         /** Rows per DELETE: each batch commits on its own, so no lock is held for long. */
         pruneBatchRows: positiveInt.max(1_000_000).default(5000),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBarMessage, encodeBarMessage, parseBar } from './bar.ts';
+import { barRuleOptionsFromSettings, decodeBarMessage, encodeBarMessage, parseBar } from './bar.ts';
 import type { BarRuleOptions } from './bar.ts';
 
 const NOW = new Date('2026-11-26T15:31:00Z');
@@ -98,6 +98,53 @@ describe('parseBar', () => {
       maxFutureSkewMs: 60_000,
     };
     expect(parseBar(valid, beyond)).toMatchObject({ ok: false, reason: 'ts_in_future', path: 'ts' });
+  });
+
+  it('finding 1.1: a ts in year 0 or before the configured earliest time is ts_out_of_range, the earliest itself is accepted', () => {
+    // Year 0 parses as ISO-8601 but PostgreSQL's timestamptz refuses it (no year 0).
+    expect(parseBar({ ...valid, ts: '0000-01-01T00:00:00Z' }, rules)).toMatchObject({
+      ok: false,
+      reason: 'ts_out_of_range',
+      path: 'ts',
+    });
+    expect(reasonOf({ ...valid, ts: '1969-12-31T23:59:00Z' })).toBe('ts_out_of_range');
+    expect(reasonOf({ ...valid, ts: '1970-01-01T00:00:00Z' })).toBe('ok');
+    const since2000 = barRuleOptionsFromSettings(
+      { maxFutureSkewSeconds: 60, minBarTimestamp: '2000-01-01T00:00:00Z' },
+      () => NOW,
+    );
+    expect(parseBar({ ...valid, ts: '1999-12-31T23:59:00Z' }, since2000)).toMatchObject({
+      reason: 'ts_out_of_range',
+    });
+    expect(parseBar({ ...valid, ts: '2000-01-01T00:00:00Z' }, since2000).ok).toBe(true);
+  });
+
+  it('issue 14 §1 (held before): a ts in year 10000 is refused (not four-digit ISO-8601, or in the future)', () => {
+    expect(reasonOf({ ...valid, ts: '+010000-01-01T00:00:00Z' })).toBe('ts_invalid');
+    expect(reasonOf({ ...valid, ts: '9999-12-31T23:59:00Z' })).toBe('ts_in_future');
+  });
+
+  it('issue 14 §1 (held before): numbers beyond a double (1e400 in JSON) are not finite; the largest double fits the float8 columns', () => {
+    expect(
+      decodeBarMessage(Buffer.from(JSON.stringify(valid).replace('"high":1.0846', '"high":1e400')), rules),
+    ).toMatchObject({ ok: false, reason: 'price_not_finite', path: 'high' });
+    expect(
+      decodeBarMessage(Buffer.from(JSON.stringify(valid).replace('"volume":1250', '"volume":1e400')), rules),
+    ).toMatchObject({ ok: false, reason: 'volume_not_finite' });
+    expect(reasonOf({ ...valid, high: Number.MAX_VALUE, volume: Number.MAX_VALUE })).toBe('ok');
+  });
+
+  it('issue 14 §1 (held before): a NUL or another control character in a text field, or a symbol longer than 32, is refused', () => {
+    expect(reasonOf({ ...valid, symbol: 'EUR\u0000USD' })).toBe('symbol_invalid');
+    expect(reasonOf({ ...valid, source: 'feed\u0000' })).toBe('source_invalid');
+    expect(reasonOf({ ...valid, source: 'feed\n' })).toBe('source_invalid');
+    expect(reasonOf({ ...valid, symbol: 'A'.repeat(33) })).toBe('symbol_invalid');
+  });
+
+  it('barRuleOptionsFromSettings names an unusable minBarTimestamp', () => {
+    expect(() =>
+      barRuleOptionsFromSettings({ maxFutureSkewSeconds: 0, minBarTimestamp: 'yesterday' }),
+    ).toThrow(/minBarTimestamp: yesterday/);
   });
 
   it.each([

@@ -14,6 +14,7 @@ export const BAR_REJECT_REASONS = [
   'ts_invalid',
   'ts_unaligned',
   'ts_in_future',
+  'ts_out_of_range',
   'price_not_finite',
   'price_not_positive',
   'ohlc_inconsistent',
@@ -26,12 +27,52 @@ export type BarRejectReason = (typeof BAR_REJECT_REASONS)[number];
 /** How far a bar's open time may lie ahead of the receiver's clock by default: 5 minutes. */
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
+/**
+ * The earliest bar open time accepted by default: 1970-01-01T00:00:00Z. The database's
+ * timestamptz cannot hold year 0 (a bar there failed its whole slice), and in plain-PostgreSQL
+ * mode every week between a stray old bar and today would get a partition.
+ */
+export const DEFAULT_MIN_BAR_TIMESTAMP = '1970-01-01T00:00:00Z';
+
 export interface BarRuleOptions {
   /** The receiver's clock; injected so tests and replays decide what "now" is. */
   now: () => Date;
   /** A bar whose `ts` is more than this many milliseconds after `now()` is `ts_in_future`. */
   maxFutureSkewMs: number;
+  /**
+   * A bar whose `ts` is before this instant (ms since the epoch) is `ts_out_of_range`;
+   * {@link DEFAULT_MIN_BAR_TIMESTAMP} when absent.
+   */
+  minTimestampMs?: number;
 }
+
+/** The settings the bar rules are built from (`ingest.*` of the system config). */
+export interface BarRuleSettings {
+  /** `ingest.maxFutureSkewSeconds`. */
+  readonly maxFutureSkewSeconds: number;
+  /** `ingest.minBarTimestamp`: ISO-8601 with a zone. */
+  readonly minBarTimestamp: string;
+}
+
+/**
+ * The one way every receiver (stream bridge, ingestor, CLI) turns its settings into bar rules,
+ * so a bar accepted by one is accepted by all. Build it once per process: the schema made from
+ * the returned object is cached by identity.
+ *
+ * @example const rules = barRuleOptionsFromSettings(config.ingest);
+ */
+export function barRuleOptionsFromSettings(
+  settings: BarRuleSettings,
+  now: () => Date = () => new Date(),
+): BarRuleOptions {
+  const minTimestampMs = Date.parse(settings.minBarTimestamp);
+  if (Number.isNaN(minTimestampMs)) {
+    throw new RangeError(`minBarTimestamp: ${settings.minBarTimestamp} is not an ISO-8601 date-time`);
+  }
+  return { now, maxFutureSkewMs: settings.maxFutureSkewSeconds * 1000, minTimestampMs };
+}
+
+const DEFAULT_MIN_TIMESTAMP_MS = Date.parse(DEFAULT_MIN_BAR_TIMESTAMP);
 
 const priceSchema = z.number().positive();
 
@@ -50,7 +91,8 @@ export function createBarSchema(options: BarRuleOptions) {
         description:
           'Bar open time: ISO-8601 with a zone, normalised to UTC. Must be aligned to the timeframe ' +
           '(1d: 00:00 UTC, 1wk: Monday 00:00 UTC, 1mo: the 1st 00:00 UTC) and at most the allowed ' +
-          'skew in the future (both checked by the receiver, not expressible in JSON Schema).',
+          "skew in the future and not before the receiver's earliest accepted time (default " +
+          `${DEFAULT_MIN_BAR_TIMESTAMP}; all checked by the receiver, not expressible in JSON Schema).`,
       }),
       open: priceSchema,
       high: priceSchema,
@@ -65,6 +107,17 @@ export function createBarSchema(options: BarRuleOptions) {
       if (!isAligned(ts, bar.timeframe)) {
         ctx.issues.push(
           barIssue(bar, 'ts_unaligned', ['ts'], `${bar.ts} is not the open time of a ${bar.timeframe} bar`),
+        );
+      }
+      const minTimestampMs = options.minTimestampMs ?? DEFAULT_MIN_TIMESTAMP_MS;
+      if (ts.getTime() < minTimestampMs) {
+        ctx.issues.push(
+          barIssue(
+            bar,
+            'ts_out_of_range',
+            ['ts'],
+            `${bar.ts} is before the earliest accepted bar time ${new Date(minTimestampMs).toISOString()}`,
+          ),
         );
       }
       const aheadMs = ts.getTime() - options.now().getTime();

@@ -45,7 +45,28 @@ export const deadLetterEnvelopeSchema = z
     reason: reasonCodeSchema.meta({ description: 'Stable reason code, e.g. a bar reject reason.' }),
     message: z.string().max(4096),
     firstSeenAt: utcTimestampSchema,
-    payload: encodedBytesSchema,
+    payload: encodedBytesSchema.meta({
+      description: 'The record value; only its first bytes when payloadTruncated.',
+    }),
+    payloadTruncated: z
+      .literal(true)
+      .optional()
+      .meta({
+        description:
+          'Present when the envelope with the whole value would not fit the dead-letter topic: ' +
+          'payload holds a prefix, the whole record is in backbone.rejected_records at the same ' +
+          'originalTopic, partition and offset.',
+      }),
+    payloadBytes: z
+      .int()
+      .nonnegative()
+      .optional()
+      .meta({ description: 'Size of the whole value in bytes (with payloadTruncated).' }),
+    payloadSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional()
+      .meta({ description: 'SHA-256 (hex) of the whole value (with payloadTruncated).' }),
   })
   .meta({ title: 'Dead-letter envelope v1', description: 'A record that could not be stored, with why.' });
 export type DeadLetterEnvelope = z.output<typeof deadLetterEnvelopeSchema>;

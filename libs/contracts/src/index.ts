@@ -1,13 +1,23 @@
 export {
   BAR_REJECT_REASONS,
   DEFAULT_MAX_FUTURE_SKEW_MS,
+  DEFAULT_MIN_BAR_TIMESTAMP,
+  barRuleOptionsFromSettings,
   barSchema,
   createBarSchema,
   decodeBarMessage,
   encodeBarMessage,
   parseBar,
 } from './bar.ts';
-export type { Bar, BarInput, BarParseResult, BarRejectReason, BarRuleOptions, BarSchema } from './bar.ts';
+export type {
+  Bar,
+  BarInput,
+  BarParseResult,
+  BarRejectReason,
+  BarRuleOptions,
+  BarRuleSettings,
+  BarSchema,
+} from './bar.ts';
 export {
   DEAD_LETTER_HEADERS,
   deadLetterEnvelopeSchema,

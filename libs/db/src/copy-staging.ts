@@ -35,10 +35,24 @@ export async function stageRows(
 ): Promise<void> {
   await createStagingTable(client, spec.table, spec.columnsDdl, spec.caller);
   await copyLines(client, spec.table, spec.columns, lines);
+  // Partitions are ensured per island of staged rows (rows less than ISLAND_GAP apart), not for
+  // [min(ts), max(ts)]: one stray old bar among today's would otherwise create a partition for
+  // every week in between (thousands, each taking locks until the shared lock table runs out).
   await client.query(
-    `SELECT backbone.ensure_time_partitions('${spec.target}', min(ts), max(ts)) FROM ${spec.table}`,
+    `SELECT backbone.ensure_time_partitions('${spec.target}', min(ts), max(ts))
+     FROM (
+       SELECT ts, count(*) FILTER (WHERE gap) OVER (ORDER BY ts) AS island
+       FROM (SELECT ts, ts - lag(ts) OVER (ORDER BY ts) > interval '${ISLAND_GAP}' AS gap FROM ${spec.table}) AS steps
+     ) AS islands
+     GROUP BY island`,
   );
 }
+
+/**
+ * Rows closer than this share one `ensure_time_partitions` range: a few empty partitions inside
+ * a gap cost nothing, one call per row would (daily bars skip weekends and holidays).
+ */
+const ISLAND_GAP = '31 days';
 
 /**
  * Creates the temporary staging table of a merge (`ON COMMIT DROP`, so it can never outlive the

@@ -7,11 +7,19 @@ export {
   NotInTransactionError,
   StorageModeError,
 } from './errors.ts';
-export { mergeBars, type BarRow, type MergeCounts } from './merge-bars.ts';
+export { classifyDatabaseError, sqlState, type DatabaseErrorKind } from './database-errors.ts';
+export {
+  mergeBars,
+  mergeBarsIsolating,
+  type BarRow,
+  type MergeCounts,
+  type RefusedBar,
+} from './merge-bars.ts';
 export { mergeMacroEvents, type MacroEventRow } from './merge-macro-events.ts';
 export { migrate, type MigrateOptions, type MigrateResult } from './migrate.ts';
 export { loadMigrations, MIGRATIONS_DIR, type Migration } from './migration-files.ts';
 export { createPool, withTransaction, type DatabaseConfig } from './pool.ts';
+export { recordRejectedRecords, type RejectedRecord } from './rejected-records.ts';
 export * as schema from './schema.ts';
 export type { SqlExecutor } from './sql-executor.ts';
 export {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { NotInTransactionError } from './errors.ts';
-import { mergeBars, type BarRow } from './merge-bars.ts';
+import { mergeBars, mergeBarsIsolating, type BarRow } from './merge-bars.ts';
 import { migrate } from './migrate.ts';
 import { createPool, withTransaction } from './pool.ts';
 import { parseRollupsRefreshed, refreshRollups, ROLLUPS_REFRESHED_CHANNEL } from './storage-maintenance.ts';
@@ -51,6 +51,43 @@ async function storedBars(): Promise<
   );
   return result.rows;
 }
+
+describe('mergeBarsIsolating', () => {
+  it('finding 1.2: bars the database refuses (year 0, a CHECK constraint, a NUL) are isolated by bisection, the others commit', async () => {
+    // A constraint the contract knows nothing about: only the database can refuse this bar.
+    await pool.query('ALTER TABLE market_data.bars ADD CONSTRAINT test_volume_cap CHECK (volume < 1000000)');
+    try {
+      const batch = Array.from({ length: 50 }, (_, minute) => bar(minute));
+      // Year 0 does not exist in timestamptz: COPY itself fails (22008) for the whole batch.
+      batch[5] = bar(5, { ts: '0000-01-01T00:00:00Z' });
+      batch[17] = bar(17, { volume: 5_000_000 });
+      batch[40] = bar(40, { symbol: 'BAD\u0000SYM' });
+      const result = await withTransaction(pool, (client) =>
+        mergeBarsIsolating(client, batch, { runId: 'run-isolate' }),
+      );
+      expect(result.refused.map(({ index }) => index)).toEqual([5, 17, 40]);
+      expect(result.refused.map(({ error }) => error.message)).toEqual([
+        expect.stringMatching(/date\/time field value out of range/),
+        expect.stringMatching(/test_volume_cap/),
+        expect.stringMatching(/NUL/),
+      ]);
+      expect(result.counts).toMatchObject({ inserted: 47, updated: 0, unchanged: 0 });
+      expect((await storedBars()).length).toBe(47);
+    } finally {
+      await pool.query('ALTER TABLE market_data.bars DROP CONSTRAINT test_volume_cap');
+    }
+  });
+
+  it('throws a failure no row is at fault for (permanent) instead of blaming rows', async () => {
+    const failure = withTransaction(pool, async (client) => {
+      await client.query('SET LOCAL search_path = pg_catalog');
+      await client.query('ALTER TABLE market_data.bars RENAME TO bars_renamed');
+      return mergeBarsIsolating(client, [bar(0), bar(1)]);
+    });
+    await expect(failure).rejects.toThrow(/market_data\.bars/);
+    expect(await storedBars()).toEqual([]);
+  });
+});
 
 describe('mergeBars', () => {
   it('inserts a new batch, then counts the same batch as unchanged without rewriting it', async () => {
@@ -117,6 +154,21 @@ describe('mergeBars', () => {
       [old.ts],
     );
     expect(partition.rows[0]?.name).toMatch(/^market_data\.bars_p2019031\d$/);
+  });
+
+  it('finding 1.4: a stray bar two years before the others creates its own partition, not one per week in between', async () => {
+    const partitions = async (): Promise<number> => {
+      const result = await pool.query<{ count: number }>(
+        `SELECT count(*)::int AS count FROM backbone.time_partitions('market_data.bars')`,
+      );
+      return result.rows[0]?.count ?? 0;
+    };
+    const before = await partitions();
+    // 2024-11-04 is ~104 weekly partitions before T0 (2026-11-02), which is premade.
+    const stray = bar(0, { ts: '2024-11-04T00:00:00Z', timeframe: '1d' });
+    const counts = await withTransaction(pool, (client) => mergeBars(client, [bar(0), stray, bar(1)]));
+    expect(counts.inserted).toBe(3);
+    expect((await partitions()) - before).toBeLessThanOrEqual(2);
   });
 
   it('refuses to run outside a transaction, naming the fix', async () => {

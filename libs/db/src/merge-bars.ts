@@ -1,6 +1,7 @@
 import type { ClientBase } from 'pg';
 import { stageRows, type StagingSpec } from './copy-staging.ts';
 import { copyNumber, copyText, copyTimestamp } from './copy-text.ts';
+import { classifyDatabaseError } from './database-errors.ts';
 import { InvalidRowError } from './errors.ts';
 
 /**
@@ -98,6 +99,63 @@ export async function mergeBars(
     unchanged: distinctKeys - inserted - updated,
     duplicatesInBatch: bars.length - distinctKeys,
   };
+}
+
+/** A bar the database refused, by its position in the batch handed to {@link mergeBarsIsolating}. */
+export interface RefusedBar {
+  readonly index: number;
+  /** The database's error (or the write path's {@link InvalidRowError}) for this bar alone. */
+  readonly error: Error;
+}
+
+const SAVEPOINT = 'backbone_merge_isolation';
+
+/**
+ * {@link mergeBars}, but a bar the database refuses (SQLSTATE class 22/23: a value out of range,
+ * a CHECK constraint, ...) does not fail the others. The batch is merged under a savepoint; when
+ * the database refuses it, the savepoint is rolled back and the batch is bisected until every
+ * refused bar stands alone. The rest are merged in the caller's transaction. A transient or
+ * permanent error (see classifyDatabaseError) is thrown as before: no bar is blamed for it.
+ *
+ * Halves are merged in order, so for bars with the same key the later one still wins; only the
+ * counts then say `updated` where mergeBars would count a duplicate in the batch. One refused bar
+ * in n costs about 2·log2(n) extra merges.
+ *
+ * @example
+ * const { counts, refused } = await withTransaction(pool, (client) => mergeBarsIsolating(client, bars, { runId }));
+ */
+export async function mergeBarsIsolating(
+  client: ClientBase,
+  bars: readonly BarRow[],
+  options: { runId?: string | null } = {},
+): Promise<{ counts: MergeCounts; refused: RefusedBar[] }> {
+  const counts: MergeCounts = { inserted: 0, updated: 0, unchanged: 0, duplicatesInBatch: 0 };
+  const refused: RefusedBar[] = [];
+  const merge = async (first: number, end: number): Promise<void> => {
+    await client.query(`SAVEPOINT ${SAVEPOINT}`);
+    try {
+      const merged = await mergeBars(client, bars.slice(first, end), options);
+      counts.inserted += merged.inserted;
+      counts.updated += merged.updated;
+      counts.unchanged += merged.unchanged;
+      counts.duplicatesInBatch += merged.duplicatesInBatch;
+    } catch (error) {
+      if (classifyDatabaseError(error) !== 'row_rejected') throw error;
+      await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
+      await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+      if (end - first === 1) {
+        refused.push({ index: first, error: error instanceof Error ? error : new Error(String(error)) });
+        return;
+      }
+      const middle = first + Math.ceil((end - first) / 2);
+      await merge(first, middle);
+      await merge(middle, end);
+      return;
+    }
+    await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+  };
+  if (bars.length > 0) await merge(0, bars.length);
+  return { counts, refused };
 }
 
 function toCopyLine(bar: BarRow, index: number): string {

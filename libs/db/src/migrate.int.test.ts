@@ -144,6 +144,7 @@ describe('migrate on plain PostgreSQL', () => {
       schema.consumerOffsets,
       schema.readinessSnapshots,
       schema.rejectedRows,
+      schema.rejectedRecords,
       schema.barRetention,
       schema.schemaMigrations,
     ];

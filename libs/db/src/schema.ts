@@ -1,6 +1,7 @@
 import {
   bigint,
   bigserial,
+  customType,
   doublePrecision,
   integer,
   interval,
@@ -156,6 +157,24 @@ export const rejectedRows = backbone.table('rejected_rows', {
   reason: text('reason').notNull(),
   message: text('message').notNull(),
   raw: text('raw'),
+  rejectedAt: tstz('rejected_at').notNull().defaultNow(),
+});
+
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+
+/** Full bytes of records whose dead letter carries a truncated payload (docs/stream-bridge.md). */
+export const rejectedRecords = backbone.table('rejected_records', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  sourceTopic: text('source_topic').notNull(),
+  sourcePartition: integer('source_partition').notNull(),
+  sourceOffset: bigint('source_offset', { mode: 'bigint' }).notNull(),
+  key: bytea('key'),
+  payload: bytea('payload'),
+  payloadBytes: integer('payload_bytes').notNull(),
+  payloadSha256: text('payload_sha256').notNull(),
+  errorClass: text('error_class').notNull(),
+  reason: text('reason').notNull(),
+  message: text('message').notNull(),
   rejectedAt: tstz('rejected_at').notNull().defaultNow(),
 });
 

@@ -66,6 +66,12 @@ export function systemPruneRules(days: SystemRetentionDays): SystemPruneRule[] {
       timeColumn: 'rejected_at',
       retentionDays: days.rejectedRowsDays,
     },
+    {
+      name: 'rejected_records',
+      table: 'backbone.rejected_records',
+      timeColumn: 'rejected_at',
+      retentionDays: days.rejectedRowsDays,
+    },
   ];
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { redactText, type SystemConfig } from '@backbone/config';
 import {
+  barRuleOptionsFromSettings,
   isTimeframe,
   nextBarOpen,
   type BarRuleOptions,
@@ -202,7 +203,7 @@ async function execute(
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
   const started = performance.now();
-  const rules: BarRuleOptions = { now, maxFutureSkewMs: config.ingest.maxFutureSkewSeconds * 1000 };
+  const rules: BarRuleOptions = barRuleOptionsFromSettings(config.ingest, now);
   const runContext = trace.setSpan(context.active(), runSpan);
   const observe: FetchObserver = (provider, detail, fetch) =>
     tracer.startActiveSpan(

@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { metrics, type Counter } from '@opentelemetry/api';
 import type { BarRuleOptions } from '@backbone/contracts';
-import { insertOutboxEvent, mergeBars, withTransaction, type MergeCounts } from '@backbone/db';
+import {
+  classifyDatabaseError,
+  insertOutboxEvent,
+  mergeBarsIsolating,
+  recordRejectedRecords,
+  sqlState,
+  withTransaction,
+  type MergeCounts,
+  type RefusedBar,
+} from '@backbone/db';
 import type {
   ConsumedBatch,
   ConsumedMessage,
@@ -13,9 +22,15 @@ import type {
 } from '@backbone/kafka';
 import { DEFAULT_BACKOFF, restartDelayMs, type BackoffPolicy } from '@backbone/supervisor';
 import { currentTraceContext, runInSpan, startKafkaConsumerSpan, type Logger } from '@backbone/telemetry';
-import type { Pool } from 'pg';
-import { deadLetterRecord, planBatch, type BatchPlan } from './batch-plan.ts';
-import { StreamOptionsError } from './errors.ts';
+import type { Pool, PoolClient } from 'pg';
+import {
+  deadLetterFor,
+  deadLetterSends,
+  planBatch,
+  type BatchPlan,
+  type PlannedRejection,
+} from './batch-plan.ts';
+import { DatabaseRejectedError, StreamOptionsError } from './errors.ts';
 import { ingestEventFor } from './ingest-event.ts';
 import { lockNextOffset, readStoredOffsets, storeNextOffset } from './offset-store.ts';
 
@@ -68,6 +83,12 @@ export interface BarSinkOptions {
   readonly maxBatchBytes: number;
   /** Larger records are dead-lettered as `message_too_large` (`kafka.maxMessageBytes`). */
   readonly maxMessageBytes: number;
+  /**
+   * The dead-letter topic's `max.message.bytes` (a record batch at most): envelopes are truncated
+   * and sends split to stay under it. Default: 1 MiB, under the broker's default
+   * `message.max.bytes` (1 MiB + 12 bytes).
+   */
+  readonly deadLetterMaxBytes?: number;
   /** Partitions whose batches are processed at once (each holds one pooled connection). */
   readonly concurrency?: number;
   /** A member silent this long leaves the group, so a killed process's partitions move on. */
@@ -81,6 +102,10 @@ export interface BarSinkOptions {
   readonly faults?: SinkFaultHooks;
   readonly now?: () => Date;
 }
+
+/** The smallest DLQ record limit that still fits every envelope without a payload. */
+const MIN_DEAD_LETTER_BYTES = 16_384;
+const DEFAULT_DEAD_LETTER_MAX_BYTES = 1_048_576;
 
 /** Counters since start, for health details and tests. */
 export interface BarSinkStats {
@@ -128,6 +153,7 @@ export class BarSink {
   readonly #backoff: BackoffPolicy;
   readonly #now: () => Date;
   readonly #records: Counter;
+  readonly #deadLetterMaxBytes: number;
   readonly #stats: Omit<BarSinkStats, 'paused'> = {
     committedSlices: 0,
     records: 0,
@@ -148,6 +174,14 @@ export class BarSink {
       if (!(Number.isInteger(options[name]) && options[name] > 0)) {
         throw new StreamOptionsError(name, `must be a positive integer, got ${options[name]}`);
       }
+    }
+    this.#deadLetterMaxBytes = options.deadLetterMaxBytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES;
+    // Room for an envelope without its payload (coordinates, reason, a message of up to 4 KiB).
+    if (!(Number.isInteger(this.#deadLetterMaxBytes) && this.#deadLetterMaxBytes >= MIN_DEAD_LETTER_BYTES)) {
+      throw new StreamOptionsError(
+        'deadLetterMaxBytes',
+        `must be an integer of at least ${MIN_DEAD_LETTER_BYTES}, got ${this.#deadLetterMaxBytes}`,
+      );
     }
     this.#options = options;
     this.#log = options.logger.child({
@@ -308,8 +342,17 @@ export class BarSink {
           paused = true;
         }
         const delayMs = restartDelayMs(attempt, this.#backoff, Math.random);
+        // Bars the database refuses never get here (they are isolated); what does is retried:
+        // `transient` heals by itself, `permanent` needs an operator (the retries keep it visible).
+        const code = sqlState(error);
         this.#log.warn(
-          { err: error, partition: batch.partition, attempt, delayMs },
+          {
+            err: error,
+            partition: batch.partition,
+            attempt,
+            delayMs,
+            ...(code === undefined ? {} : { sqlState: code, kind: classifyDatabaseError(error) }),
+          },
           'slice not committed; partition paused, retrying',
         );
         try {
@@ -363,30 +406,26 @@ export class BarSink {
         });
         timings.planMs = lap(phase);
         if (plan.fenced === slice.length) return { plan, counts: undefined, nextOffset: fromOffset };
-        // Dead letters go out BEFORE the commit that moves the offset past them: a crash in
-        // between re-sends them (at-least-once DLQ), never loses them.
-        const unsent = plan.rejected.filter((rejected) => !deadLettered.has(rejected.message.offset));
-        phase = performance.now();
-        if (unsent.length > 0) {
-          const seenAt = this.#now();
-          await this.#producer.send(
-            this.#options.deadLetterTopic,
-            unsent.map((rejected) => deadLetterRecord(rejected, seenAt)),
-          );
-          for (const rejected of unsent) deadLettered.add(rejected.message.offset);
-        }
-        timings.deadLetterMs = lap(phase);
         phase = performance.now();
         const runId = randomUUID();
-        const counts = await mergeBars(
+        // A bar the database refuses is isolated (bisection under savepoints) and dead-lettered;
+        // the others commit. Only a failure no bar is at fault for fails the attempt.
+        const merged = await mergeBarsIsolating(
           client,
           plan.bars.map(({ bar }) => bar),
           { runId },
         );
         timings.mergeMs = lap(phase);
+        const applied = this.#withRefused(plan, merged.refused);
+        const counts = merged.counts;
+        phase = performance.now();
+        // Dead letters go out BEFORE the commit that moves the offset past them: a crash in
+        // between re-sends them (at-least-once DLQ), never loses them.
+        await this.#deadLetter(client, applied.rejected, deadLettered);
+        timings.deadLetterMs = lap(phase);
         const nextOffset = plan.lastOffset + 1n;
         await storeNextOffset(client, this.#options.groupId, topic, partition, nextOffset);
-        const event = ingestEventFor(plan, counts, {
+        const event = ingestEventFor(applied, counts, {
           runId,
           producedAt: this.#now(),
           traceContext: currentTraceContext(),
@@ -398,7 +437,7 @@ export class BarSink {
           // The relay publishes the row's headers: they carry the trace on to the cache-warmer.
           headers: { ...event.traceContext },
         });
-        return { plan, counts, nextOffset };
+        return { plan: applied, counts, nextOffset };
       }),
     );
     this.#count(outcome.plan, outcome.counts);
@@ -421,6 +460,55 @@ export class BarSink {
       records: slice.length,
     });
     return outcome.nextOffset;
+  }
+
+  /** The plan after the database's verdict: the bars it refused move to the rejected records. */
+  #withRefused(plan: BatchPlan, refused: readonly RefusedBar[]): BatchPlan {
+    if (refused.length === 0) return plan;
+    const refusedIndexes = new Set(refused.map(({ index }) => index));
+    const rejections = refused.map(({ index, error }): PlannedRejection => {
+      const planned = plan.bars[index];
+      if (planned === undefined) throw new RangeError(`refused bar ${index} is not in the slice`);
+      this.#log.warn(
+        { partition: planned.message.partition, offset: planned.offset.toString(), err: error },
+        'the database refused a bar; dead-lettering it, the rest of the slice commits',
+      );
+      return { message: planned.message, rejection: new DatabaseRejectedError(error, sqlState(error)) };
+    });
+    return {
+      ...plan,
+      bars: plan.bars.filter((_, index) => !refusedIndexes.has(index)),
+      rejected: [...plan.rejected, ...rejections].sort((a, b) =>
+        a.message.offset < b.message.offset ? -1 : a.message.offset > b.message.offset ? 1 : 0,
+      ),
+    };
+  }
+
+  /**
+   * Sends the dead letters not sent by an earlier attempt, in batches under the DLQ topic's
+   * limit, and stores the whole bytes of every truncated one in `backbone.rejected_records` (in
+   * every attempt: a failed attempt's rows rolled back with it).
+   */
+  async #deadLetter(
+    client: PoolClient,
+    rejected: readonly PlannedRejection[],
+    deadLettered: Set<bigint>,
+  ): Promise<void> {
+    if (rejected.length === 0) return;
+    const seenAt = this.#now();
+    const letters = rejected.map((rejection) => deadLetterFor(rejection, seenAt, this.#deadLetterMaxBytes));
+    await recordRejectedRecords(
+      client,
+      letters.flatMap(({ wholeRecord }) => (wholeRecord === undefined ? [] : [wholeRecord])),
+    );
+    const unsent = letters.filter(({ offset }) => !deadLettered.has(offset));
+    for (const send of deadLetterSends(unsent, this.#deadLetterMaxBytes)) {
+      await this.#producer.send(
+        this.#options.deadLetterTopic,
+        send.map(({ record }) => record),
+      );
+      for (const { offset } of send) deadLettered.add(offset);
+    }
   }
 
   #count(plan: BatchPlan, counts: MergeCounts | undefined): void {

@@ -6,7 +6,8 @@ import {
 } from '@backbone/contracts';
 import type { ConsumedMessage } from '@backbone/kafka';
 import { describe, expect, it } from 'vitest';
-import { deadLetterRecord, planBatch } from './batch-plan.ts';
+import { createHash } from 'node:crypto';
+import { deadLetterFor, deadLetterSends, planBatch, type PlannedRejection } from './batch-plan.ts';
 import { ingestEventFor } from './ingest-event.ts';
 import { barRecord, validBar } from './test-support/bars.ts';
 
@@ -85,16 +86,23 @@ describe('planBatch', () => {
   });
 });
 
-describe('deadLetterRecord', () => {
+function rejectionOf(record: ConsumedMessage, maxMessageBytes = 2_000_000): PlannedRejection {
+  const [rejected] = planBatch([record], { fromOffset: 0n, maxMessageBytes, rules }).rejected;
+  if (rejected === undefined) throw new Error('expected a rejection');
+  return rejected;
+}
+
+const envelopeOf = (value: string | Buffer | null) =>
+  deadLetterEnvelopeSchema.parse(JSON.parse(String(value)));
+
+describe('deadLetterFor', () => {
   it('carries the original coordinates, key, reason and payload in a contract envelope', () => {
-    const plan = planBatch([message(41, 'not json', 'EURUSD')], {
-      fromOffset: 0n,
-      maxMessageBytes: 1024,
-      rules,
-    });
-    const [rejected] = plan.rejected;
-    if (rejected === undefined) throw new Error('expected a rejection');
-    const record = deadLetterRecord(rejected, new Date('2026-01-06T00:00:00Z'));
+    const letter = deadLetterFor(
+      rejectionOf(message(41, 'not json', 'EURUSD')),
+      new Date('2026-01-06T00:00:00Z'),
+      1_048_576,
+    );
+    const { record } = letter;
     expect(record.key?.toString()).toBe('EURUSD');
     expect(record.headers).toMatchObject({
       [DEAD_LETTER_HEADERS.originalTopic]: 'bars',
@@ -103,22 +111,61 @@ describe('deadLetterRecord', () => {
       [DEAD_LETTER_HEADERS.errorClass]: 'InvalidBarError',
       [DEAD_LETTER_HEADERS.reason]: 'not_json',
     });
-    const envelope = deadLetterEnvelopeSchema.parse(JSON.parse(String(record.value)));
+    const envelope = envelopeOf(record.value);
     expect(decodeBytes(envelope.payload)?.toString()).toBe('not json');
+    expect(envelope.payloadTruncated).toBeUndefined();
+    expect(letter.wholeRecord).toBeUndefined();
   });
 
-  it('drops the payload of an oversize record (it stays at its original offset)', () => {
-    const plan = planBatch([message(1, 'y'.repeat(100))], { fromOffset: 0n, maxMessageBytes: 50, rules });
-    const [rejected] = plan.rejected;
-    if (rejected === undefined) throw new Error('expected a rejection');
-    const envelope = deadLetterEnvelopeSchema.parse(
-      JSON.parse(String(deadLetterRecord(rejected, new Date()).value)),
-    );
-    expect(envelope).toMatchObject({
+  it('keeps the payload of a record over kafka.maxMessageBytes when its envelope fits the DLQ', () => {
+    const letter = deadLetterFor(rejectionOf(message(1, 'y'.repeat(100)), 50), new Date(), 1_048_576);
+    expect(envelopeOf(letter.record.value)).toMatchObject({
       errorClass: 'MessageTooLargeError',
       reason: 'message_too_large',
-      payload: null,
+      payload: { encoding: 'utf8', data: 'y'.repeat(100) },
     });
+  });
+
+  it.each([
+    ['UTF-8 with characters JSON escapes', Buffer.from('"\\ü€'.repeat(60_000))],
+    ['bytes that are not UTF-8 (base64)', Buffer.alloc(200_000, 0xff)],
+  ])(
+    'finding 1.3: an envelope too large for the DLQ carries a prefix that fits, the whole record is returned for the table (%s)',
+    (_, value) => {
+      const limit = 65_536;
+      const letter = deadLetterFor(rejectionOf(message(7, value)), new Date(), limit);
+      expect(letter.batchBytes).toBeLessThanOrEqual(limit - 128);
+      const envelope = envelopeOf(letter.record.value);
+      const sha256 = createHash('sha256').update(value).digest('hex');
+      expect(envelope).toMatchObject({
+        payloadTruncated: true,
+        payloadBytes: value.length,
+        payloadSha256: sha256,
+      });
+      const prefix = decodeBytes(envelope.payload);
+      expect(prefix?.length).toBeGreaterThan(limit / 2);
+      expect(value.subarray(0, prefix?.length).equals(prefix ?? Buffer.alloc(0))).toBe(true);
+      expect(letter.wholeRecord).toMatchObject({
+        topic: 'bars',
+        partition: 2,
+        offset: 7n,
+        payloadSha256: sha256,
+      });
+      expect(letter.wholeRecord?.payload?.equals(value)).toBe(true);
+    },
+  );
+
+  it('finding 1.3: dead letters are split into sends under the DLQ limit, in order', () => {
+    const limit = 65_536;
+    const letters = Array.from({ length: 10 }, (_, offset) =>
+      deadLetterFor(rejectionOf(message(offset, 'z'.repeat(20_000))), new Date(), limit),
+    );
+    const sends = deadLetterSends(letters, limit);
+    expect(sends.length).toBeGreaterThan(3);
+    for (const send of sends) {
+      expect(128 + send.reduce((sum, letter) => sum + letter.batchBytes, 0)).toBeLessThanOrEqual(limit);
+    }
+    expect(sends.flat().map((letter) => letter.offset)).toEqual(letters.map((letter) => letter.offset));
   });
 });
 

@@ -14,7 +14,10 @@ export class InvalidBarError extends Error {
   }
 }
 
-/** A record larger than the configured `kafka.maxMessageBytes`; dead-lettered without its payload. */
+/**
+ * A record larger than the configured `kafka.maxMessageBytes`. Its dead letter carries as much of
+ * the payload as fits the DLQ topic; the whole record then goes to `backbone.rejected_records`.
+ */
 export class MessageTooLargeError extends Error {
   override readonly name = 'MessageTooLargeError';
   readonly reason = 'message_too_large';
@@ -28,8 +31,29 @@ export class MessageTooLargeError extends Error {
   }
 }
 
+/**
+ * A bar that passed the contract but that the database refused (a value out of a column's range,
+ * a constraint): isolated from its slice by bisection, so the rest commit. The message is the
+ * database's own, with its SQLSTATE.
+ */
+export class DatabaseRejectedError extends Error {
+  override readonly name = 'DatabaseRejectedError';
+  readonly reason = 'database_rejected';
+  readonly sqlState: string | undefined;
+
+  constructor(cause: Error, sqlState: string | undefined) {
+    super(
+      `the database refused the bar: ${cause.message}${sqlState === undefined ? '' : ` (SQLSTATE ${sqlState})`}`,
+      {
+        cause,
+      },
+    );
+    this.sqlState = sqlState;
+  }
+}
+
 /** Why a record was dead-lettered. */
-export type RecordRejection = InvalidBarError | MessageTooLargeError;
+export type RecordRejection = InvalidBarError | MessageTooLargeError | DatabaseRejectedError;
 
 /** A sink or relay option is unusable (e.g. a batch limit of 0). */
 export class StreamOptionsError extends Error {

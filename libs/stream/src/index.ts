@@ -7,14 +7,22 @@ export {
   type SliceStart,
 } from './bar-sink.ts';
 export {
-  deadLetterRecord,
+  deadLetterFor,
+  deadLetterSends,
   planBatch,
   type BatchPlan,
+  type DeadLetter,
   type PlannedBar,
   type PlannedRejection,
   type PlanOptions,
 } from './batch-plan.ts';
-export { InvalidBarError, MessageTooLargeError, StreamOptionsError, type RecordRejection } from './errors.ts';
+export {
+  DatabaseRejectedError,
+  InvalidBarError,
+  MessageTooLargeError,
+  StreamOptionsError,
+  type RecordRejection,
+} from './errors.ts';
 export { ingestEventFor, STREAM_SOURCE } from './ingest-event.ts';
 export {
   registerLagGauge,

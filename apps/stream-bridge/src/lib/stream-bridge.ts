@@ -1,5 +1,5 @@
 import { redactText, streamBridgeGroupId, topicName, type SystemConfig } from '@backbone/config';
-import type { BarRuleOptions } from '@backbone/contracts';
+import { barRuleOptionsFromSettings, type BarRuleOptions } from '@backbone/contracts';
 import type { AdminPort, KafkaClient } from '@backbone/kafka';
 import {
   BarSink,
@@ -67,10 +67,7 @@ export class StreamBridge {
     };
     this.groupId = options.groupId ?? streamBridgeGroupId(kafka);
     this.#admin = options.kafka.admin();
-    this.#barRules = {
-      now: () => new Date(),
-      maxFutureSkewMs: options.config.ingest.maxFutureSkewSeconds * 1000,
-    };
+    this.#barRules = barRuleOptionsFromSettings(options.config.ingest);
   }
 
   /** Connects the admin client (readiness, lag) and registers the gauges. */
@@ -179,6 +176,7 @@ export class StreamBridge {
 
   async #runSink(signal: AbortSignal): Promise<void> {
     const { config, pool, kafka, logger } = this.#options;
+    const deadLetterLimit = config.kafka.topics['market.bars.v1.dlq'].configs['max.message.bytes'];
     const sink = new BarSink({
       kafka,
       pool,
@@ -190,8 +188,12 @@ export class StreamBridge {
       maxBatchRecords: config.kafka.consumer.maxBatchRecords,
       maxBatchBytes: config.kafka.consumer.maxBatchBytes,
       maxMessageBytes: config.kafka.maxMessageBytes,
+      // Dead letters are truncated and their sends split to fit the DLQ topic's own limit when
+      // it is configured; otherwise the sink's default (1 MiB, under the broker's default).
+      ...(deadLetterLimit === undefined ? {} : { deadLetterMaxBytes: Number(deadLetterLimit) }),
       concurrency: config.workers.streamBridge.concurrency,
-      // `ingest.maxFutureSkewSeconds`: a bar further ahead of this clock is dead-lettered as ts_in_future.
+      // `ingest.maxFutureSkewSeconds` and `ingest.minBarTimestamp`: a bar outside that window is
+      // dead-lettered (ts_in_future, ts_out_of_range), the same rules as the ingestor's.
       rules: this.#barRules,
       // Leave time to stop within the supervisor's deadline.
       stopGraceMs: Math.max(1, Math.floor(config.workers.streamBridge.shutdownDeadlineMs / 2)),

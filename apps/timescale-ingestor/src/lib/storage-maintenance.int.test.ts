@@ -117,6 +117,13 @@ describe('storage maintenance child', () => {
          ('finished-old', 'csv', 'bad', 'old', $1), ('finished-young', 'csv', 'bad', 'young', $2)`,
       [daysAgo(100), daysAgo(1)],
     );
+    await pool.query(
+      `INSERT INTO backbone.rejected_records
+         (source_topic, source_partition, source_offset, payload_bytes, payload_sha256, error_class, reason, message, rejected_at)
+       VALUES ('bars', 0, 1, 0, repeat('0', 64), 'record', 'message_too_large', 'old', $1),
+              ('bars', 0, 2, 0, repeat('0', 64), 'record', 'message_too_large', 'young', $2)`,
+      [daysAgo(100), daysAgo(1)],
+    );
 
     const controller = new AbortController();
     const child = storageMaintenanceChild({
@@ -136,9 +143,9 @@ describe('storage maintenance child', () => {
       // One pass prunes every rule; wait for the one in flight to finish the last rule.
       await waitFor(
         async () =>
-          (await keys(`SELECT message AS key FROM backbone.rejected_rows WHERE message = 'old'`)).length ===
-          0,
-        { description: 'the pass pruned the rejected rows' },
+          (await keys(`SELECT message AS key FROM backbone.rejected_records WHERE message = 'old'`))
+            .length === 0,
+        { description: 'the pass pruned the rejected records' },
       );
       expect(await keys('SELECT key FROM backbone.outbox ORDER BY key')).toEqual([
         'dead-young',
@@ -151,6 +158,7 @@ describe('storage maintenance child', () => {
         'running-old',
       ]);
       expect(await keys('SELECT message AS key FROM backbone.rejected_rows')).toEqual(['young']);
+      expect(await keys('SELECT message AS key FROM backbone.rejected_records')).toEqual(['young']);
     } finally {
       controller.abort();
       await running;
@@ -172,6 +180,7 @@ describe('storage maintenance child', () => {
         'backbone.ingest_runs',
         'backbone.outbox',
         'backbone.readiness_snapshots',
+        'backbone.rejected_records',
         'backbone.rejected_rows',
       ]);
       expect(Object.values(again.sizes).every((bytes) => bytes > 0)).toBe(true);

@@ -34,7 +34,8 @@ export interface TestKafka {
   readonly client: KafkaClient;
   readonly admin: AdminPort;
   readonly producer: ProducerPort;
-  topic(prefix: string, partitions?: number): Promise<string>;
+  /** A topic of the test file's own; `configs` are topic configs such as `max.message.bytes`. */
+  topic(prefix: string, partitions?: number, configs?: Record<string, string>): Promise<string>;
   dispose(): Promise<void>;
 }
 
@@ -53,10 +54,10 @@ export async function createTestKafka(): Promise<TestKafka> {
     client,
     admin,
     producer,
-    async topic(prefix, partitions = 1) {
+    async topic(prefix, partitions = 1, configs = {}) {
       const name = uniqueName(prefix);
       topics.push(name);
-      await admin.createTopics([{ name, partitions, replicationFactor: 1, configs: {} }]);
+      await admin.createTopics([{ name, partitions, replicationFactor: 1, configs }]);
       return name;
     },
     async dispose() {
