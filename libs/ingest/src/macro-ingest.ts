@@ -10,6 +10,7 @@ import {
 } from '@backbone/db';
 import { createFredProvider, type UnvalidatedMacroEvent } from '@backbone/market-sources';
 import type pg from 'pg';
+import { abortedBy } from './errors/ingest-aborted-error.ts';
 import { IngestFailedError } from './errors/ingest-failed-error.ts';
 import { IngestUsageError } from './errors/ingest-usage-error.ts';
 import { insertIngestRunEvent } from './ingest-run-outbox.ts';
@@ -114,7 +115,19 @@ export async function runMacroIngest(
       deps.signal,
     );
     for await (const batch of batches) fetched.push(...batch.events);
+    // Nothing is written once aborted: the events were fetched under a lock this run may have lost.
+    deps.signal?.throwIfAborted();
   } catch (error) {
+    const aborted = abortedBy(deps.signal);
+    if (aborted !== undefined) {
+      await recordFailure(pool, record('failed', { finishedAt: now(), error: redactText(aborted.message) }));
+      ingestMetrics.run('failed', (now().getTime() - startedAt.getTime()) / 1000, {
+        source: 'fred',
+        dimension: 'macro',
+      });
+      throw aborted;
+    }
+    // Any other abort (shutdown) interrupts the run: nothing recorded, the job goes back to the queue.
     if (deps.signal?.aborted === true) throw error;
     const message = redactText(`fred: ${error instanceof Error ? error.message : String(error)}`).slice(
       0,
