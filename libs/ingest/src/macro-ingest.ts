@@ -8,7 +8,11 @@ import {
   type IngestRunRecord,
   type RejectedRow,
 } from '@backbone/db';
-import { createFredProvider, type UnvalidatedMacroEvent } from '@backbone/market-sources';
+import {
+  createFredProvider,
+  type SourceRejection,
+  type UnvalidatedMacroEvent,
+} from '@backbone/market-sources';
 import type pg from 'pg';
 import { abortedBy } from './errors/ingest-aborted-error.ts';
 import { IngestFailedError } from './errors/ingest-failed-error.ts';
@@ -17,7 +21,7 @@ import { insertIngestRunEvent } from './ingest-run-outbox.ts';
 import { ingestMetrics } from './metrics.ts';
 import type { RunQuality } from './quality.ts';
 import type { FredIngestRequest } from './request.ts';
-import { countByReason } from './validate.ts';
+import { countByReason, sourceRejectionRows } from './validate.ts';
 
 /** What a macro run needs; a subset of the bar pipeline's dependencies. */
 export interface MacroIngestDependencies {
@@ -108,13 +112,17 @@ export async function runMacroIngest(
     now,
   });
   const fetched: UnvalidatedMacroEvent[] = [];
+  const unreadable: SourceRejection[] = [];
   try {
     // The provider's `to` is an inclusive date; the request window is closed-open.
     const batches = provider.fetchEvents(
       { from: request.window.from, to: new Date(request.window.to.getTime() - 1) },
       deps.signal,
     );
-    for await (const batch of batches) fetched.push(...batch.events);
+    for await (const batch of batches) {
+      fetched.push(...batch.events);
+      unreadable.push(...batch.rejections);
+    }
     // Nothing is written once aborted: the events were fetched under a lock this run may have lost.
     deps.signal?.throwIfAborted();
   } catch (error) {
@@ -145,7 +153,10 @@ export async function runMacroIngest(
     );
   }
 
-  const { events, rejected } = validateEvents(fetched, runId);
+  const validated = validateEvents(fetched, runId);
+  const { events } = validated;
+  // What the provider could not read (an impossible date) is counted like a contract refusal.
+  const rejected = [...sourceRejectionRows(unreadable, runId), ...validated.rejected];
   const rejectedByReason: Record<string, number> = {};
   countByReason(rejected, rejectedByReason);
   const published = events.filter((event) => event.actual !== null).map((event) => Date.parse(event.ts));

@@ -25,13 +25,7 @@ export function validateRows(
   options: { runId: string; rules: BarRuleOptions },
 ): ValidatedChunk {
   const bars: Bar[] = [];
-  const rejected: RejectedRow[] = sourceRejections.map((rejection) => ({
-    runId: options.runId,
-    source: rejection.source,
-    reason: rejection.reason,
-    message: escapeControlCharacters(`${rejection.location}: ${rejection.detail}`),
-    raw: null,
-  }));
+  const rejected = sourceRejectionRows(sourceRejections, options.runId);
   for (const row of rows) {
     const result = parseBar(row, options.rules);
     if (result.ok) {
@@ -47,6 +41,17 @@ export function validateRows(
     });
   }
   return { bars, rejected };
+}
+
+/** The rows stored for records a provider could not read, each with its reason and where it was. */
+export function sourceRejectionRows(rejections: readonly SourceRejection[], runId: string): RejectedRow[] {
+  return rejections.map((rejection) => ({
+    runId,
+    source: rejection.source,
+    reason: rejection.reason,
+    message: escapeControlCharacters(`${rejection.location}: ${rejection.detail}`),
+    raw: null,
+  }));
 }
 
 /** Adds each rejection's reason to `counts`. */

@@ -145,6 +145,8 @@ export interface MacroRequest {
 export interface UnvalidatedMacroEventBatch {
   source: string;
   events: UnvalidatedMacroEvent[];
+  /** Release entries or observations the provider could not read (e.g. an impossible date), counted. */
+  rejections: SourceRejection[];
 }
 
 /**
