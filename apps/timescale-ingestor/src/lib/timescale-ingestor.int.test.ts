@@ -8,6 +8,7 @@ import { createLogger } from '@backbone/telemetry';
 import {
   createTestDatabase,
   createTestKeyNamespace,
+  startTcpProxy,
   testEndpoints,
   type TestResource,
   waitFor,
@@ -72,9 +73,14 @@ interface Instance {
 }
 
 /** One worker instance with its own Redis connections, stopped after the test. */
-async function startInstance(config: SystemConfig, planLockTtlMs = 5_000): Promise<Instance> {
+async function startInstance(
+  config: SystemConfig,
+  planLockTtlMs = 5_000,
+  bookkeepingRedisUrl = testEndpoints().redisUrl,
+): Promise<Instance> {
   const workerRedis = new Redis(testEndpoints().redisUrl, { maxRetriesPerRequest: null });
-  const redis = new Redis(testEndpoints().redisUrl, { maxRetriesPerRequest: 2 });
+  // The producer and bookkeeping connection, which also holds the plan locks.
+  const redis = new Redis(bookkeepingRedisUrl, { maxRetriesPerRequest: 2 });
   const app = new TimescaleIngestor({
     config,
     pool,
@@ -310,6 +316,8 @@ describe('TimescaleIngestor', () => {
       { timeoutMs: 60_000, description: 'the run is fetching' },
     );
     const lockKey = `${ns.prefix}ingest:plan-lock:${plan}`;
+    // Active comes a moment before the lock is taken.
+    await waitFor(async () => (await redis.exists(lockKey)) === 1, { description: 'the plan lock taken' });
     expect(await redis.del(lockKey)).toBe(1);
 
     const [run] = await waitFor(
@@ -327,6 +335,51 @@ describe('TimescaleIngestor', () => {
       description: 'the attempt failed',
     });
     expect(failedReason).toMatch(/^lock_lost: /);
+  });
+
+  it('finding 4.3: a plan lock whose extensions fail for a whole TTL (Redis unreachable) counts as lost and aborts the run', async () => {
+    const ns = namespace('expired');
+    const plan = 'eq-lock-expired';
+    const yahoo = await fakeYahoo(() => undefined);
+    const config = yahooPlanConfig(
+      ns.prefix,
+      yahoo,
+      { name: plan, symbols: ['SPY'], lookbackDays: 5 },
+      { yahoo: { timeoutMs: 600_000 } },
+    );
+    // Only the lock's connection goes through the proxy: the BullMQ worker keeps its own.
+    const target = new URL(testEndpoints().redisUrl);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    cleanups.push(() => proxy.close());
+    const { redis } = await startInstance(config, 3_000, `redis://127.0.0.1:${proxy.port}`);
+    // Its connection errors are the point of the test, not noise to report.
+    redis.on('error', () => undefined);
+    // Watched on a connection of its own: the instance's goes down with the proxy.
+    const direct = new Redis(testEndpoints().redisUrl, { maxRetriesPerRequest: 2 });
+    cleanups.push(() => direct.quit());
+    const lockKey = `${ns.prefix}ingest:plan-lock:${plan}`;
+    await waitFor(async () => (await direct.exists(lockKey)) === 1, {
+      timeoutMs: 60_000,
+      description: 'the run holds the plan lock',
+    });
+    proxy.cut();
+    // Given back before the cleanup, which closes the queue over this connection.
+    cleanups.push(() => {
+      proxy.restore();
+      return Promise.resolve();
+    });
+
+    const [run] = await waitFor(
+      async () => {
+        const failed = (await runsOf(plan)).filter((row) => row.status === 'failed');
+        return failed.length > 0 ? failed : undefined;
+      },
+      { timeoutMs: 60_000, description: 'the run recorded as failed' },
+    );
+    expect(run?.error).toMatch(
+      new RegExp(`^lock_lost: plan lock ${lockKey} was not extended for 3000 ms \\(Redis unreachable\\)`),
+    );
+    expect(run?.inserted).toBe('0');
   });
 
   it('finding 4.3: an error releasing the plan lock never replaces the run’s own result', async () => {
@@ -354,7 +407,7 @@ describe('TimescaleIngestor', () => {
       async () => {
         const job = await app.queue.getJob(active?.id ?? '');
         // A failed attempt leaves its stack trace (and the job delayed for its retry).
-        return job !== undefined && (job.finishedOn !== undefined || job.stacktrace.length > 0);
+        return job !== undefined && (job.finishedOn !== undefined || (job.stacktrace ?? []).length > 0);
       },
       { timeoutMs: 60_000, description: 'the job finished its attempt' },
     );
