@@ -1,3 +1,4 @@
+export { IngestAbortedError, type IngestAbortReason } from './errors/ingest-aborted-error.ts';
 export { IngestFailedError } from './errors/ingest-failed-error.ts';
 export { IngestUsageError, type UsageProblem } from './errors/ingest-usage-error.ts';
 export {

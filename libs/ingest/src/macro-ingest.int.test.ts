@@ -32,6 +32,8 @@ beforeAll(async () => {
       'cpiaucsl-2026-11-12.json',
       'unrate-2026-10-02.json',
       'unrate-2026-11-06.json',
+      'releases-dates-impossible-date.json',
+      'payems-2026-09-04-impossible-date.json',
     ].map((name) => `fred/${name}`),
   );
 });
@@ -72,6 +74,37 @@ async function rows<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
 }
 
 describe('runIngest --provider fred', () => {
+  it('finding 1.5: an impossible date in a FRED release entry or observation rejects that event with its reason, not the whole page', async () => {
+    const result = await runIngest(
+      { pool, config: configWith(API_KEY), now: () => NOW },
+      parseIngestRequest({ provider: 'fred', symbols: 'PAYEMS', from: '2026-09-01', to: '2027-03-31' }, NOW),
+    );
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      inserted: 2,
+      rejected: 2,
+      rejectedByReason: { impossible_timestamp: 2 },
+    });
+    const stored = await rows<{ event_id: string }>(
+      'SELECT event_id FROM market_data.macro_events ORDER BY ts',
+    );
+    expect(stored.map((row) => row.event_id)).toEqual(['PAYEMS@2026-10-02', 'PAYEMS@2027-03-05']);
+    const rejected = await rows<{ reason: string; message: string }>(
+      'SELECT reason, message FROM backbone.rejected_rows ORDER BY id',
+    );
+    expect(rejected).toEqual([
+      {
+        reason: 'impossible_timestamp',
+        message:
+          'fred PAYEMS@2026-09-04 observation 0: date "2026-08-32": day 32 does not exist in August 2026',
+      },
+      {
+        reason: 'impossible_timestamp',
+        message: 'fred releases/dates[2] release 50: "2027-02-30": day 30 does not exist in February 2027',
+      },
+    ]);
+  });
+
   it('stores every release exactly once, rejects a corrupted value with its reason, and changes nothing on a re-run', async () => {
     const first = await runIngest({ pool, config: configWith(API_KEY), now: () => NOW }, q4());
     expect(first).toMatchObject({

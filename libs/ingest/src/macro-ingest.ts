@@ -8,15 +8,20 @@ import {
   type IngestRunRecord,
   type RejectedRow,
 } from '@backbone/db';
-import { createFredProvider, type UnvalidatedMacroEvent } from '@backbone/market-sources';
+import {
+  createFredProvider,
+  type SourceRejection,
+  type UnvalidatedMacroEvent,
+} from '@backbone/market-sources';
 import type pg from 'pg';
+import { abortedBy } from './errors/ingest-aborted-error.ts';
 import { IngestFailedError } from './errors/ingest-failed-error.ts';
 import { IngestUsageError } from './errors/ingest-usage-error.ts';
 import { insertIngestRunEvent } from './ingest-run-outbox.ts';
 import { ingestMetrics } from './metrics.ts';
 import type { RunQuality } from './quality.ts';
 import type { FredIngestRequest } from './request.ts';
-import { countByReason } from './validate.ts';
+import { countByReason, sourceRejectionRows } from './validate.ts';
 
 /** What a macro run needs; a subset of the bar pipeline's dependencies. */
 export interface MacroIngestDependencies {
@@ -107,14 +112,30 @@ export async function runMacroIngest(
     now,
   });
   const fetched: UnvalidatedMacroEvent[] = [];
+  const unreadable: SourceRejection[] = [];
   try {
     // The provider's `to` is an inclusive date; the request window is closed-open.
     const batches = provider.fetchEvents(
       { from: request.window.from, to: new Date(request.window.to.getTime() - 1) },
       deps.signal,
     );
-    for await (const batch of batches) fetched.push(...batch.events);
+    for await (const batch of batches) {
+      fetched.push(...batch.events);
+      unreadable.push(...batch.rejections);
+    }
+    // Nothing is written once aborted: the events were fetched under a lock this run may have lost.
+    deps.signal?.throwIfAborted();
   } catch (error) {
+    const aborted = abortedBy(deps.signal);
+    if (aborted !== undefined) {
+      await recordFailure(pool, record('failed', { finishedAt: now(), error: redactText(aborted.message) }));
+      ingestMetrics.run('failed', (now().getTime() - startedAt.getTime()) / 1000, {
+        source: 'fred',
+        dimension: 'macro',
+      });
+      throw aborted;
+    }
+    // Any other abort (shutdown) interrupts the run: nothing recorded, the job goes back to the queue.
     if (deps.signal?.aborted === true) throw error;
     const message = redactText(`fred: ${error instanceof Error ? error.message : String(error)}`).slice(
       0,
@@ -132,7 +153,10 @@ export async function runMacroIngest(
     );
   }
 
-  const { events, rejected } = validateEvents(fetched, runId);
+  const validated = validateEvents(fetched, runId);
+  const { events } = validated;
+  // What the provider could not read (an impossible date) is counted like a contract refusal.
+  const rejected = [...sourceRejectionRows(unreadable, runId), ...validated.rejected];
   const rejectedByReason: Record<string, number> = {};
   countByReason(rejected, rejectedByReason);
   const published = events.filter((event) => event.actual !== null).map((event) => Date.parse(event.ts));

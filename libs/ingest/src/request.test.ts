@@ -188,4 +188,21 @@ describe('parseIngestRequest', () => {
       'from: is required with --provider yahoo',
     );
   });
+
+  it('finding 1.5: an impossible --from/--to date-time is refused naming the option, never rolled over to another day', () => {
+    expect(
+      problemsOf({
+        provider: 'yahoo',
+        symbols: 'SPY',
+        from: '2024-02-30T00:00:00Z',
+        to: '2024-03-05T24:00:00Z',
+      }),
+    ).toEqual([
+      'from: "2024-02-30T00:00:00Z" is not a date: day 30 does not exist in February 2024',
+      'to: "2024-03-05T24:00:00Z" is not a date: hour 24 does not exist (00-23; midnight is 00:00 of the next day)',
+    ]);
+    expect(problemsOf({ provider: 'fred', from: '2024-13-01T00:00:00Z' })).toEqual([
+      'from: "2024-13-01T00:00:00Z" is not a date: month 13 does not exist',
+    ]);
+  });
 });

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { isTimeframe, symbolSchema, type Timeframe } from '@backbone/contracts';
-import type { FredSeriesSpec } from '@backbone/market-sources';
+import { parseIsoInstant, type FredSeriesSpec } from '@backbone/market-sources';
 import { IngestUsageError, type UsageProblem } from './errors/ingest-usage-error.ts';
 import { DEFAULT_FRED_SERIES } from './fred-series.ts';
 
@@ -66,8 +66,6 @@ export interface UnvalidatedIngestOptions {
 const DAY_MS = 86_400_000;
 /** The contract timeframes Yahoo's chart API serves (it has no 4-hour interval). */
 const YAHOO_TIMEFRAMES = ['1m', '5m', '15m', '30m', '1h', '1d', '1wk', '1mo'] as const;
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
  * Checks ingest options and names every problem at once (exit code 2 in the CLI). Dates are
@@ -306,20 +304,19 @@ function parseSymbols(input: string | readonly string[] | undefined, problems: U
   return symbols;
 }
 
+/** The same strict reader as CSV rows and FRED dates: `2026-02-30` or `24:00` is refused, never rolled over. */
 function parseInstant(text: string, field: 'from' | 'to', problems: UsageProblem[]): Date | undefined {
-  if (DATE_ONLY.test(text)) {
-    const midnight = Date.parse(`${text}T00:00:00Z`);
-    if (!Number.isNaN(midnight) && new Date(midnight).toISOString().startsWith(text)) {
-      // A date-only end means "through that day": the window is closed-open.
-      return new Date(field === 'to' ? midnight + DAY_MS : midnight);
-    }
-  } else if (DATE_TIME.test(text)) {
-    const ms = Date.parse(text);
-    if (!Number.isNaN(ms)) return new Date(ms);
+  const instant = parseIsoInstant(text);
+  if (instant.ok) {
+    // A date-only end means "through that day": the window is closed-open.
+    return new Date(instant.dateOnly && field === 'to' ? instant.ms + DAY_MS : instant.ms);
   }
   problems.push({
     field,
-    message: `"${text.slice(0, 40)}" is not a date (YYYY-MM-DD) or an ISO-8601 date-time with a zone`,
+    message:
+      instant.kind === 'impossible'
+        ? `"${text.slice(0, 40)}" is not a date: ${instant.message}`
+        : `"${text.slice(0, 40)}" is not a date (YYYY-MM-DD) or an ISO-8601 date-time with a zone`,
   });
   return undefined;
 }

@@ -142,6 +142,67 @@ describe('runIngest on bad input', () => {
     expect(await count('SELECT count(*) AS n FROM market_data.bars')).toBe(2);
   });
 
+  it('finding 1.5: a NUL byte or control character in a CSV line rejects that line with a counted reason; the rest of the file is stored', async () => {
+    await truncateAll();
+    const file = join(scratch, 'control-characters.csv');
+    await writeFile(
+      file,
+      [
+        'symbol,timeframe,ts,open,high,low,close,volume',
+        'EURUSD,1d,2026-11-16T00:00:00Z,1.1,1.2,1.0,1.15,100', // valid
+        'EUR\u0000USD,1d,2026-11-17T00:00:00Z,1.1,1.2,1.0,1.15,100', // NUL in the symbol
+        'EURUSD,1d,2026-11-18T00:00:00Z,1.1\u0000,1.2,1.0,1.15,100', // NUL in a price
+        'EURUSD,1d\rGBPUSD,1d,2026-11-18T00:00:00Z,1.1,1.2,1.0,1.15,100', // a bare CR: two lines run together
+        'EURUSD,1d,2026-11-19T00:00:00Z,1.1,1.2,1.0,1.15,1\u001b[2J00', // an escape sequence in the volume
+        'EURUSD,1d,2026-11-20T00:00:00Z,1.2,1.3,1.1,1.25,100', // valid
+        '',
+      ].join('\n'),
+    );
+    const result = await ingestFiles([file]);
+    expect(result).toMatchObject({ status: 'succeeded', inserted: 2, rejected: 4 });
+    expect(result.rejectedByReason).toEqual({ control_character: 4 });
+    const stored = await pool.query<{ reason: string; message: string }>(
+      'SELECT reason, message FROM backbone.rejected_rows WHERE run_id = $1 ORDER BY id',
+      [result.runId],
+    );
+    expect(stored.rows.map((row) => row.reason)).toEqual(Array(4).fill('control_character'));
+    // Stored with the characters escaped, so an operator sees what the line held.
+    expect(stored.rows[0]?.message).toMatch(
+      /control-characters\.csv:3: symbol contains a control character: EUR\\u0000USD/,
+    );
+    expect(await count(`SELECT count(*) AS n FROM market_data.bars WHERE symbol = 'EURUSD'`)).toBe(2);
+  });
+
+  it('finding 1.5: an impossible date or time in a CSV line (2024-02-30, 2024-13-01, 24:00) is rejected with its reason, never rolled over to another day', async () => {
+    await truncateAll();
+    const file = join(scratch, 'impossible-dates.csv');
+    await writeFile(
+      file,
+      [
+        'symbol,timeframe,ts,open,high,low,close,volume',
+        'EURUSD,1d,2024-02-29T00:00:00Z,1.1,1.2,1.0,1.15,100', // valid: 2024 is a leap year
+        'EURUSD,1d,2024-02-30T00:00:00Z,1.1,1.2,1.0,1.15,100', // would become 1 March
+        'EURUSD,1d,2023-02-29T00:00:00Z,1.1,1.2,1.0,1.15,100', // would become 1 March 2023
+        'EURUSD,1d,2024-13-01T00:00:00Z,1.1,1.2,1.0,1.15,100',
+        'EURUSD,1d,2024-04-31,1.1,1.2,1.0,1.15,100', // would become 1 May
+        'EURUSD,1h,2024-03-04T24:00:00Z,1.1,1.2,1.0,1.15,100', // would become 5 March 00:00
+        '',
+      ].join('\n'),
+    );
+    const result = await ingestFiles([file]);
+    expect(result).toMatchObject({ status: 'succeeded', inserted: 1, rejected: 5 });
+    expect(result.rejectedByReason).toEqual({ impossible_timestamp: 5 });
+    const stored = await pool.query<{ ts: Date }>('SELECT ts FROM market_data.bars ORDER BY ts');
+    expect(stored.rows.map((row) => row.ts.toISOString())).toEqual(['2024-02-29T00:00:00.000Z']);
+    const messages = await pool.query<{ message: string }>(
+      'SELECT message FROM backbone.rejected_rows WHERE run_id = $1 ORDER BY id',
+      [result.runId],
+    );
+    expect(messages.rows[0]?.message).toMatch(
+      /impossible-dates\.csv:3: ts "2024-02-30T00:00:00Z" day 30 does not exist in February 2024/,
+    );
+  });
+
   it('counts a file that is not a bar CSV as a failed run and says why', async () => {
     const file = join(scratch, 'wrong-header.csv');
     await writeFile(file, 'sym,tf,time,o,h,l,c,v\nEURUSD,1d,2026-11-16T00:00:00Z,1,1,1,1,1\n');

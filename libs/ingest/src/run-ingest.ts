@@ -19,6 +19,7 @@ import { CsvFormatError } from '@backbone/market-sources';
 import { currentTraceContext } from '@backbone/telemetry';
 import { SpanStatusCode, context, trace, type Span } from '@opentelemetry/api';
 import type pg from 'pg';
+import { abortedBy } from './errors/ingest-aborted-error.ts';
 import { IngestFailedError } from './errors/ingest-failed-error.ts';
 import { IngestUsageError } from './errors/ingest-usage-error.ts';
 import { insertIngestRunEvent, type IngestRunEventInput } from './ingest-run-outbox.ts';
@@ -45,6 +46,11 @@ export interface IngestDependencies {
   now?: () => Date;
   /** Told after every committed window (progress bars, log lines). */
   onProgress?: (progress: IngestProgress) => void;
+  /**
+   * Stops the run before its next window. Aborted with an {@link IngestAbortedError} (a lost
+   * plan lock), the run is recorded `failed` with that reason; any other abort (shutdown) only
+   * interrupts it, so a re-run under the same id completes it.
+   */
   signal?: AbortSignal;
 }
 
@@ -312,6 +318,9 @@ async function execute(
         chunk.window ??
         (Number.isFinite(chunkFrom) ? { from: new Date(chunkFrom), to: new Date(chunkTo) } : undefined);
 
+      // Checked before every write: once aborted, no further window commits (a provider that does
+      // not watch the signal cannot carry the run on).
+      deps.signal?.throwIfAborted();
       let final: FinalState | undefined;
       if (last) {
         final = finalState({
@@ -437,21 +446,27 @@ async function execute(
     throw new Error('unreachable: the last chunk always returns');
   } catch (error) {
     if (error instanceof IngestFailedError) throw error;
+    const aborted = abortedBy(deps.signal);
     // An aborted run (worker shutdown) is interrupted, not failed: its job goes back to the queue
     // and the re-run, under the same run id, completes the committed windows.
-    if (deps.signal?.aborted === true) throw error;
+    if (deps.signal?.aborted === true && aborted === undefined) throw error;
+    const failure = aborted ?? error;
     await recordFailure(
       pool,
       runRecord('failed', totals, {
         finishedAt: now(),
-        error: redactText(error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(
-          0,
-          2000,
-        ),
+        // An abort with a reason is recorded as that reason (`lock_lost: …`), not as the AbortError it caused.
+        error:
+          aborted === undefined
+            ? redactText(error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(
+                0,
+                2000,
+              )
+            : redactText(aborted.message).slice(0, 2000),
       }),
     );
     ingestMetrics.run('failed', (performance.now() - started) / 1000, { source, dimension: 'bars' });
-    throw error;
+    throw failure;
   }
 }
 

@@ -13,6 +13,13 @@ export {
   type UnvalidatedMacroEvent,
   type UnvalidatedMacroEventBatch,
 } from './types.ts';
+export {
+  parseIsoInstant,
+  type IsoInstant,
+  type IsoInstantProblem,
+  type IsoInstantResult,
+} from './time/iso-instant.ts';
+export { escapeControlCharacters, hasControlCharacter } from './text/control-characters.ts';
 export { assetClassOf, type AssetClass } from './calendar/asset-class.ts';
 export { CalendarRangeError } from './calendar/calendar-range-error.ts';
 export { NYSE_EARLY_CLOSES, NYSE_HOLIDAYS, NYSE_KNOWN_YEARS } from './calendar/nyse-holidays.ts';

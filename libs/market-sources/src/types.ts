@@ -21,9 +21,20 @@ export interface UnvalidatedBar {
   source: string;
 }
 
-/** Why a provider could not even turn an input record into an unvalidated row. */
+/**
+ * Why a provider could not even turn an input record into an unvalidated row.
+ * `impossible_timestamp`: a date or time that does not exist (`2024-02-30`, `2024-13-01`,
+ * `24:00`), or an epoch outside the representable range; never rolled over to another instant.
+ * `control_character`: a NUL, bare CR or other control character inside a field.
+ */
 export type SourceRejectionReason =
-  'column_count' | 'unparsable_number' | 'unparsable_timestamp' | 'missing_field' | 'empty_bar';
+  | 'column_count'
+  | 'unparsable_number'
+  | 'unparsable_timestamp'
+  | 'impossible_timestamp'
+  | 'control_character'
+  | 'missing_field'
+  | 'empty_bar';
 
 /** A counted rejection at the source, with where it happened and why. */
 export interface SourceRejection {
@@ -134,6 +145,8 @@ export interface MacroRequest {
 export interface UnvalidatedMacroEventBatch {
   source: string;
   events: UnvalidatedMacroEvent[];
+  /** Release entries or observations the provider could not read (e.g. an impossible date), counted. */
+  rejections: SourceRejection[];
 }
 
 /**

@@ -113,6 +113,32 @@ describe('./backbone ingest', () => {
   );
 
   it(
+    'finding 1.5: exits 2 naming --from/--to when a date does not exist, instead of rolling it over',
+    async () => {
+      // A closed port: were the dates accepted, the run would fail fast (exit 1) instead of calling Yahoo.
+      const impossible = await backbone([
+        'ingest',
+        '--provider',
+        'yahoo',
+        '--symbols',
+        'EURUSD',
+        '--from',
+        '2024-02-30T00:00:00Z',
+        '--to',
+        '2024-03-05T24:00:00Z',
+        '--set',
+        'ingest.providers.yahoo.baseUrl=http://127.0.0.1:9',
+      ]);
+      expect(impossible).toMatchObject({ code: 2, stdout: '' });
+      expect(impossible.stderr).toMatch(
+        /from: "2024-02-30T00:00:00Z" is not a date: day 30 does not exist in February 2024/,
+      );
+      expect(impossible.stderr).toMatch(/to: "2024-03-05T24:00:00Z" is not a date: hour 24 does not exist/);
+    },
+    SLOW,
+  );
+
+  it(
     'leaves only whole windows after kill -9 in a backfill, and a re-run completes it exactly once',
     async () => {
       const child = spawn(

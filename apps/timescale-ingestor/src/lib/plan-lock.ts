@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { IngestAbortedError } from '@backbone/ingest';
 import type { Redis } from 'ioredis';
 
 // Compare-and-delete / compare-and-extend: only the holder's token may touch the lock.
@@ -8,8 +9,16 @@ const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call(
 /** A held plan lock; `release()` is idempotent. */
 export interface HeldPlanLock {
   readonly key: string;
-  /** False once the lock was lost (expired while this process could not reach Redis). */
+  /**
+   * Aborted, with an {@link IngestAbortedError} (`lock_lost`) as its reason, once the lock is
+   * lost: the key no longer holds this token (deleted, expired, taken over), or no extension has
+   * been confirmed for a whole TTL (Redis unreachable), so it may have expired. Pass it to the run
+   * the lock protects: the run stops instead of overlapping another instance's run of the plan.
+   */
+  readonly lost: AbortSignal;
+  /** False once the lock was lost or released. */
   isHeld(): boolean;
+  /** Deletes the key if it still holds this token. Rejects when Redis cannot be reached. */
   release(): Promise<void>;
 }
 
@@ -18,9 +27,10 @@ export interface HeldPlanLock {
  * across any number of worker instances. BullMQ alone does not guarantee that: a job scheduler
  * adds the next job when the current one starts, so a run longer than the interval overlaps the
  * next one, and manual or recovery jobs of the same plan have their own ids. The lock has a TTL
- * and is extended while the run lives, so a killed worker frees it after at most `ttlMs`.
+ * and is extended every third of it while the run lives, so a killed worker frees it after at
+ * most `ttlMs`.
  *
- * @example const lock = await planLocks.acquire('fx-daily'); if (lock) try { … } finally { await lock.release(); }
+ * @example const lock = await planLocks.acquire('fx-daily'); if (lock) try { await run(lock.lost) } finally { await lock.release(); }
  */
 export class PlanLocks {
   readonly #redis: Redis;
@@ -41,19 +51,33 @@ export class PlanLocks {
   async acquire(plan: string): Promise<HeldPlanLock | undefined> {
     const key = this.key(plan);
     const token = randomUUID();
+    // Measured before the command is sent: the key cannot expire before sentAt + ttl.
+    let confirmedUntil = Date.now() + this.#ttlMs;
     const acquired = await this.#redis.set(key, token, 'PX', this.#ttlMs, 'NX');
     if (acquired !== 'OK') return undefined;
-    let held = true;
-    let released: Promise<void> | undefined;
+    const lost = new AbortController();
+    let released = false;
+    let releasing: Promise<void> | undefined;
+    const lose = (why: string): void => {
+      if (released || lost.signal.aborted) return;
+      clearInterval(timer);
+      lost.abort(new IngestAbortedError('lock_lost', `plan lock ${key} ${why}`));
+    };
     const timer = setInterval(
       () => {
+        if (Date.now() >= confirmedUntil) {
+          lose(`was not extended for ${this.#ttlMs} ms (Redis unreachable) and may have expired`);
+          return;
+        }
+        const sentAt = Date.now();
         this.#redis
           .eval(EXTEND, 1, key, token, String(this.#ttlMs))
           .then((extended) => {
-            if (extended !== 1) held = false;
+            if (extended === 1) confirmedUntil = sentAt + this.#ttlMs;
+            else lose('is no longer held by this run (deleted, expired or taken over)');
           })
           .catch(() => {
-            // Redis unreachable: the next tick tries again; the TTL decides if the lock survives.
+            // Redis unreachable: the next tick tries again; past `confirmedUntil` the lock counts as lost.
           });
       },
       Math.max(100, Math.floor(this.#ttlMs / 3)),
@@ -61,11 +85,12 @@ export class PlanLocks {
     timer.unref();
     return {
       key,
-      isHeld: () => held,
+      lost: lost.signal,
+      isHeld: () => !released && !lost.signal.aborted,
       release: () =>
-        (released ??= (async () => {
+        (releasing ??= (async () => {
+          released = true;
           clearInterval(timer);
-          held = false;
           await this.#redis.eval(RELEASE, 1, key, token);
         })()),
     };

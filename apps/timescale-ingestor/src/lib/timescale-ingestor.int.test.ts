@@ -1,4 +1,4 @@
-import { createServer, type RequestListener } from 'node:http';
+import { createServer, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { systemConfigSchema, type SystemConfig } from '@backbone/config';
@@ -8,6 +8,7 @@ import { createLogger } from '@backbone/telemetry';
 import {
   createTestDatabase,
   createTestKeyNamespace,
+  startTcpProxy,
   testEndpoints,
   type TestResource,
   waitFor,
@@ -72,9 +73,14 @@ interface Instance {
 }
 
 /** One worker instance with its own Redis connections, stopped after the test. */
-async function startInstance(config: SystemConfig): Promise<Instance> {
+async function startInstance(
+  config: SystemConfig,
+  planLockTtlMs = 5_000,
+  bookkeepingRedisUrl = testEndpoints().redisUrl,
+): Promise<Instance> {
   const workerRedis = new Redis(testEndpoints().redisUrl, { maxRetriesPerRequest: null });
-  const redis = new Redis(testEndpoints().redisUrl, { maxRetriesPerRequest: 2 });
+  // The producer and bookkeeping connection, which also holds the plan locks.
+  const redis = new Redis(bookkeepingRedisUrl, { maxRetriesPerRequest: 2 });
   const app = new TimescaleIngestor({
     config,
     pool,
@@ -82,7 +88,7 @@ async function startInstance(config: SystemConfig): Promise<Instance> {
     redis,
     logger: createLogger({ name: 'ingestor-test', level: 'silent' }),
     busyRetryDelayMs: 100,
-    planLockTtlMs: 5_000,
+    planLockTtlMs,
   });
   cleanups.push(async () => {
     await app.stop(5_000);
@@ -157,8 +163,9 @@ async function runsOf(plan: string) {
     started_at: Date;
     finished_at: Date | null;
     inserted: string;
+    error: string | null;
   }>(
-    'SELECT run_id, status, started_at, finished_at, inserted FROM backbone.ingest_runs WHERE plan = $1 ORDER BY started_at',
+    'SELECT run_id, status, started_at, finished_at, inserted, error FROM backbone.ingest_runs WHERE plan = $1 ORDER BY started_at',
     [plan],
   );
   return result.rows;
@@ -287,6 +294,128 @@ describe('TimescaleIngestor', () => {
     expect(released?.attemptsMade).toBe(0);
     // Interrupted, not failed: no failed run is recorded against the plan.
     expect((await runsOf(plan)).filter((run) => run.status === 'failed')).toEqual([]);
+  });
+
+  it('finding 4.3: a plan lock lost mid-run (its key deleted) aborts the run, recorded failed with lock_lost and nothing written', async () => {
+    const ns = namespace('lost');
+    const plan = 'eq-lock-lost';
+    // A provider that never answers on its own: the run is fetching, holding the lock, when it is lost.
+    const yahoo = await fakeYahoo(() => undefined);
+    const config = yahooPlanConfig(
+      ns.prefix,
+      yahoo,
+      { name: plan, symbols: ['SPY'], lookbackDays: 5 },
+      { yahoo: { timeoutMs: 600_000 } },
+    );
+    const { app, redis } = await startInstance(config);
+    const [active] = await waitFor(
+      async () => {
+        const jobs = await app.queue.getJobs(['active']);
+        return jobs.length === 1 ? jobs : undefined;
+      },
+      { timeoutMs: 60_000, description: 'the run is fetching' },
+    );
+    const lockKey = `${ns.prefix}ingest:plan-lock:${plan}`;
+    // Active comes a moment before the lock is taken.
+    await waitFor(async () => (await redis.exists(lockKey)) === 1, { description: 'the plan lock taken' });
+    expect(await redis.del(lockKey)).toBe(1);
+
+    const [run] = await waitFor(
+      async () => {
+        const failed = (await runsOf(plan)).filter((row) => row.status === 'failed');
+        return failed.length > 0 ? failed : undefined;
+      },
+      { timeoutMs: 60_000, description: 'the run recorded as failed' },
+    );
+    expect(run?.error).toMatch(new RegExp(`^lock_lost: plan lock ${lockKey} is no longer held by this run`));
+    expect(run?.inserted).toBe('0');
+    // The attempt failed with the same reason (retried later, with the lock taken afresh).
+    const failedReason = await waitFor(async () => (await app.queue.getJob(active?.id ?? ''))?.failedReason, {
+      timeoutMs: 30_000,
+      description: 'the attempt failed',
+    });
+    expect(failedReason).toMatch(/^lock_lost: /);
+  });
+
+  it('finding 4.3: a plan lock whose extensions fail for a whole TTL (Redis unreachable) counts as lost and aborts the run', async () => {
+    const ns = namespace('expired');
+    const plan = 'eq-lock-expired';
+    const yahoo = await fakeYahoo(() => undefined);
+    const config = yahooPlanConfig(
+      ns.prefix,
+      yahoo,
+      { name: plan, symbols: ['SPY'], lookbackDays: 5 },
+      { yahoo: { timeoutMs: 600_000 } },
+    );
+    // Only the lock's connection goes through the proxy: the BullMQ worker keeps its own.
+    const target = new URL(testEndpoints().redisUrl);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    cleanups.push(() => proxy.close());
+    const { redis } = await startInstance(config, 3_000, `redis://127.0.0.1:${proxy.port}`);
+    // Its connection errors are the point of the test, not noise to report.
+    redis.on('error', () => undefined);
+    // Watched on a connection of its own: the instance's goes down with the proxy.
+    const direct = new Redis(testEndpoints().redisUrl, { maxRetriesPerRequest: 2 });
+    cleanups.push(() => direct.quit());
+    const lockKey = `${ns.prefix}ingest:plan-lock:${plan}`;
+    await waitFor(async () => (await direct.exists(lockKey)) === 1, {
+      timeoutMs: 60_000,
+      description: 'the run holds the plan lock',
+    });
+    proxy.cut();
+    // Given back before the cleanup, which closes the queue over this connection.
+    cleanups.push(() => {
+      proxy.restore();
+      return Promise.resolve();
+    });
+
+    const [run] = await waitFor(
+      async () => {
+        const failed = (await runsOf(plan)).filter((row) => row.status === 'failed');
+        return failed.length > 0 ? failed : undefined;
+      },
+      { timeoutMs: 60_000, description: 'the run recorded as failed' },
+    );
+    expect(run?.error).toMatch(
+      new RegExp(`^lock_lost: plan lock ${lockKey} was not extended for 3000 ms \\(Redis unreachable\\)`),
+    );
+    expect(run?.inserted).toBe('0');
+  });
+
+  it('finding 4.3: an error releasing the plan lock never replaces the run’s own result', async () => {
+    const ns = namespace('unrelease');
+    const plan = 'eq-release-fails';
+    const held: ServerResponse[] = [];
+    // Holds every request until the test answers it, so the lock can be spoilt while the run is fetching.
+    const yahoo = await fakeYahoo((_request, response) => {
+      held.push(response);
+    });
+    const config = yahooPlanConfig(ns.prefix, yahoo, { name: plan, symbols: ['SPY'] });
+    // A long TTL: no extension tick comes between the spoilt key and the end of the run.
+    const { app, redis } = await startInstance(config, 60_000);
+    await waitFor(() => held.length === 1, { timeoutMs: 60_000, description: 'the run is fetching' });
+    const [active] = await app.queue.getJobs(['active']);
+    // A key of another type: the release script's GET fails with WRONGTYPE, a real Redis error.
+    const lockKey = `${ns.prefix}ingest:plan-lock:${plan}`;
+    await redis.multi().del(lockKey).hset(lockKey, 'spoilt', 'by the test').exec();
+    for (const response of held) {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(spyChart()));
+    }
+
+    // Its attempt ends completed, or (the old behaviour) failed with the release error.
+    await waitFor(
+      async () => {
+        const job = await app.queue.getJob(active?.id ?? '');
+        // A failed attempt leaves its stack trace (and the job delayed for its retry).
+        return job !== undefined && (job.finishedOn !== undefined || (job.stacktrace ?? []).length > 0);
+      },
+      { timeoutMs: 60_000, description: 'the job finished its attempt' },
+    );
+    const finished = await app.queue.getJob(active?.id ?? '');
+    expect(await finished?.getState()).toBe('completed');
+    expect(finished?.stacktrace).toEqual([]);
+    expect(finished?.returnvalue).toMatchObject({ plan, runs: [{ status: 'succeeded' }] });
+    expect((await runsOf(plan)).map((row) => row.status)).toEqual(['succeeded']);
   });
 
   it('retries a retriable failure (503) with backoff and completes the same run on the next attempt', async () => {

@@ -194,9 +194,23 @@ export class TimescaleIngestor {
       throw new DelayedError();
     }
     try {
-      return await this.#runPlan(job, token, plan, payload);
+      // A lost lock aborts the run (recorded failed, lock_lost): another instance may hold the plan now.
+      return await this.#runPlan(
+        job,
+        token,
+        plan,
+        payload,
+        AbortSignal.any([this.#release.signal, lock.lost]),
+      );
     } finally {
-      await lock.release();
+      // The run's own result or error is what the job reports; a lock that cannot be released
+      // expires after its TTL.
+      await lock.release().catch((error: unknown) => {
+        logger.warn(
+          { plan: plan.name, jobId: job.id, lock: lock.key, err: redactText(String(error)) },
+          'could not release the plan lock; it expires after its TTL',
+        );
+      });
     }
   }
 
@@ -205,6 +219,7 @@ export class TimescaleIngestor {
     token: string | undefined,
     plan: Plan,
     payload: RunPlanJob,
+    signal: AbortSignal,
   ): Promise<PlanJobOutcome> {
     const { config, pool, logger } = this.#options;
     const now = this.#now();
@@ -213,11 +228,10 @@ export class TimescaleIngestor {
       const requests = planRequests(plan, payload, config, now);
       for (const [index, request] of requests.entries()) {
         const timeframe = plan.timeframes[index] ?? String(index);
-        const result = await runIngest(
-          { pool, config, now: this.#now, signal: this.#release.signal },
-          request,
-          { runId: runIdFor(job.id ?? job.name, timeframe), plan: plan.name },
-        );
+        const result = await runIngest({ pool, config, now: this.#now, signal }, request, {
+          runId: runIdFor(job.id ?? job.name, timeframe),
+          plan: plan.name,
+        });
         results.push(result);
       }
     } catch (error) {

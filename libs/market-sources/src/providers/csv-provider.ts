@@ -10,6 +10,8 @@ import type {
   UnvalidatedBar,
   UnvalidatedBarBatch,
 } from '../types.ts';
+import { escapeControlCharacters, hasControlCharacter } from '../text/control-characters.ts';
+import { parseIsoInstant } from '../time/iso-instant.ts';
 import { CsvFormatError } from './csv-format-error.ts';
 
 /** The columns a bar CSV carries, in any order; the header line names them. */
@@ -34,15 +36,16 @@ export interface CsvReadOptions {
 
 const SOURCE = 'csv';
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
 const MAX_DETAIL = 120;
 
 /**
  * Streams a bar CSV (`symbol,timeframe,ts,open,high,low,close,volume`, header first) as batches of
  * unvalidated rows. Each physical line is one record: quote characters are not interpreted across
  * lines (a field wrapped in double quotes is unwrapped), so a stray quote can never swallow the
- * rows after it. A line with the wrong column count, an unparsable number or timestamp, or a
- * missing field becomes a counted rejection with its line number; blank lines are skipped.
+ * rows after it. A line with the wrong column count, a control character (NUL, a bare CR, …), an
+ * unparsable number or timestamp, a date or time that does not exist (`2024-02-30`, `24:00`: never
+ * rolled over to another day) or a missing field becomes a counted rejection with its line number
+ * (control characters escaped in its detail); blank lines are skipped.
  *
  * @example for await (const batch of readCsvBars('fixtures/bars/EURUSD-1d.csv')) console.log(batch.rows.length)
  */
@@ -91,7 +94,7 @@ export async function* readCsvBars(
           location: `${location}:${line}`,
           line,
           reason,
-          detail: `${detail}: ${entry.raw.trim().slice(0, MAX_DETAIL)}`,
+          detail: escapeControlCharacters(`${detail}: ${entry.raw.trim().slice(0, MAX_DETAIL)}`),
         });
       };
       const result = toBar(fields, columns);
@@ -135,6 +138,7 @@ export function createCsvProvider(options: {
         };
         for await (const batch of readCsvBars(file, readOptions)) {
           const rows = batch.rows.filter((row) => {
+            // readCsvBars wrote `ts` from a checked instant: Date.parse reads it back exactly.
             const ts = Date.parse(row.ts);
             return (
               (symbols.size === 0 || symbols.has(row.symbol.toUpperCase())) &&
@@ -177,6 +181,15 @@ interface LineProblem {
 
 /** The row, or why the line cannot become one. */
 function toBar(fields: readonly string[], columns: Map<Column, number>): UnvalidatedBar | LineProblem {
+  // First: a bare CR runs two lines together, so such a line is about control characters, not its column count.
+  const controlled = fields.findIndex(hasControlCharacter);
+  if (controlled !== -1) {
+    const name = [...columns].find(([, index]) => index === controlled)?.[0];
+    return {
+      reason: 'control_character',
+      detail: `${fields.length === CSV_BAR_COLUMNS.length && name !== undefined ? name : `field ${controlled + 1}`} contains a control character`,
+    };
+  }
   if (fields.length !== CSV_BAR_COLUMNS.length) {
     return {
       reason: 'column_count',
@@ -188,12 +201,13 @@ function toBar(fields: readonly string[], columns: Map<Column, number>): Unvalid
     if (field(column) === '') return { reason: 'missing_field', detail: `${column} is empty` };
   }
   const ts = field('ts');
-  const tsMs = TIMESTAMP.test(ts) ? Date.parse(ts) : Number.NaN;
-  if (Number.isNaN(tsMs))
+  const instant = parseIsoInstant(ts);
+  if (!instant.ok) {
     return {
-      reason: 'unparsable_timestamp',
-      detail: `ts "${ts.slice(0, 40)}" is not an ISO-8601 UTC timestamp`,
+      reason: instant.kind === 'impossible' ? 'impossible_timestamp' : 'unparsable_timestamp',
+      detail: `ts "${ts.slice(0, 40)}" ${instant.message}`,
     };
+  }
   const numbers: Partial<Record<Column, number | null>> = {};
   for (const column of ['open', 'high', 'low', 'close', 'volume'] as const) {
     const text = field(column);
@@ -208,7 +222,7 @@ function toBar(fields: readonly string[], columns: Map<Column, number>): Unvalid
   return {
     symbol: field('symbol'),
     timeframe: field('timeframe'),
-    ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'),
+    ts: new Date(instant.ms).toISOString().replace('.000Z', 'Z'),
     open: numbers.open ?? null,
     high: numbers.high ?? null,
     low: numbers.low ?? null,

@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { createHttpClient, type HttpClientOptions } from '../http/http-client.ts';
+import { escapeControlCharacters } from '../text/control-characters.ts';
+import { parseIsoInstant } from '../time/iso-instant.ts';
 import type {
   MacroEventProvider,
   MacroRequest,
+  SourceRejection,
   UnvalidatedMacroEvent,
   UnvalidatedMacroEventBatch,
 } from '../types.ts';
@@ -10,7 +13,11 @@ import type {
 const SOURCE = 'fred';
 const PAGE_LIMIT = 1000;
 
-/** `fred/releases/dates`: release calendar entries, paginated by limit/offset. */
+/**
+ * `fred/releases/dates`: release calendar entries, paginated by limit/offset. Dates are read as
+ * text here and checked one entry at a time (strict ISO reader): an impossible date rejects
+ * that entry, not the page.
+ */
 export const fredReleaseDatesSchema = z.object({
   count: z.number().int().nonnegative(),
   offset: z.number().int().nonnegative(),
@@ -19,19 +26,19 @@ export const fredReleaseDatesSchema = z.object({
     z.object({
       release_id: z.number().int(),
       release_name: z.string().optional(),
-      date: z.iso.date(),
+      date: z.string(),
     }),
   ),
 });
 
-/** `fred/series/observations`: values are strings, "." for a missing value. */
+/** `fred/series/observations`: values are strings, "." for a missing value; dates checked per observation. */
 export const fredObservationsSchema = z.object({
   count: z.number().int().nonnegative(),
   observations: z.array(
     z.object({
-      realtime_start: z.iso.date(),
-      realtime_end: z.iso.date(),
-      date: z.iso.date(),
+      realtime_start: z.string(),
+      realtime_end: z.string(),
+      date: z.string(),
       value: z.string(),
     }),
   ),
@@ -69,7 +76,9 @@ export interface FredProviderOptions {
  * that day (`fred/series/observations` with the real-time period pinned to the release date):
  * `actual` is the newest observation of that vintage, `previous` the one before. Future release
  * dates become events with `actual: null`; a later run fills them in under the same `eventId`
- * (`<SERIES>@<release date>`).
+ * (`<SERIES>@<release date>`). A release entry or observation with a date that does not exist
+ * (`2027-02-30`) is a counted rejection (`impossible_timestamp`) of that event; the rest of the
+ * page is kept.
  *
  * @example createFredProvider({ baseUrl, apiKey, series: [{ seriesId: 'PAYEMS', releaseId: 50, name: 'Nonfarm Payrolls', importance: 'high' }] })
  */
@@ -114,20 +123,33 @@ export function createFredProvider(options: FredProviderOptions): MacroEventProv
           signal,
         );
         const events: UnvalidatedMacroEvent[] = [];
-        for (const release of page.release_dates) {
-          for (const spec of byRelease.get(release.release_id) ?? []) {
-            const event = await releaseEvent(spec, release.date);
-            if (event !== undefined) events.push(event);
+        const rejections: SourceRejection[] = [];
+        for (const [index, release] of page.release_dates.entries()) {
+          const specs = byRelease.get(release.release_id) ?? [];
+          const problem = dateProblem(release.date);
+          if (problem !== undefined && specs.length > 0) {
+            rejections.push({
+              source: SOURCE,
+              location: `fred releases/dates[${offset + index}] release ${release.release_id}`,
+              ...problem,
+            });
+            continue;
+          }
+          for (const spec of specs) {
+            const outcome = await releaseEvent(spec, release.date);
+            if (outcome === undefined) continue;
+            if ('reason' in outcome) rejections.push(outcome);
+            else events.push(outcome);
           }
         }
-        if (events.length > 0) yield { source: SOURCE, events };
+        if (events.length > 0 || rejections.length > 0) yield { source: SOURCE, events, rejections };
         if (offset + page.release_dates.length >= page.count || page.release_dates.length === 0) break;
       }
 
       async function releaseEvent(
         spec: FredSeriesSpec,
         date: string,
-      ): Promise<UnvalidatedMacroEvent | undefined> {
+      ): Promise<UnvalidatedMacroEvent | SourceRejection | undefined> {
         const event: UnvalidatedMacroEvent = {
           source: SOURCE,
           eventId: `${spec.seriesId}@${date}`,
@@ -155,6 +177,20 @@ export function createFredProvider(options: FredProviderOptions): MacroEventProv
           signal,
         );
         const [latest, before] = observations;
+        for (const [index, observation] of [latest, before].entries()) {
+          if (observation === undefined) continue;
+          for (const field of ['realtime_start', 'realtime_end', 'date'] as const) {
+            const problem = dateProblem(observation[field]);
+            if (problem !== undefined) {
+              return {
+                source: SOURCE,
+                location: `fred ${spec.seriesId}@${date} observation ${index}`,
+                reason: problem.reason,
+                detail: `${field} ${problem.detail}`,
+              };
+            }
+          }
+        }
         // A release publishes many series; this one was not updated on this date when its newest
         // value was already known before. Its own release date carries it.
         if (latest === undefined || latest.realtime_start !== date) return undefined;
@@ -176,6 +212,16 @@ function fredError(body: unknown): string | undefined {
 /** FRED writes a missing value as "."; anything else unparsable stays visible as NaN for validation to reject. */
 function fredValue(value: string): number | null {
   return value === '.' ? null : Number(value);
+}
+
+/** Why `text` is not a real `YYYY-MM-DD` date, or undefined when it is one. */
+function dateProblem(text: string): Pick<SourceRejection, 'reason' | 'detail'> | undefined {
+  const parsed = parseIsoInstant(text);
+  if (parsed.ok && parsed.dateOnly) return undefined;
+  const shown = escapeControlCharacters(text.slice(0, 40));
+  return parsed.ok || parsed.kind === 'unparsable'
+    ? { reason: 'unparsable_timestamp', detail: `"${shown}" is not a date (YYYY-MM-DD)` }
+    : { reason: 'impossible_timestamp', detail: `"${shown}": ${parsed.message}` };
 }
 
 function isoDate(date: Date): string {

@@ -93,6 +93,70 @@ describe('yahoo provider', () => {
     ]);
   });
 
+  // Recordings fetched in November (meta.gmtoffset = winter offset) for windows across each DST change.
+  it.each([
+    {
+      name: 'EURUSD spring (London, 29 Mar)',
+      recording: 'yahoo/eurusd-1d-dst-spring.json',
+      symbol: 'EURUSD',
+      from: '2026-03-23',
+      to: '2026-04-03',
+      days: ['03-23', '03-24', '03-25', '03-26', '03-27', '03-30', '03-31', '04-01', '04-02', '04-03'],
+    },
+    {
+      name: 'EURUSD autumn (London, 25 Oct)',
+      recording: 'yahoo/eurusd-1d-dst-autumn.json',
+      symbol: 'EURUSD',
+      from: '2026-10-19',
+      to: '2026-10-30',
+      days: ['10-19', '10-20', '10-21', '10-22', '10-23', '10-26', '10-27', '10-28', '10-29', '10-30'],
+    },
+    {
+      name: 'SPY spring (New York, 8 Mar)',
+      recording: 'yahoo/spy-1d-dst-spring.json',
+      symbol: 'SPY',
+      from: '2026-03-02',
+      to: '2026-03-13',
+      days: ['03-02', '03-03', '03-04', '03-05', '03-06', '03-09', '03-10', '03-11', '03-12', '03-13'],
+    },
+    {
+      name: 'SPY autumn (New York, 1 Nov)',
+      recording: 'yahoo/spy-1d-dst-autumn.json',
+      symbol: 'SPY',
+      from: '2026-10-26',
+      to: '2026-11-06',
+      days: ['10-26', '10-27', '10-28', '10-29', '10-30', '11-02', '11-03', '11-04', '11-05', '11-06'],
+    },
+  ])(
+    'finding 2.2: daily bars across a DST change land on their exchange-local trading date, not by one gmtoffset: $name',
+    async ({ recording, symbol, from, to, days }) => {
+      const [batch] = await fetchAll(
+        [recording],
+        { symbols: [symbol], timeframe: '1d', from: new Date(from), to: new Date(to) },
+        '2026-11-26T12:00:00Z',
+      );
+      expect(batch?.rejections).toEqual([]);
+      expect(batch?.rows.map((r) => r.ts)).toEqual(days.map((day) => `2026-${day}T00:00:00Z`));
+    },
+  );
+
+  it('finding 1.5: a timestamp past year 9999 is one rejected row with its reason, the rest of the answer is kept', async () => {
+    const [batch] = await fetchAll(
+      ['yahoo/eurusd-1d-epoch-out-of-range.json'],
+      { symbols: ['EURUSD'], timeframe: '1d', from: new Date('2026-11-16T00:00:00Z') },
+      '2026-11-26T15:33:20Z',
+    );
+    expect(batch?.rows.map((r) => r.ts)).toEqual(['2026-11-16T00:00:00Z', '2026-11-18T00:00:00Z']);
+    expect(batch?.rejections).toEqual([
+      {
+        source: 'yahoo',
+        location: 'yahoo EURUSD=X[1]',
+        reason: 'impossible_timestamp',
+        detail: 'timestamp 1000000000000000 s is outside years 0001-9999',
+      },
+    ]);
+  });
+
   it('counts intervals without trades as empty_bar rejections and keeps the still-forming minute', async () => {
     const [batch] = await fetchAll(
       ['yahoo/eurusd-1m.json'],

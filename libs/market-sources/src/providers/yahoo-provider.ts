@@ -12,6 +12,13 @@ import {
 
 const SOURCE = 'yahoo';
 const DAY_MS = 86_400_000;
+/**
+ * Timestamps Yahoo may send, as ISO-8601 can write them (years 0001-9999). Anything outside
+ * (a corrupted or garbage epoch) is rejected, not turned into an Invalid Date that would fail
+ * the whole answer.
+ */
+const FIRST_MS = Date.parse('0001-01-02T00:00:00Z');
+const LAST_MS = Date.parse('9999-12-30T00:00:00Z');
 
 /** Yahoo's interval per timeframe; Yahoo has no 4-hour interval. */
 const INTERVAL: Partial<Record<Timeframe, string>> = {
@@ -48,12 +55,15 @@ export const yahooChartSchema = z
           z.object({
             meta: z.object({
               symbol: z.string(),
+              // The offset at the time of the request: wrong for bars on the other side of a DST change.
               gmtoffset: z.number().int(),
-              exchangeTimezoneName: z.string(),
+              // The exchange's IANA zone: each bar's own offset comes from it.
+              exchangeTimezoneName: z.string().refine(isTimeZone, 'is not an IANA time zone'),
               dataGranularity: z.string().optional(),
             }),
-            // Absent when the window holds no bar.
-            timestamp: z.array(z.number().int()).optional(),
+            // Absent when the window holds no bar. Any number: an epoch outside years 0001-9999 is
+            // one rejected row, not a refused answer.
+            timestamp: z.array(z.number()).optional(),
             indicators: z.object({
               quote: z
                 .array(
@@ -105,8 +115,11 @@ export interface YahooProviderOptions {
  * The `yahoo` provider over the v8 chart API. The window ends at `now` unless `to` is given, and
  * `to` is inclusive of its bar, so today's still-forming bar is always part of the answer (later
  * runs update it). Daily bars are stamped 00:00 UTC of the exchange-local trading date (Yahoo
- * stamps them at the session open or, for today, at the last trade); intraday bars keep their
- * open time.
+ * stamps them at the session open, at local midnight or, for today, at the last trade); the
+ * local date is read in the exchange's IANA zone (`exchangeTimezoneName`) at each bar's own
+ * instant, so bars on both sides of a DST change land on their day (`gmtoffset` is only the
+ * offset at request time). Intraday bars keep their open time. A timestamp outside years
+ * 0001-9999 is a counted `impossible_timestamp` rejection.
  *
  * @example createYahooProvider({ baseUrl: 'https://query1.finance.yahoo.com' }).fetchBars({ symbols: ['EURUSD'], timeframe: '1d', from })
  */
@@ -179,13 +192,24 @@ function toBatch(
   const [result] = chart.chart.result;
   const timestamps = result?.timestamp ?? [];
   const quote = result?.indicators.quote[0];
-  const offsetMs = (result?.meta.gmtoffset ?? 0) * 1000;
+  const localDate = localDateIn(result?.meta.exchangeTimezoneName ?? 'UTC');
   const daily = timeframe === '1d' || timeframe === '1wk' || timeframe === '1mo';
   // Keyed by bar time: Yahoo can repeat today's daily bar (session stamp and last-trade stamp);
   // the later entry is the fresher one.
   const rows = new Map<string, UnvalidatedBar>();
   const rejections: SourceRejection[] = [];
   timestamps.forEach((seconds, index) => {
+    const location = `${SOURCE} ${yahooSymbol}[${index}]`;
+    const ms = seconds * 1000;
+    if (!(ms >= FIRST_MS && ms <= LAST_MS)) {
+      rejections.push({
+        source: SOURCE,
+        location,
+        reason: 'impossible_timestamp',
+        detail: `timestamp ${seconds} s is outside years 0001-9999`,
+      });
+      return;
+    }
     const value = (field: 'open' | 'high' | 'low' | 'close' | 'volume'): number | null =>
       quote?.[field]?.[index] ?? null;
     const [open, high, low, close, volume] = [
@@ -199,19 +223,53 @@ function toBatch(
       // Yahoo's way of saying "no trade in this interval": not a bar, but counted.
       rejections.push({
         source: SOURCE,
-        location: `${SOURCE} ${yahooSymbol}[${index}]`,
+        location,
         reason: 'empty_bar',
-        detail: `no prices at ${new Date(seconds * 1000).toISOString()}`,
+        detail: `no prices at ${new Date(ms).toISOString()}`,
       });
       return;
     }
-    const ms = seconds * 1000;
     // Daily and longer bars belong to the exchange-local trading date; intraday bars keep their instant.
-    const instant = daily
-      ? new Date(`${new Date(ms + offsetMs).toISOString().slice(0, 10)}T00:00:00Z`)
-      : new Date(ms);
+    const instant = daily ? new Date(`${localDate(ms)}T00:00:00Z`) : new Date(ms);
     const ts = alignTimestamp(instant, timeframe).toISOString().replace('.000Z', 'Z');
     rows.set(ts, { symbol, timeframe, ts, open, high, low, close, volume, source: SOURCE });
   });
   return { source: SOURCE, rows: [...rows.values()], rejections };
+}
+
+/** One formatter per zone: building an Intl.DateTimeFormat is far costlier than using one. */
+const localDateFormats = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * `YYYY-MM-DD` of an instant in `timeZone`, with the offset that zone had at that instant (DST
+ * included).
+ *
+ * @example localDateIn('Europe/London')(Date.parse('2026-07-06T23:00:00Z')) // '2026-07-07'
+ */
+function localDateIn(timeZone: string): (ms: number) => string {
+  let format = localDateFormats.get(timeZone);
+  if (format === undefined) {
+    // en-CA writes dates as YYYY-MM-DD.
+    format = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+    localDateFormats.set(timeZone, format);
+  }
+  const zoned = format;
+  return (ms) => {
+    const parts = Object.fromEntries(zoned.formatToParts(ms).map((part) => [part.type, part.value]));
+    return `${(parts['year'] ?? '').padStart(4, '0')}-${parts['month']}-${parts['day']}`;
+  };
+}
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
 }
