@@ -2,6 +2,7 @@ export {
   BarSink,
   type BarSinkOptions,
   type BarSinkStats,
+  type HeldOffsetGap,
   type SinkFaultHooks,
   type SliceCommit,
   type SliceStart,
@@ -14,9 +15,31 @@ export {
   type PlannedRejection,
   type PlanOptions,
 } from './batch-plan.ts';
-export { InvalidBarError, MessageTooLargeError, StreamOptionsError, type RecordRejection } from './errors.ts';
+export {
+  InvalidBarError,
+  MessageTooLargeError,
+  OffsetGapError,
+  StreamOptionsError,
+  type RecordRejection,
+} from './errors.ts';
 export { ingestEventFor, STREAM_SOURCE } from './ingest-event.ts';
 export { registerLagGauge, streamLag, type StreamLagInput } from './lag.ts';
+export {
+  describeOffsetGap,
+  findOffsetGap,
+  listOffsetGaps,
+  partitionLog,
+  recordOffsetGap,
+  resolvedGapIds,
+  resolveOffsetGap,
+  resolveOffsetGapInLog,
+  type FoundOffsetGap,
+  type OffsetGap,
+  type OffsetGapKind,
+  type OffsetGapResolution,
+  type OffsetGapTarget,
+  type OffsetOutOfRangePolicy,
+} from './offset-gaps.ts';
 export { lockNextOffset, readGroupOffsets, readStoredOffsets, storeNextOffset } from './offset-store.ts';
 export {
   OUTBOX_ID_HEADER,

@@ -1,7 +1,13 @@
 import { redactText, streamBridgeGroupId, topicName, type SystemConfig } from '@backbone/config';
 import type { BarRuleOptions } from '@backbone/contracts';
 import type { AdminPort, KafkaClient } from '@backbone/kafka';
-import { BarSink, OutboxRelay, registerLagGauge, type SinkFaultHooks } from '@backbone/stream';
+import {
+  BarSink,
+  OutboxRelay,
+  registerLagGauge,
+  type BarSinkStats,
+  type SinkFaultHooks,
+} from '@backbone/stream';
 import type { ChildSpec } from '@backbone/supervisor';
 import type { Logger, Readiness } from '@backbone/telemetry';
 import type pg from 'pg';
@@ -113,7 +119,11 @@ export class StreamBridge {
     return this.#relay;
   }
 
-  /** Ready only when PostgreSQL and Kafka both answer now. */
+  /**
+   * Ready only when PostgreSQL and Kafka both answer now, no partition is held for an offset
+   * gap, and the sink's writes have not been failing for `readiness.sinkFailingSeconds`.
+   * `problems` names each reason (topic, partition, offsets; since when).
+   */
   async readiness(): Promise<Readiness> {
     const timeoutMs = this.#options.probeTimeoutMs ?? 2_000;
     const [database, kafka] = await Promise.all([
@@ -121,11 +131,13 @@ export class StreamBridge {
       probe(() => this.#admin.describeCluster(), timeoutMs),
     ]);
     const sink = this.#sink?.stats();
+    const problems = sink === undefined ? [] : sinkProblems(sink, this.#options.config.readiness, new Date());
     return {
-      ready: database === 'ok' && kafka === 'ok',
+      ready: database === 'ok' && kafka === 'ok' && problems.length === 0,
       details: {
         database,
         kafka,
+        ...(problems.length === 0 ? {} : { problems }),
         ...(sink === undefined ? {} : { sink: { ...sink, paused: sink.paused.length } }),
         ...(this.#relay === undefined ? {} : { relay: this.#relay.stats() }),
       },
@@ -146,6 +158,7 @@ export class StreamBridge {
       maxBatchBytes: config.kafka.consumer.maxBatchBytes,
       maxMessageBytes: config.kafka.maxMessageBytes,
       concurrency: config.workers.streamBridge.concurrency,
+      offsetOutOfRange: config.kafka.consumer.offsetOutOfRange,
       // `ingest.maxFutureSkewSeconds`: a bar further ahead of this clock is dead-lettered as ts_in_future.
       rules: this.#barRules,
       // Leave time to stop within the supervisor's deadline.
@@ -180,6 +193,29 @@ export class StreamBridge {
       await relay.stop();
     }
   }
+}
+
+/**
+ * Why the sink is not ready: each partition held for an offset gap, and writes failing for longer
+ * than `sinkFailingSeconds` (a failure or two between successes is the sink's retry at work).
+ */
+function sinkProblems(
+  sink: BarSinkStats,
+  readiness: Pick<SystemConfig['readiness'], 'sinkFailingSeconds'>,
+  now: Date,
+): string[] {
+  const problems = sink.offsetGaps.map(
+    (gap) => `offset gap held: ${gap.message}; resolve it with ./backbone offsets resolve`,
+  );
+  if (sink.failingSince !== null) {
+    const seconds = Math.floor((now.getTime() - sink.failingSince.getTime()) / 1000);
+    if (seconds >= readiness.sinkFailingSeconds) {
+      problems.push(
+        `sink writes failing since ${sink.failingSince.toISOString()} (${seconds} s, ${sink.failedAttempts} failed attempts; threshold ${readiness.sinkFailingSeconds} s): ${sink.lastError ?? 'unknown error'}`,
+      );
+    }
+  }
+  return problems;
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

@@ -23,6 +23,7 @@ import { KafkaClientError } from '../kafka-client-error.ts';
 import { silentKafkaLogger, type KafkaLogger } from '../logger.ts';
 import type {
   AdminPort,
+  AssignmentDecision,
   ClusterDescription,
   ConsumedMessage,
   ConsumerOptions,
@@ -361,7 +362,9 @@ class KafkajsConsumer implements ConsumerPort {
    */
   #onGroupJoin(
     memberAssignment: Record<string, number[]>,
-    hook: (assigned: readonly TopicPartitions[]) => Promise<readonly TopicPartitionOffset[]>,
+    hook: (
+      assigned: readonly TopicPartitions[],
+    ) => Promise<readonly TopicPartitionOffset[] | AssignmentDecision>,
     onCrash: (error: Error) => void,
   ): void {
     const generation = ++this.#generation;
@@ -371,10 +374,17 @@ class KafkajsConsumer implements ConsumerPort {
     }));
     this.pause(assigned);
     hook(assigned).then(
-      (positions) => {
+      (result) => {
         if (generation !== this.#generation) return; // a newer join owns the partitions now
+        const { positions, hold } = 'positions' in result ? result : { positions: result, hold: [] };
         for (const position of positions) this.seek(position);
-        this.resume(assigned);
+        const held = new Set(hold.map(({ topic, partition }) => `${topic}\u0000${partition}`));
+        this.resume(
+          assigned.map(({ topic, partitions }) => ({
+            topic,
+            partitions: partitions.filter((partition) => !held.has(`${topic}\u0000${partition}`)),
+          })),
+        );
       },
       (error: unknown) => {
         const failure = toClientError('consumer.onPartitionsAssigned', undefined, error);
