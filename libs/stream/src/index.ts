@@ -40,7 +40,13 @@ export {
   type OffsetGapTarget,
   type OffsetOutOfRangePolicy,
 } from './offset-gaps.ts';
-export { lockNextOffset, readGroupOffsets, readStoredOffsets, storeNextOffset } from './offset-store.ts';
+export {
+  lockNextOffset,
+  readAllStoredOffsets,
+  readGroupOffsets,
+  readStoredOffsets,
+  storeNextOffset,
+} from './offset-store.ts';
 export {
   OUTBOX_ID_HEADER,
   OutboxRelay,

@@ -76,11 +76,11 @@ async function recreateTopic(topic: string, partitions: number): Promise<void> {
   });
   await waitFor(
     async () => {
-      try {
-        return await kafka.admin.createTopics([{ name: topic, partitions, replicationFactor: 1, configs: {} }]);
-      } catch {
-        return false; // still marked for deletion
-      }
+      // Refused while the old topic is still marked for deletion; a timed-out create may have worked.
+      await kafka.admin
+        .createTopics([{ name: topic, partitions, replicationFactor: 1, configs: {} }])
+        .catch(() => false);
+      return (await kafka.admin.listTopics()).includes(topic);
     },
     { timeoutMs: 30_000, description: `topic ${topic} created again` },
   );
@@ -168,7 +168,11 @@ describe('offset gaps', { timeout: 180_000 }, () => {
         to: 'earliest',
         resolvedBy: 'operator-test',
       });
-      expect(resolved).toMatchObject({ resolution: 'earliest', resolvedOffset: 0n, resolvedBy: 'operator-test' });
+      expect(resolved).toMatchObject({
+        resolution: 'earliest',
+        resolvedOffset: 0n,
+        resolvedBy: 'operator-test',
+      });
       await waitFor(async () => (await storedCount(`SYM${symbol}`)) === 210, {
         timeoutMs: 30_000,
         description: 'the 10 bars of the recreated topic stored after the resolution',
@@ -224,9 +228,9 @@ describe('offset gaps', { timeout: 180_000 }, () => {
       await expect(resolveOffsetGap(db.pool, kafka.admin, { ...request, to: 11n })).rejects.toThrow(
         `offset 11 is outside the log of ${names.bars}[0] (group ${groupId}), which holds 0..10`,
       );
-      await expect(resolveOffsetGap(db.pool, kafka.admin, { ...request, partition: 1, to: 'latest' })).rejects.toThrow(
-        `no unresolved offset gap for ${names.bars}[1] (group ${groupId})`,
-      );
+      await expect(
+        resolveOffsetGap(db.pool, kafka.admin, { ...request, partition: 1, to: 'latest' }),
+      ).rejects.toThrow(`no unresolved offset gap for ${names.bars}[1] (group ${groupId})`);
       // `latest` skips the recreated log's records, by the operator's recorded choice.
       await resolveOffsetGap(db.pool, kafka.admin, { ...request, to: 'latest' });
       await waitFor(() => sink.stats().offsetGaps.length === 0, {
