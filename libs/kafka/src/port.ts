@@ -230,6 +230,11 @@ export interface AdminPort {
   describeCluster(): Promise<ClusterDescription>;
   /** Deletes topics (tests delete only the ones they created). */
   deleteTopics(topics: readonly string[]): Promise<void>;
+  /**
+   * Moves a partition's log start to `beforeOffset`, deleting the records below it (what
+   * retention does by time; tests use it to make a stored offset fall before the log start).
+   */
+  deleteRecords(topic: string, partition: number, beforeOffset: bigint): Promise<void>;
   close(): Promise<void>;
 }
 

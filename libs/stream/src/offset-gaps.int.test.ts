@@ -214,6 +214,123 @@ describe('offset gaps', { timeout: 180_000 }, () => {
     }
   });
 
+  it('finding 2.1: a stored offset that retention passed (before the log start) is a recorded gap naming the deleted range, held until resolved', async () => {
+    const symbol = 9630;
+    const names: Topics = {
+      bars: await kafka.topic('gap_bars'),
+      dlq: await kafka.topic('gap_dlq'),
+      events: await kafka.topic('gap_events'),
+    };
+    const groupId = uniqueName('gap_sink');
+    await kafka.producer.send(
+      names.bars,
+      Array.from({ length: 20 }, (_, minute) => barRecord(validBar(symbol, minute))),
+    );
+    const first = sinkFor(names, groupId);
+    await first.start();
+    try {
+      await waitFor(async () => (await storedOffset(groupId, names.bars, 0)) === 20n, {
+        timeoutMs: 30_000,
+        description: 'the 20 bars stored',
+      });
+    } finally {
+      await first.stop();
+    }
+    // 30 more while the sink is away; retention then deletes everything below offset 30.
+    await kafka.producer.send(
+      names.bars,
+      Array.from({ length: 30 }, (_, minute) => barRecord(validBar(symbol, 100 + minute))),
+    );
+    await kafka.admin.deleteRecords(names.bars, 0, 30n);
+    const sink = sinkFor(names, groupId);
+    await sink.start();
+    try {
+      await waitFor(() => sink.stats().offsetGaps.length === 1, {
+        timeoutMs: 30_000,
+        description: 'the partition held for its gap',
+      });
+      expect(sink.stats().offsetGaps[0]?.message).toContain(
+        'stored next offset 20 is before the log start 30 (log [30, 50)); retention deleted the records [20, 30) before they were read',
+      );
+      expect(await gapsOf(groupId)).toEqual([
+        expect.objectContaining({ kind: 'before_log_start', storedOffset: 20n, logStart: 30n, logEnd: 50n }),
+      ]);
+      // Held: the reset to the log start did not silently jump over the deleted records.
+      expect(await storedCount(`SYM${symbol}`)).toBe(20);
+      await resolveOffsetGap(db.pool, kafka.admin, {
+        groupId,
+        topic: names.bars,
+        partition: 0,
+        to: 'earliest',
+        resolvedBy: 'operator-test',
+      });
+      await waitFor(async () => (await storedCount(`SYM${symbol}`)) === 40, {
+        timeoutMs: 30_000,
+        description: 'the 20 retained bars stored',
+      });
+    } finally {
+      await sink.stop();
+    }
+  });
+
+  it('finding 2.1: a topic deleted and recreated under a running sink is found while it runs, not fenced in a loop', async () => {
+    const symbol = 9640;
+    const names: Topics = {
+      bars: await kafka.topic('gap_bars'),
+      dlq: await kafka.topic('gap_dlq'),
+      events: await kafka.topic('gap_events'),
+    };
+    const groupId = uniqueName('gap_sink');
+    await kafka.producer.send(
+      names.bars,
+      Array.from({ length: 50 }, (_, minute) => barRecord(validBar(symbol, minute))),
+    );
+    const sink = sinkFor(names, groupId);
+    await sink.start();
+    try {
+      await waitFor(async () => (await storedOffset(groupId, names.bars, 0)) === 50n, {
+        timeoutMs: 30_000,
+        description: 'the 50 bars stored',
+      });
+      await recreateTopic(names.bars, 1);
+      await kafka.producer.send(
+        names.bars,
+        Array.from({ length: 10 }, (_, minute) => barRecord(validBar(symbol, 1000 + minute))),
+      );
+      await waitFor(() => sink.stats().offsetGaps.length === 1, {
+        timeoutMs: 60_000,
+        description: 'the gap found by the running sink',
+      });
+      // Found on the rejoin that follows the recreation, or by the fetch the client reset: the log
+      // end it saw is 0 or 10, depending on whether the new records were there yet.
+      expect(await gapsOf(groupId)).toEqual([
+        expect.objectContaining({
+          kind: 'beyond_log_end',
+          storedOffset: 50n,
+          logStart: 0n,
+          resolvedAt: null,
+        }),
+      ]);
+      // At most the one fetch that revealed the reset was fenced, not a loop.
+      const fenced = sink.stats().fenced;
+      expect(fenced).toBeLessThanOrEqual(10);
+      await resolveOffsetGap(db.pool, kafka.admin, {
+        groupId,
+        topic: names.bars,
+        partition: 0,
+        to: 'earliest',
+        resolvedBy: 'operator-test',
+      });
+      await waitFor(async () => (await storedCount(`SYM${symbol}`)) === 60, {
+        timeoutMs: 30_000,
+        description: 'the 10 bars of the recreated topic stored',
+      });
+      expect(sink.stats().fenced).toBe(fenced);
+    } finally {
+      await sink.stop();
+    }
+  });
+
   it('resolving refuses a target outside the log and a partition without an open gap', async () => {
     const symbol = 9620;
     const { names, groupId } = await storedThenRecreated(symbol);

@@ -3,7 +3,6 @@ import { createKafkajsClient } from '@backbone/kafka';
 import { BarSink } from '@backbone/stream';
 import { createLogger } from '@backbone/telemetry';
 import { createTestDatabase, testEndpoints, uniqueName, waitFor, type TestDatabase } from '@backbone/testing';
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backbone } from '../e2e/processes.ts';
 import type { OffsetsReport } from './offsets.ts';
@@ -19,7 +18,7 @@ const topics = {
 };
 const groupId = uniqueName('cli_gap_group');
 let database: TestDatabase;
-let pool: pg.Pool;
+let pool: ReturnType<typeof createPool>;
 let common: string[];
 
 function bars(count: number, fromMinute: number): { key: string; value: string }[] {

@@ -12,8 +12,10 @@ import {
 } from '@backbone/stream';
 import { createLogger } from '@backbone/telemetry';
 import { InvalidArgumentError, type Command } from 'commander';
-import type pg from 'pg';
 import { loadCliConfig } from '../load-cli-config.ts';
+
+/** The pool `createPool` hands out (the CLI does not depend on `pg` itself). */
+type Pool = ReturnType<typeof createPool>;
 
 /** A stored offset against the partition's log as it is now. */
 export interface StoredOffsetRow {
@@ -110,7 +112,7 @@ export function registerOffsetsCommand(program: Command): void {
  *
  * @example const report = await showOffsets(pool, admin);
  */
-export async function showOffsets(pool: pg.Pool, admin: AdminPort): Promise<OffsetsReport> {
+export async function showOffsets(pool: Pool, admin: AdminPort): Promise<OffsetsReport> {
   const [stored, gaps] = await Promise.all([
     readAllStoredOffsets(pool),
     listOffsetGaps(pool, { unresolvedOnly: false }),
@@ -162,7 +164,7 @@ function gapJson(gap: OffsetGap) {
 
 async function withClients<T>(
   config: SystemConfig,
-  work: (pool: pg.Pool, admin: AdminPort) => Promise<T>,
+  work: (pool: Pool, admin: AdminPort) => Promise<T>,
 ): Promise<T> {
   const logger = createLogger({ name: 'offsets', level: 'warn', destination: process.stderr });
   const admin = createKafkajsClient({

@@ -603,4 +603,10 @@ class KafkajsAdmin implements AdminPort {
       this.#admin.deleteTopics({ topics: [...topics] }),
     );
   }
+
+  deleteRecords(topic: string, partition: number, beforeOffset: bigint): Promise<void> {
+    return call('admin.deleteTopicRecords', topic, () =>
+      this.#admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: beforeOffset.toString() }] }),
+    );
+  }
 }
