@@ -219,7 +219,8 @@ export class BarSink {
     // Log start and end per partition, to find stored offsets outside the log.
     this.#admin = options.kafka.admin();
     this.#gapsFound = metrics.getMeter('@backbone/stream').createCounter('backbone.stream.offset_gaps', {
-      description: 'Stored offsets found outside their partition log (topic recreated or truncated, retention passed them), by kind.',
+      description:
+        'Stored offsets found outside their partition log (topic recreated or truncated, retention passed them), by kind.',
     });
     this.#records = metrics.getMeter('@backbone/stream').createCounter('backbone.stream.records', {
       description: 'Records decided by the stream sink, by outcome.',
