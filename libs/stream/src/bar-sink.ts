@@ -349,7 +349,7 @@ export class BarSink {
         logStart: log.low,
         logEnd: log.high,
       };
-      const resumeAt = await this.#onOffsetGap(gap, log);
+      const resumeAt = await this.#onOffsetGap(gap, log, 'assignment');
       if (resumeAt === undefined) hold.push({ topic, partition });
       else positions.push({ topic, partition, offset: resumeAt });
     }
@@ -357,7 +357,11 @@ export class BarSink {
   }
 
   /** Records a gap and applies the policy: the offset to read on from, or undefined when held. */
-  async #onOffsetGap(found: FoundOffsetGap, log: PartitionOffsets): Promise<bigint | undefined> {
+  async #onOffsetGap(
+    found: FoundOffsetGap,
+    log: PartitionOffsets,
+    foundOn: 'assignment' | 'fetch',
+  ): Promise<bigint | undefined> {
     const { pool, groupId } = this.#options;
     const policy = this.#options.offsetOutOfRange ?? 'fail';
     const { gap, recorded } = await recordOffsetGap(pool, found);
@@ -373,6 +377,7 @@ export class BarSink {
       logStart: log.low.toString(),
       logEnd: log.high.toString(),
       policy,
+      foundOn,
     };
     if (policy === 'fail') {
       this.#held.set(partitionKey(found.topic, found.partition), {
@@ -506,6 +511,7 @@ export class BarSink {
         logEnd: log.high,
       },
       log,
+      'fetch',
     );
     if (resumeAt === undefined) {
       this.#consumer.pause(partitions);
