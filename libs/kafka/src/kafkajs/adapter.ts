@@ -605,8 +605,14 @@ class KafkajsAdmin implements AdminPort {
   }
 
   deleteRecords(topic: string, partition: number, beforeOffset: bigint): Promise<void> {
-    return call('admin.deleteTopicRecords', topic, () =>
-      this.#admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: beforeOffset.toString() }] }),
-    );
+    return call('admin.deleteTopicRecords', topic, async () => {
+      // kafkajs looks the leader up in its cached metadata only: a topic created since the last
+      // refresh has none there ("Could not find the leader"), so refresh it first.
+      await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      await this.#admin.deleteTopicRecords({
+        topic,
+        partitions: [{ partition, offset: beforeOffset.toString() }],
+      });
+    });
   }
 }
