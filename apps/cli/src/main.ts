@@ -30,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
   feed: async () => (await import('./commands/feed.ts')).registerFeedCommand,
   ingest: async () => (await import('./commands/ingest.ts')).registerIngestCommand,
   migrate: async () => (await import('./commands/migrate.ts')).registerMigrateCommand,
+  offsets: async () => (await import('./commands/offsets.ts')).registerOffsetsCommand,
   report: async () => (await import('./commands/report.ts')).registerReportCommand,
   serve: async () => (await import('./commands/serve.ts')).registerServeCommand,
   stack: async () => (await import('./commands/stack.ts')).registerStackCommand,

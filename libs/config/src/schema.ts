@@ -294,6 +294,13 @@ const kafkaSchema = z
         maxBatchRecords: positiveInt.max(1_000_000).default(5000),
         /** Bytes fetched per partition per request at most. */
         maxBatchBytes: positiveInt.default(4_194_304),
+        /**
+         * A stored offset no longer in its partition's log (topic deleted and recreated or
+         * truncated, retention passed it): `fail` records the gap and holds the partition until
+         * `./backbone offsets resolve`; `earliest` / `latest` record it and read on from the log
+         * start / end. Never silently skipped. See docs/kafka.md.
+         */
+        offsetOutOfRange: z.enum(['fail', 'earliest', 'latest']).default('fail'),
       })
       .strict()
       .prefault({}),
@@ -572,6 +579,8 @@ const readinessSchema = z
     probeIntervalSeconds: positiveInt.default(15),
     /** Timeout of one probe. */
     probeTimeoutMs: positiveInt.default(2000),
+    /** The stream-bridge's /readyz fails once its sink's writes have failed this long without a success. */
+    sinkFailingSeconds: positiveInt.default(60),
     /** Workers whose heartbeat must be present. */
     expectedWorkers: z.array(z.enum(WORKER_NAMES)).default([...WORKER_NAMES]),
     /** Components whose failure fails readiness. */

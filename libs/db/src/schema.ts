@@ -143,6 +143,23 @@ export const consumerOffsets = backbone.table(
   (t) => [primaryKey({ columns: [t.groupId, t.topic, t.partition] })],
 );
 
+/** Stored offsets found outside their partition's log (migration 0005); see docs/kafka.md. */
+export const offsetGaps = backbone.table('offset_gaps', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  groupId: text('group_id').notNull(),
+  topic: text('topic').notNull(),
+  partition: integer('partition').notNull(),
+  kind: text('kind').notNull(),
+  storedOffset: bigint('stored_offset', { mode: 'bigint' }).notNull(),
+  logStart: bigint('log_start', { mode: 'bigint' }).notNull(),
+  logEnd: bigint('log_end', { mode: 'bigint' }).notNull(),
+  detectedAt: tstz('detected_at').notNull().defaultNow(),
+  resolvedAt: tstz('resolved_at'),
+  resolution: text('resolution'),
+  resolvedOffset: bigint('resolved_offset', { mode: 'bigint' }),
+  resolvedBy: text('resolved_by'),
+});
+
 export const readinessSnapshots = backbone.table('readiness_snapshots', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   takenAt: tstz('taken_at').notNull().defaultNow(),

@@ -1,5 +1,6 @@
 export type {
   AdminPort,
+  AssignmentDecision,
   ClusterDescription,
   ConsumedBatch,
   ConsumedMessage,

@@ -97,6 +97,14 @@ export interface ConsumedBatch {
   isStale(): boolean;
 }
 
+/** What an assignment hook decided: where to start, and which partitions not to read yet. */
+export interface AssignmentDecision {
+  /** Sought before the first fetch, as a plain array return. */
+  readonly positions: readonly TopicPartitionOffset[];
+  /** Stay paused after the hook (e.g. a sink holds a partition for an operator); `resume` them later. */
+  readonly hold: readonly TopicPartition[];
+}
+
 /** Callbacks of a running consumer. */
 export interface ConsumerRunOptions {
   /** Processes one batch; the next batch of this partition is fetched after it resolves. */
@@ -106,9 +114,11 @@ export interface ConsumerRunOptions {
    * eagerly: each join replaces the whole assignment). The assigned partitions are paused while
    * the hook runs, and every position it returns is sought before any record is fetched, so a
    * sink can resume from the offsets stored in its database. Return `[]` to keep the group's
-   * committed positions.
+   * committed positions, or an {@link AssignmentDecision} to keep some partitions paused.
    */
-  onPartitionsAssigned?(assigned: readonly TopicPartitions[]): Promise<readonly TopicPartitionOffset[]>;
+  onPartitionsAssigned?(
+    assigned: readonly TopicPartitions[],
+  ): Promise<readonly TopicPartitionOffset[] | AssignmentDecision>;
   /**
    * The consumer stopped for good: a non-retriable error, or the assignment hook failed (its
    * partitions stay paused rather than being read from a wrong position).
@@ -225,6 +235,11 @@ export interface AdminPort {
   describeCluster(): Promise<ClusterDescription>;
   /** Deletes topics (tests delete only the ones they created). */
   deleteTopics(topics: readonly string[]): Promise<void>;
+  /**
+   * Moves a partition's log start to `beforeOffset`, deleting the records below it (what
+   * retention does by time; tests use it to make a stored offset fall before the log start).
+   */
+  deleteRecords(topic: string, partition: number, beforeOffset: bigint): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { bullmqChecks, bullmqPrefix, type WatchedQueue } from './probes/bullmq.ts';
 import { kafkaChecks, type ExpectedTopic, type WatchedGroup } from './probes/kafka.ts';
+import { offsetGapsCheck } from './probes/offset-gaps.ts';
 import { redisChecks } from './probes/redis.ts';
 import { retentionChecks } from './probes/retention.ts';
 import { expectationsFromConfig, timescaleChecks } from './probes/timescaledb.ts';
@@ -97,6 +98,7 @@ export function createReadinessChecks(
     ...retentionChecks({ pool: clients.pool, storage: config.storage, now }),
     ...redisChecks({ redis: clients.redis, keyNamespace: config.redis.keyNamespace, rules }),
     ...kafka.checks,
+    offsetGapsCheck({ pool: clients.pool }),
     ...bullmq.checks,
     workersCheck({ redis: clients.redis, keyNamespace: config.redis.keyNamespace, expectedWorkers, now }),
   ];

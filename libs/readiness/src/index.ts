@@ -40,6 +40,7 @@ export {
   type KafkaProbeInput,
   type WatchedGroup,
 } from './probes/kafka.ts';
+export { offsetGapsCheck } from './probes/offset-gaps.ts';
 export { CACHE_DATASETS, parseInfo, redisChecks, type RedisProbeInput } from './probes/redis.ts';
 export { retentionChecks } from './probes/retention.ts';
 export {

@@ -13,11 +13,16 @@ import {
   type RefusedBar,
 } from '@backbone/db';
 import type {
+  AdminPort,
+  AssignmentDecision,
   ConsumedBatch,
   ConsumedMessage,
   ConsumerPort,
   KafkaClient,
+  PartitionOffsets,
   ProducerPort,
+  TopicPartition,
+  TopicPartitionOffset,
   TopicPartitions,
 } from '@backbone/kafka';
 import { DEFAULT_BACKOFF, restartDelayMs, type BackoffPolicy } from '@backbone/supervisor';
@@ -32,6 +37,16 @@ import {
 } from './batch-plan.ts';
 import { DatabaseRejectedError, StreamOptionsError } from './errors.ts';
 import { ingestEventFor } from './ingest-event.ts';
+import {
+  describeOffsetGap,
+  findOffsetGap,
+  recordOffsetGap,
+  resolvedGapIds,
+  resolveOffsetGapInLog,
+  type FoundOffsetGap,
+  type OffsetGap,
+  type OffsetOutOfRangePolicy,
+} from './offset-gaps.ts';
 import { lockNextOffset, readStoredOffsets, storeNextOffset } from './offset-store.ts';
 
 /** A slice about to be applied. */
@@ -101,6 +116,29 @@ export interface BarSinkOptions {
   readonly retryBackoff?: Partial<BackoffPolicy>;
   readonly faults?: SinkFaultHooks;
   readonly now?: () => Date;
+  /**
+   * A stored offset outside its partition's log (`kafka.consumer.offsetOutOfRange`, default
+   * `fail`): `fail` holds the partition until an operator resolves the gap, `earliest` /
+   * `latest` resolve it at once. See docs/kafka.md.
+   */
+  readonly offsetOutOfRange?: OffsetOutOfRangePolicy;
+  /** How often a held partition looks for its gap's resolution (default 5 s). */
+  readonly gapPollIntervalMs?: number;
+}
+
+/** A partition this sink does not read until its offset gap is resolved. */
+export interface HeldOffsetGap {
+  readonly id: number;
+  readonly topic: string;
+  readonly partition: number;
+  readonly kind: OffsetGap['kind'];
+  /** The stored next offset (as a string: it is int64) and the log it is outside of. */
+  readonly storedOffset: string;
+  readonly logStart: string;
+  readonly logEnd: string;
+  readonly detectedAt: string;
+  /** One sentence naming topic, partition and range, for readiness. */
+  readonly message: string;
 }
 
 /** The smallest DLQ record limit that still fits every envelope without a payload. */
@@ -128,6 +166,10 @@ export interface BarSinkStats {
   paused: TopicPartitions[];
   /** The last failure of an attempt (message only), cleared by the next success. */
   lastError: string | null;
+  /** Since when attempts have failed without a success in between (null while writes succeed). */
+  failingSince: Date | null;
+  /** Partitions held for an unresolved offset gap (policy `fail`). */
+  offsetGaps: HeldOffsetGap[];
 }
 
 /**
@@ -154,7 +196,14 @@ export class BarSink {
   readonly #now: () => Date;
   readonly #records: Counter;
   readonly #deadLetterMaxBytes: number;
-  readonly #stats: Omit<BarSinkStats, 'paused'> = {
+  readonly #admin: AdminPort;
+  readonly #gapsFound: Counter;
+  /** Held partitions by `topic\u0000partition`; rebuilt on every assignment. */
+  readonly #held = new Map<string, HeldOffsetGap>();
+  /** Per partition, the next offset this member expects to read (to notice a reset jumping ahead). */
+  readonly #readFrom = new Map<string, bigint>();
+  #gapPoll: NodeJS.Timeout | undefined;
+  readonly #stats: Omit<BarSinkStats, 'paused' | 'offsetGaps'> = {
     committedSlices: 0,
     records: 0,
     inserted: 0,
@@ -166,6 +215,7 @@ export class BarSink {
     failedAttempts: 0,
     assignments: 0,
     lastError: null,
+    failingSince: null,
   };
   #stopped: Promise<void> | undefined;
 
@@ -200,6 +250,12 @@ export class BarSink {
       ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
     });
     this.#producer = options.kafka.producer();
+    // Log start and end per partition, to find stored offsets outside the log.
+    this.#admin = options.kafka.admin();
+    this.#gapsFound = metrics.getMeter('@backbone/stream').createCounter('backbone.stream.offset_gaps', {
+      description:
+        'Stored offsets found outside their partition log (topic recreated or truncated, retention passed them), by kind.',
+    });
     this.#records = metrics.getMeter('@backbone/stream').createCounter('backbone.stream.records', {
       description: 'Records decided by the stream sink, by outcome.',
     });
@@ -214,6 +270,7 @@ export class BarSink {
 
   /** Connects, joins the group and starts consuming; resolves once the consumer loop runs. */
   async start(): Promise<void> {
+    await this.#admin.connect();
     await this.#producer.connect();
     await this.#consumer.connect();
     // A new group reads from the beginning; a partition with a stored offset is sought there.
@@ -237,6 +294,7 @@ export class BarSink {
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       this.#stopping.abort();
+      clearTimeout(this.#gapPoll);
       // close() waits for the batch in flight. One stuck in a DLQ send (Kafka away, the
       // idempotent producer retries forever) is released by closing the producer under it:
       // its transaction rolls back and the slice stays uncommitted, to be read again.
@@ -251,7 +309,7 @@ export class BarSink {
       ]);
       if (!inTime)
         this.#log.warn({ graceMs }, 'batch in flight did not finish; closing the producer under it');
-      const results = await Promise.allSettled([this.#producer.close(), consumerClosed]);
+      const results = await Promise.allSettled([this.#producer.close(), consumerClosed, this.#admin.close()]);
       const failed = results.find((result) => result.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
       this.#log.info(this.stats(), 'bar sink stopped');
@@ -260,43 +318,188 @@ export class BarSink {
   }
 
   stats(): BarSinkStats {
-    return { ...this.#stats, paused: this.#consumer.paused() };
+    return { ...this.#stats, paused: this.#consumer.paused(), offsetGaps: [...this.#held.values()] };
   }
 
-  async #onAssigned(
-    assigned: readonly TopicPartitions[],
-  ): Promise<readonly { topic: string; partition: number; offset: bigint }[]> {
+  async #onAssigned(assigned: readonly TopicPartitions[]): Promise<AssignmentDecision> {
     this.#stats.assignments += 1;
+    // Each join replaces the whole assignment: holds of the previous one are found again below.
+    this.#held.clear();
+    this.#readFrom.clear();
     // The database is the truth: every assigned partition resumes at its stored next offset.
     // A partition without a row has had nothing applied, whatever Kafka's group offset says
     // (e.g. a restored or new database): it is read from the start. Offset 0 below the log
     // start is out of range, which the consumer resets to the earliest retained record.
     const stored = await readStoredOffsets(this.#options.pool, this.#options.groupId, assigned);
-    const known = new Set(stored.map(({ topic, partition }) => `${topic}\u0000${partition}`));
+    const known = new Set(stored.map(({ topic, partition }) => partitionKey(topic, partition)));
+    const { positions: checked, hold } = await this.#checkStoredOffsets(stored);
     const positions = [
-      ...stored,
+      ...checked,
       ...assigned.flatMap(({ topic, partitions }) =>
         partitions
-          .filter((partition) => !known.has(`${topic}\u0000${partition}`))
+          .filter((partition) => !known.has(partitionKey(topic, partition)))
           .map((partition) => ({ topic, partition, offset: 0n })),
       ),
     ];
     this.#log.info(
-      { assigned, positions: positions.map((p) => ({ ...p, offset: p.offset.toString() })) },
+      { assigned, positions: positions.map((p) => ({ ...p, offset: p.offset.toString() })), held: hold },
       'partitions assigned; seeking to the stored offsets',
     );
-    return positions;
+    for (const position of positions) {
+      this.#readFrom.set(partitionKey(position.topic, position.partition), position.offset);
+    }
+    return { positions, hold };
+  }
+
+  /**
+   * Stored offsets against the logs as they are now. One outside its log is a gap: the client
+   * would reset to an end of the log and the fence would discard, or the reset would jump over,
+   * records never applied. Each gap is recorded and counted, then held (policy `fail`) or
+   * resolved by the policy (its new position returned).
+   */
+  async #checkStoredOffsets(
+    stored: readonly TopicPartitionOffset[],
+  ): Promise<{ positions: TopicPartitionOffset[]; hold: TopicPartition[] }> {
+    const logs = new Map<string, PartitionOffsets[]>();
+    for (const topic of new Set(stored.map((position) => position.topic))) {
+      logs.set(topic, await this.#admin.fetchTopicOffsets(topic));
+    }
+    const positions: TopicPartitionOffset[] = [];
+    const hold: TopicPartition[] = [];
+    for (const position of stored) {
+      const { topic, partition } = position;
+      const log = logs.get(topic)?.find((entry) => entry.partition === partition);
+      const kind = log === undefined ? undefined : findOffsetGap(position.offset, log);
+      if (log === undefined || kind === undefined) {
+        positions.push(position);
+        continue;
+      }
+      const gap: FoundOffsetGap = {
+        groupId: this.#options.groupId,
+        topic,
+        partition,
+        kind,
+        storedOffset: position.offset,
+        logStart: log.low,
+        logEnd: log.high,
+      };
+      const resumeAt = await this.#onOffsetGap(gap, log, 'assignment');
+      if (resumeAt === undefined) hold.push({ topic, partition });
+      else positions.push({ topic, partition, offset: resumeAt });
+    }
+    return { positions, hold };
+  }
+
+  /** Records a gap and applies the policy: the offset to read on from, or undefined when held. */
+  async #onOffsetGap(
+    found: FoundOffsetGap,
+    log: PartitionOffsets,
+    foundOn: 'assignment' | 'fetch',
+  ): Promise<bigint | undefined> {
+    const { pool, groupId } = this.#options;
+    const policy = this.#options.offsetOutOfRange ?? 'fail';
+    const { gap, recorded } = await recordOffsetGap(pool, found);
+    if (recorded) {
+      this.#gapsFound.add(1, { topic: found.topic, partition: String(found.partition), kind: found.kind });
+    }
+    const message = describeOffsetGap(found);
+    const context = {
+      gapId: gap.id,
+      partition: found.partition,
+      kind: found.kind,
+      storedOffset: found.storedOffset.toString(),
+      logStart: log.low.toString(),
+      logEnd: log.high.toString(),
+      policy,
+      foundOn,
+    };
+    if (policy === 'fail') {
+      this.#held.set(partitionKey(found.topic, found.partition), {
+        id: gap.id,
+        topic: found.topic,
+        partition: found.partition,
+        kind: found.kind,
+        storedOffset: found.storedOffset.toString(),
+        logStart: log.low.toString(),
+        logEnd: log.high.toString(),
+        detectedAt: gap.detectedAt.toISOString(),
+        message,
+      });
+      this.#log.error(
+        context,
+        `offset gap: ${message}; the partition is held until an operator resolves it: ./backbone offsets resolve --group ${groupId} --topic ${found.topic} --partition ${found.partition} --to earliest|latest|<offset>`,
+      );
+      this.#scheduleGapPoll();
+      return undefined;
+    }
+    const resolved = await resolveOffsetGapInLog(
+      pool,
+      { groupId, topic: found.topic, partition: found.partition, to: policy, resolvedBy: `policy:${policy}` },
+      log,
+    );
+    this.#log.error(
+      { ...context, resolvedOffset: resolved.resolvedOffset?.toString() },
+      `offset gap: ${message}; resolved by kafka.consumer.offsetOutOfRange=${policy}: reading on at offset ${resolved.resolvedOffset}`,
+    );
+    return resolved.resolvedOffset ?? undefined;
+  }
+
+  /** While partitions are held, looks for their gaps' resolutions now and then. */
+  #scheduleGapPoll(): void {
+    if (this.#gapPoll !== undefined || this.#stopping.signal.aborted) return;
+    this.#gapPoll = setTimeout(() => {
+      void this.#pollHeldGaps().finally(() => {
+        this.#gapPoll = undefined;
+        if (this.#held.size > 0) this.#scheduleGapPoll();
+      });
+    }, this.#options.gapPollIntervalMs ?? 5_000);
+    this.#gapPoll.unref();
+  }
+
+  /** A resolved gap's partition is sought to the rewritten stored offset and resumed. */
+  async #pollHeldGaps(): Promise<void> {
+    try {
+      const held = [...this.#held.values()];
+      const resolved = await resolvedGapIds(
+        this.#options.pool,
+        held.map((gap) => gap.id),
+      );
+      for (const gap of held.filter((candidate) => resolved.has(candidate.id))) {
+        const partitions = [{ topic: gap.topic, partitions: [gap.partition] }];
+        const [position] = await readStoredOffsets(this.#options.pool, this.#options.groupId, partitions);
+        const key = partitionKey(gap.topic, gap.partition);
+        // A rebalance in between rebuilt the holds; the new assignment sought the partition itself.
+        if (this.#held.get(key) !== gap || this.#stopping.signal.aborted) continue;
+        this.#held.delete(key);
+        if (position !== undefined) {
+          this.#readFrom.set(key, position.offset);
+          this.#consumer.seek(position);
+        }
+        this.#consumer.resume(partitions);
+        this.#log.info(
+          { gapId: gap.id, partition: gap.partition, offset: position?.offset.toString() },
+          'offset gap resolved; partition resumed at the stored offset',
+        );
+      }
+    } catch (error) {
+      this.#log.warn({ err: error }, 'offset gap resolutions not read; trying again');
+    }
   }
 
   async #onBatch(batch: ConsumedBatch): Promise<void> {
     const { maxBatchRecords } = this.#options;
+    if (await this.#jumpedOverRecords(batch)) return;
     for (let start = 0; start < batch.messages.length; start += maxBatchRecords) {
       const slice = batch.messages.slice(start, start + maxBatchRecords);
       const nextOffset = await this.#applyUntilCommitted(batch, slice);
       if (nextOffset === undefined) return; // abandoned: stopping or the batch went stale
+      this.#readFrom.set(partitionKey(batch.topic, batch.partition), nextOffset);
       const last = slice.at(-1);
       if (last !== undefined) batch.resolveOffset(last.offset);
       if (nextOffset > (last?.offset ?? -1n) + 1n) {
+        // The stored offset past the log end: the client reset to the start of a new log (the
+        // topic was recreated while running). Seeking there again would loop, fencing forever.
+        if (nextOffset > batch.highWatermark && (await this.#gapWhileRunning(batch))) return;
         // The database is ahead of this fetch (a late seek): jump there instead of reading
         // records that would only be fenced.
         this.#consumer.seek({ topic: batch.topic, partition: batch.partition, offset: nextOffset });
@@ -305,6 +508,52 @@ export class BarSink {
       await this.#commitToKafka(batch.topic, batch.partition, nextOffset);
       await this.#heartbeat(batch);
     }
+  }
+
+  /**
+   * True when the batch starts past where this partition was read up to and a gap was found
+   * there (the client reset over records retention deleted): the batch is not applied.
+   */
+  async #jumpedOverRecords(batch: ConsumedBatch): Promise<boolean> {
+    const first = batch.messages[0];
+    const readFrom = this.#readFrom.get(partitionKey(batch.topic, batch.partition));
+    // Offsets also skip legitimately (compaction, transaction markers): only a gap in the log counts.
+    if (first === undefined || readFrom === undefined || first.offset <= readFrom) return false;
+    return this.#gapWhileRunning(batch);
+  }
+
+  /**
+   * Compares the stored offset with the partition's log while consuming: true when it is a gap,
+   * which is then recorded and held (the partition paused) or resolved by the policy (sought).
+   */
+  async #gapWhileRunning(batch: ConsumedBatch): Promise<boolean> {
+    const { topic, partition } = batch;
+    const partitions = [{ topic, partitions: [partition] }];
+    const [stored] = await readStoredOffsets(this.#options.pool, this.#options.groupId, partitions);
+    if (stored === undefined) return false;
+    const log = (await this.#admin.fetchTopicOffsets(topic)).find((entry) => entry.partition === partition);
+    const kind = log === undefined ? undefined : findOffsetGap(stored.offset, log);
+    if (log === undefined || kind === undefined) return false;
+    const resumeAt = await this.#onOffsetGap(
+      {
+        groupId: this.#options.groupId,
+        topic,
+        partition,
+        kind,
+        storedOffset: stored.offset,
+        logStart: log.low,
+        logEnd: log.high,
+      },
+      log,
+      'fetch',
+    );
+    if (resumeAt === undefined) {
+      this.#consumer.pause(partitions);
+    } else {
+      this.#readFrom.set(partitionKey(topic, partition), resumeAt);
+      this.#consumer.seek({ topic, partition, offset: resumeAt });
+    }
+    return true;
   }
 
   /**
@@ -325,6 +574,7 @@ export class BarSink {
       try {
         const nextOffset = await this.#applySlice(batch, slice, deadLettered);
         this.#stats.lastError = null;
+        this.#stats.failingSince = null;
         if (paused) {
           this.#consumer.resume(partition);
           this.#log.info(
@@ -336,6 +586,7 @@ export class BarSink {
       } catch (error) {
         this.#stats.failedAttempts += 1;
         this.#stats.lastError = error instanceof Error ? error.message : String(error);
+        this.#stats.failingSince ??= this.#now();
         if (!paused) {
           // Backpressure: no further fetches for this partition until the slice is committed.
           this.#consumer.pause(partition);
@@ -547,4 +798,8 @@ export class BarSink {
       this.#log.debug({ err: error, partition: batch.partition }, 'heartbeat failed');
     }
   }
+}
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
 }

@@ -65,3 +65,8 @@ export class StreamOptionsError extends Error {
     this.option = option;
   }
 }
+
+/** An offset gap cannot be resolved as asked (none is open, or the target is outside the log). */
+export class OffsetGapError extends Error {
+  override readonly name = 'OffsetGapError';
+}

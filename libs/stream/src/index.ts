@@ -2,6 +2,7 @@ export {
   BarSink,
   type BarSinkOptions,
   type BarSinkStats,
+  type HeldOffsetGap,
   type SinkFaultHooks,
   type SliceCommit,
   type SliceStart,
@@ -20,6 +21,7 @@ export {
   DatabaseRejectedError,
   InvalidBarError,
   MessageTooLargeError,
+  OffsetGapError,
   StreamOptionsError,
   type RecordRejection,
 } from './errors.ts';
@@ -32,7 +34,24 @@ export {
   type StreamLagInput,
 } from './lag.ts';
 export {
+  describeOffsetGap,
+  findOffsetGap,
+  listOffsetGaps,
+  partitionLog,
+  recordOffsetGap,
+  resolvedGapIds,
+  resolveOffsetGap,
+  resolveOffsetGapInLog,
+  type FoundOffsetGap,
+  type OffsetGap,
+  type OffsetGapKind,
+  type OffsetGapResolution,
+  type OffsetGapTarget,
+  type OffsetOutOfRangePolicy,
+} from './offset-gaps.ts';
+export {
   lockNextOffset,
+  readAllStoredOffsets,
   readGroupOffsets,
   readStoredOffsets,
   storeNextOffset,

@@ -120,3 +120,30 @@ export async function storeNextOffset(
     [groupId, topic, partition, nextOffset.toString()],
   );
 }
+
+/**
+ * Every stored next offset of every group (for `./backbone offsets show`).
+ *
+ * @example const all = await readAllStoredOffsets(pool);
+ */
+export async function readAllStoredOffsets(
+  db: Pool | ClientBase,
+): Promise<(TopicPartitionOffset & { groupId: string; updatedAt: Date })[]> {
+  const result = await db.query<{
+    group_id: string;
+    topic: string;
+    partition: number;
+    next_offset: string;
+    updated_at: Date;
+  }>(
+    `SELECT group_id, topic, partition, next_offset::text AS next_offset, updated_at
+     FROM backbone.consumer_offsets ORDER BY group_id, topic, partition`,
+  );
+  return result.rows.map((row) => ({
+    groupId: row.group_id,
+    topic: row.topic,
+    partition: row.partition,
+    offset: BigInt(row.next_offset),
+    updatedAt: row.updated_at,
+  }));
+}

@@ -7,6 +7,7 @@ import {
   OutboxRelay,
   registerLagGauge,
   stalledPartitions,
+  type BarSinkStats,
   type SinkFaultHooks,
   type StalledPartition,
 } from '@backbone/stream';
@@ -120,9 +121,11 @@ export class StreamBridge {
 
   /**
    * Ready only when PostgreSQL and Kafka both answer now, no partition of the sink is stalled
-   * (records waiting, no stored progress for `readiness.stalledPartitionSeconds`) and no outbox
+   * (records waiting, no stored progress for `readiness.stalledPartitionSeconds`), no outbox
    * event has waited past `readiness.outboxAgeSeconds.fail` (the relay is stuck: `outbox` names
-   * the event's topic).
+   * the event's topic), no partition is held for an offset gap, and the sink's writes have not
+   * been failing for `readiness.sinkFailingSeconds` (`problems` names each: topic, partition,
+   * offsets; since when).
    */
   async readiness(): Promise<Readiness> {
     const timeoutMs = this.#options.probeTimeoutMs ?? 2_000;
@@ -142,12 +145,20 @@ export class StreamBridge {
       }, timeoutMs),
     ]);
     const sink = this.#sink?.stats();
+    const problems = sink === undefined ? [] : sinkProblems(sink, this.#options.config.readiness, new Date());
     return {
-      ready: database === 'ok' && kafka === 'ok' && outbox === 'ok' && stall === 'ok' && stalled.length === 0,
+      ready:
+        database === 'ok' &&
+        kafka === 'ok' &&
+        outbox === 'ok' &&
+        stall === 'ok' &&
+        stalled.length === 0 &&
+        problems.length === 0,
       details: {
         database,
         kafka,
         outbox,
+        ...(problems.length === 0 ? {} : { problems }),
         stalledPartitions:
           stall === 'ok'
             ? stalled.map((partition) => ({
@@ -192,6 +203,7 @@ export class StreamBridge {
       // it is configured; otherwise the sink's default (1 MiB, under the broker's default).
       ...(deadLetterLimit === undefined ? {} : { deadLetterMaxBytes: Number(deadLetterLimit) }),
       concurrency: config.workers.streamBridge.concurrency,
+      offsetOutOfRange: config.kafka.consumer.offsetOutOfRange,
       // `ingest.maxFutureSkewSeconds` and `ingest.minBarTimestamp`: a bar outside that window is
       // dead-lettered (ts_in_future, ts_out_of_range), the same rules as the ingestor's.
       rules: this.#barRules,
@@ -227,6 +239,29 @@ export class StreamBridge {
       await relay.stop();
     }
   }
+}
+
+/**
+ * Why the sink is not ready: each partition held for an offset gap, and writes failing for longer
+ * than `sinkFailingSeconds` (a failure or two between successes is the sink's retry at work).
+ */
+function sinkProblems(
+  sink: BarSinkStats,
+  readiness: Pick<SystemConfig['readiness'], 'sinkFailingSeconds'>,
+  now: Date,
+): string[] {
+  const problems = sink.offsetGaps.map(
+    (gap) => `offset gap held: ${gap.message}; resolve it with ./backbone offsets resolve`,
+  );
+  if (sink.failingSince !== null) {
+    const seconds = Math.floor((now.getTime() - sink.failingSince.getTime()) / 1000);
+    if (seconds >= readiness.sinkFailingSeconds) {
+      problems.push(
+        `sink writes failing since ${sink.failingSince.toISOString()} (${seconds} s, ${sink.failedAttempts} failed attempts; threshold ${readiness.sinkFailingSeconds} s): ${sink.lastError ?? 'unknown error'}`,
+      );
+    }
+  }
+  return problems;
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

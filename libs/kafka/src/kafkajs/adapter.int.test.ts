@@ -62,6 +62,31 @@ describe('kafkajs adapter', () => {
     expect(consumed.messages.map((m) => m.offset)).toEqual([6n, 7n, 8n, 9n]);
   });
 
+  it('keeps the partitions the assignment hook holds paused, reading the others, until resumed', async () => {
+    const topic = await kafka.topic('hold', 2);
+    await kafka.producer.send(topic, [
+      ...Array.from({ length: 3 }, (_, i) => ({ key: null, value: `p0-${i}`, partition: 0 })),
+      ...Array.from({ length: 3 }, (_, i) => ({ key: null, value: `p1-${i}`, partition: 1 })),
+    ]);
+    const consumer = kafka.consumer(uniqueName('g'));
+    const consumed = await collect(consumer, [topic], {
+      positions: [{ topic, partition: 1, offset: 1n }],
+      hold: [{ topic, partition: 0 }],
+    });
+    const onPartition = (partition: number) => consumed.messages.filter((m) => m.partition === partition);
+    await waitFor(() => onPartition(1).length >= 2, { timeoutMs: 20_000, description: 'partition 1' });
+    // One more round trip on partition 1: the fetches that read it skipped held partition 0.
+    await kafka.producer.send(topic, [{ key: null, value: 'p1-marker', partition: 1 }]);
+    await waitFor(() => onPartition(1).length >= 3, { timeoutMs: 20_000, description: 'the marker' });
+    expect(onPartition(1).map((m) => m.offset)).toEqual([1n, 2n, 3n]);
+    expect(onPartition(0)).toHaveLength(0);
+    expect(consumer.paused()).toEqual([{ topic, partitions: [0] }]);
+
+    consumer.resume([{ topic, partitions: [0] }]);
+    await waitFor(() => onPartition(0).length >= 3, { timeoutMs: 20_000, description: 'partition 0' });
+    expect(onPartition(0).map((m) => m.value?.toString())).toEqual(['p0-0', 'p0-1', 'p0-2']);
+  });
+
   it('pauses and resumes single partitions', async () => {
     const topic = await kafka.topic('pause', 2);
     const consumer = kafka.consumer(uniqueName('g'));

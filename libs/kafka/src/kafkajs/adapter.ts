@@ -23,6 +23,7 @@ import { KafkaClientError } from '../kafka-client-error.ts';
 import { silentKafkaLogger, type KafkaLogger } from '../logger.ts';
 import type {
   AdminPort,
+  AssignmentDecision,
   ClusterDescription,
   ConsumedMessage,
   ConsumerOptions,
@@ -491,7 +492,9 @@ class KafkajsConsumer implements ConsumerPort {
    */
   #onGroupJoin(
     memberAssignment: Record<string, number[]>,
-    hook: (assigned: readonly TopicPartitions[]) => Promise<readonly TopicPartitionOffset[]>,
+    hook: (
+      assigned: readonly TopicPartitions[],
+    ) => Promise<readonly TopicPartitionOffset[] | AssignmentDecision>,
     onCrash: (error: Error) => void,
   ): void {
     const generation = ++this.#generation;
@@ -501,10 +504,17 @@ class KafkajsConsumer implements ConsumerPort {
     }));
     this.pause(assigned);
     hook(assigned).then(
-      (positions) => {
+      (result) => {
         if (generation !== this.#generation) return; // a newer join owns the partitions now
+        const { positions, hold } = 'positions' in result ? result : { positions: result, hold: [] };
         for (const position of positions) this.seek(position);
-        this.resume(assigned);
+        const held = new Set(hold.map(({ topic, partition }) => `${topic}\u0000${partition}`));
+        this.resume(
+          assigned.map(({ topic, partitions }) => ({
+            topic,
+            partitions: partitions.filter((partition) => !held.has(`${topic}\u0000${partition}`)),
+          })),
+        );
       },
       (error: unknown) => {
         const failure = toClientError('consumer.onPartitionsAssigned', undefined, error);
@@ -732,5 +742,17 @@ class KafkajsAdmin implements AdminPort {
     return call('admin.deleteTopics', topics.join(','), () =>
       this.#admin.deleteTopics({ topics: [...topics] }),
     );
+  }
+
+  deleteRecords(topic: string, partition: number, beforeOffset: bigint): Promise<void> {
+    return call('admin.deleteTopicRecords', topic, async () => {
+      // kafkajs looks the leader up in its cached metadata only: a topic created since the last
+      // refresh has none there ("Could not find the leader"), so refresh it first.
+      await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      await this.#admin.deleteTopicRecords({
+        topic,
+        partitions: [{ partition, offset: beforeOffset.toString() }],
+      });
+    });
   }
 }

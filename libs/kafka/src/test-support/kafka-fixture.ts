@@ -3,6 +3,7 @@ import { inject } from 'vitest';
 import { createKafkajsClient } from '../kafkajs/adapter.ts';
 import type {
   AdminPort,
+  AssignmentDecision,
   ConsumedMessage,
   ConsumerPort,
   KafkaClient,
@@ -78,13 +79,14 @@ export async function createKafkaFixture(): Promise<KafkaFixture> {
 }
 
 /**
- * Starts `consumer` on `topics` and collects every message; `positions` are sought on assignment.
+ * Starts `consumer` on `topics` and collects every message; `positions` (or an assignment
+ * decision with partitions to hold) are returned by the assignment hook.
  * Resolves once the group has assigned partitions.
  */
 export async function collect(
   consumer: ConsumerPort,
   topics: readonly string[],
-  positions: readonly TopicPartitionOffset[] = [],
+  positions: readonly TopicPartitionOffset[] | AssignmentDecision = [],
 ): Promise<{ messages: ConsumedMessage[]; assignments: number }> {
   const state = { messages: [] as ConsumedMessage[], assignments: 0 };
   await consumer.connect();
