@@ -523,6 +523,8 @@ const storageSchema = z
          * beside a truncated dead letter (`rejected_records`).
          */
         rejectedRowsDays: positiveInt.default(90),
+        /** Resolved offset gaps, kept as the record of who chose what; open ones are always kept. */
+        resolvedOffsetGapsDays: positiveInt.default(90),
         /** Rows per DELETE: each batch commits on its own, so no lock is held for long. */
         pruneBatchRows: positiveInt.max(1_000_000).default(5000),
       })

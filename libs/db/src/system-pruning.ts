@@ -26,6 +26,7 @@ export interface SystemRetentionDays {
   readinessSnapshotsDays: number;
   ingestRunsDays: number;
   rejectedRowsDays: number;
+  resolvedOffsetGapsDays: number;
 }
 
 /**
@@ -71,6 +72,13 @@ export function systemPruneRules(days: SystemRetentionDays): SystemPruneRule[] {
       table: 'backbone.rejected_records',
       timeColumn: 'rejected_at',
       retentionDays: days.rejectedRowsDays,
+    },
+    {
+      // Open gaps (resolved_at NULL) are never pruned: the partition waits on them.
+      name: 'offset_gaps',
+      table: 'backbone.offset_gaps',
+      timeColumn: 'resolved_at',
+      retentionDays: days.resolvedOffsetGapsDays,
     },
   ];
 }

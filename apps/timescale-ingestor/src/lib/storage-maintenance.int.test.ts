@@ -17,6 +17,7 @@ const systemRetention = {
   readinessSnapshotsDays: 7,
   ingestRunsDays: 90,
   rejectedRowsDays: 90,
+  resolvedOffsetGapsDays: 90,
   // Small batches, so the test's backlog takes several DELETEs.
   pruneBatchRows: 2,
 };
@@ -125,6 +126,15 @@ describe('storage maintenance child', () => {
       [daysAgo(100), daysAgo(1)],
     );
 
+    await pool.query(
+      `INSERT INTO backbone.offset_gaps
+         (group_id, topic, partition, kind, stored_offset, log_start, log_end, detected_at,
+          resolved_at, resolution, resolved_offset, resolved_by)
+       VALUES ('resolved-old', 'bars', 0, 'beyond_log_end', 200, 0, 10, $1, $1, 'earliest', 0, 'alice'),
+              ('open-old', 'bars', 1, 'beyond_log_end', 200, 0, 10, $1, NULL, NULL, NULL, NULL)`,
+      [daysAgo(100)],
+    );
+
     const controller = new AbortController();
     const child = storageMaintenanceChild({
       pool,
@@ -159,6 +169,11 @@ describe('storage maintenance child', () => {
       ]);
       expect(await keys('SELECT message AS key FROM backbone.rejected_rows')).toEqual(['young']);
       expect(await keys('SELECT message AS key FROM backbone.rejected_records')).toEqual(['young']);
+      await waitFor(
+        async () => (await keys(`SELECT group_id AS key FROM backbone.offset_gaps`)).length === 1,
+        { description: 'the pass pruned the resolved offset gap' },
+      );
+      expect(await keys('SELECT group_id AS key FROM backbone.offset_gaps')).toEqual(['open-old']);
     } finally {
       controller.abort();
       await running;
@@ -178,6 +193,7 @@ describe('storage maintenance child', () => {
       expect(backlog.pruned['outbox.sent']).toBe(5);
       expect(Object.keys(again.sizes).sort()).toEqual([
         'backbone.ingest_runs',
+        'backbone.offset_gaps',
         'backbone.outbox',
         'backbone.readiness_snapshots',
         'backbone.rejected_records',

@@ -67,6 +67,9 @@ export const EXPECTED_TABLES = [
   'backbone.outbox',
   'backbone.consumer_offsets',
   'backbone.readiness_snapshots',
+  'backbone.rejected_rows',
+  'backbone.rejected_records',
+  'backbone.offset_gaps',
   'backbone.bar_retention',
 ] as const;
 
