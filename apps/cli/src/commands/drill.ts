@@ -1,4 +1,5 @@
 import { redactText } from '@backbone/config';
+import { barRuleOptionsFromSettings } from '@backbone/contracts';
 import {
   DRILL_TARGETS,
   DrillRefusedError,
@@ -72,7 +73,7 @@ cache or a drill that could not finish; 2: bad usage or a non-local stack withou
           kafkaBrokers: config.kafka.brokers,
           rules: rulesFromConfig(config),
           confirmNonLocal: flags.confirmNonLocal === true,
-          maxFutureSkewMs: config.ingest.maxFutureSkewSeconds * 1000,
+          barRules: barRuleOptionsFromSettings(config.ingest),
           totalBars,
           ratePerSecond,
         });

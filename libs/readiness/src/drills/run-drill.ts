@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheClient, createCacheRedis, createMarketDatasets, redisReady } from '@backbone/cache';
-import type { ReadinessStatus } from '@backbone/contracts';
+import type { BarRuleOptions, ReadinessStatus } from '@backbone/contracts';
 import { migrate } from '@backbone/db';
 import {
   createBarFeed,
@@ -35,8 +35,8 @@ export interface DrillOptions {
   kafkaBrokers: readonly string[];
   /** Probe timeout and the rest of the readiness rules (`rulesFromConfig(config)`). */
   rules: ReadinessRules;
-  /** How far a bar may lie ahead of the sink's clock (`ingest.maxFutureSkewSeconds * 1000`; default: the contracts' 5 min). */
-  maxFutureSkewMs?: number;
+  /** The sink's bar rules (`barRuleOptionsFromSettings(config.ingest)`); default: the contracts' defaults. */
+  barRules?: BarRuleOptions;
   /** Required to run against any host other than 127.0.0.1/localhost. */
   confirmNonLocal?: boolean;
   /** Bars the feed produces in total (default 1500). */
@@ -202,9 +202,7 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
       maxBatchBytes: 1_048_576,
       maxMessageBytes: 65_536,
       retryBackoff: { initialMs: 50, maxMs: 500 },
-      ...(options.maxFutureSkewMs === undefined
-        ? {}
-        : { rules: { now: () => new Date(), maxFutureSkewMs: options.maxFutureSkewMs } }),
+      ...(options.barRules === undefined ? {} : { rules: options.barRules }),
     });
     await sink.start();
     resources.defer(() => sink.stop());
