@@ -19,13 +19,8 @@ export type RedisProbe =
   | { state: 'up'; version: string; maxmemoryPolicy: string | undefined; warnings: string[] }
   | { state: 'down'; error: Error };
 
-/**
- * Asks the server itself: `INFO server` for the version and `CONFIG GET maxmemory-policy`, which
- * must be `noeviction` because BullMQ loses jobs when Redis evicts keys.
- *
- * @example const probe = await probeRedis({ host: '127.0.0.1', port: 6379 });
- */
-export async function probeRedis(endpoint: RedisEndpoint): Promise<RedisProbe> {
+/** A one-shot client that fails fast: no retries, no offline queue (connect before use). */
+function checkClient(endpoint: RedisEndpoint): Redis {
   const redis = new Redis({
     host: endpoint.host,
     port: endpoint.port,
@@ -35,8 +30,19 @@ export async function probeRedis(endpoint: RedisEndpoint): Promise<RedisProbe> {
     enableOfflineQueue: false,
     retryStrategy: () => null,
   });
-  // Errors surface through connect()/commands below; the listener keeps ioredis from printing them.
+  // Errors surface through connect()/commands; the listener keeps ioredis from printing them.
   redis.on('error', () => undefined);
+  return redis;
+}
+
+/**
+ * Asks the server itself: `INFO server` for the version and `CONFIG GET maxmemory-policy`, which
+ * must be `noeviction` because BullMQ loses jobs when Redis evicts keys.
+ *
+ * @example const probe = await probeRedis({ host: '127.0.0.1', port: 6379 });
+ */
+export async function probeRedis(endpoint: RedisEndpoint): Promise<RedisProbe> {
+  const redis = checkClient(endpoint);
   try {
     await redis.connect();
     const info = await redis.info('server');
@@ -74,16 +80,7 @@ async function boundUnboundedRedis(
   maxmemory: string,
   log: (message: string) => void,
 ): Promise<void> {
-  const redis = new Redis({
-    host: endpoint.host,
-    port: endpoint.port,
-    lazyConnect: true,
-    connectTimeout: 2_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => undefined);
+  const redis = checkClient(endpoint);
   try {
     await redis.connect();
     const [, current] = (await redis.config('GET', 'maxmemory')) as string[];

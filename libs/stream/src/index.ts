@@ -37,6 +37,7 @@ export {
   describeOffsetGap,
   findOffsetGap,
   listOffsetGaps,
+  offsetGapJson,
   partitionLog,
   recordOffsetGap,
   resolvedGapIds,

@@ -87,6 +87,30 @@ export function describeOffsetGap(gap: FoundOffsetGap): string {
   return `${where}: stored next offset ${gap.storedOffset} is before the log start ${gap.logStart} (${log}); retention deleted the records [${gap.storedOffset}, ${gap.logStart}) before they were read`;
 }
 
+/**
+ * A gap as JSON (offsets as strings, times as ISO-8601): one shape for `offsets show --json` and
+ * the readiness evidence.
+ *
+ * @example JSON.stringify(gaps.map(offsetGapJson))
+ */
+export function offsetGapJson(gap: OffsetGap) {
+  return {
+    id: gap.id,
+    group: gap.groupId,
+    topic: gap.topic,
+    partition: gap.partition,
+    kind: gap.kind,
+    storedOffset: gap.storedOffset.toString(),
+    logStart: gap.logStart.toString(),
+    logEnd: gap.logEnd.toString(),
+    detectedAt: gap.detectedAt.toISOString(),
+    resolvedAt: gap.resolvedAt?.toISOString() ?? null,
+    resolution: gap.resolution,
+    resolvedOffset: gap.resolvedOffset?.toString() ?? null,
+    resolvedBy: gap.resolvedBy,
+  };
+}
+
 interface GapRow {
   id: string;
   group_id: string;

@@ -5,9 +5,9 @@ import { createKafkajsClient, type AdminPort, type PartitionOffsets } from '@bac
 import {
   findOffsetGap,
   listOffsetGaps,
+  offsetGapJson,
   readAllStoredOffsets,
   resolveOffsetGap,
-  type OffsetGap,
   type OffsetGapTarget,
 } from '@backbone/stream';
 import { createLogger } from '@backbone/telemetry';
@@ -33,7 +33,7 @@ export interface StoredOffsetRow {
 export interface OffsetsReport {
   offsets: StoredOffsetRow[];
   /** Every recorded gap, newest first, with its resolution when there is one. */
-  gaps: ReturnType<typeof gapJson>[];
+  gaps: ReturnType<typeof offsetGapJson>[];
   unresolvedGaps: number;
 }
 
@@ -139,26 +139,8 @@ export async function showOffsets(pool: Pool, admin: AdminPort): Promise<Offsets
   });
   return {
     offsets,
-    gaps: gaps.map(gapJson),
+    gaps: gaps.map(offsetGapJson),
     unresolvedGaps: gaps.filter((gap) => gap.resolvedAt === null).length,
-  };
-}
-
-function gapJson(gap: OffsetGap) {
-  return {
-    id: gap.id,
-    group: gap.groupId,
-    topic: gap.topic,
-    partition: gap.partition,
-    kind: gap.kind,
-    storedOffset: gap.storedOffset.toString(),
-    logStart: gap.logStart.toString(),
-    logEnd: gap.logEnd.toString(),
-    detectedAt: gap.detectedAt.toISOString(),
-    resolvedAt: gap.resolvedAt?.toISOString() ?? null,
-    resolution: gap.resolution,
-    resolvedOffset: gap.resolvedOffset?.toString() ?? null,
-    resolvedBy: gap.resolvedBy,
   };
 }
 

@@ -1,4 +1,4 @@
-import { describeOffsetGap, listOffsetGaps } from '@backbone/stream';
+import { describeOffsetGap, listOffsetGaps, offsetGapJson } from '@backbone/stream';
 import type pg from 'pg';
 import { notOk, ok, type CheckOutcome } from '../check.ts';
 import type { CheckDefinition } from '../run-check.ts';
@@ -17,17 +17,7 @@ export function offsetGapsCheck(input: { pool: pg.Pool }): CheckDefinition {
 async function probeOffsetGaps(pool: pg.Pool): Promise<CheckOutcome> {
   const gaps = await listOffsetGaps(pool, { unresolvedOnly: true });
   const evidence = {
-    unresolved: gaps.map((gap) => ({
-      id: gap.id,
-      group: gap.groupId,
-      topic: gap.topic,
-      partition: gap.partition,
-      kind: gap.kind,
-      storedOffset: gap.storedOffset.toString(),
-      logStart: gap.logStart.toString(),
-      logEnd: gap.logEnd.toString(),
-      detectedAt: gap.detectedAt.toISOString(),
-    })),
+    unresolved: gaps.map(offsetGapJson),
   };
   if (gaps.length === 0) return ok(evidence);
   const sentences = gaps.map((gap) => `${describeOffsetGap(gap)} (since ${gap.detectedAt.toISOString()}).`);
