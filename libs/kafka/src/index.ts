@@ -34,7 +34,13 @@ export {
   type TopicReport,
   type TopicSpec,
 } from './topics.ts';
-export { consumerLag, type ConsumerLagInput, type NextOffsetSource, type PartitionLag } from './lag.ts';
+export {
+  consumerLag,
+  partitionKey,
+  type ConsumerLagInput,
+  type NextOffsetSource,
+  type PartitionLag,
+} from './lag.ts';
 export {
   createBarFeed,
   defaultFeedStart,

@@ -45,12 +45,12 @@ export async function consumerLag(input: ConsumerLagInput): Promise<PartitionLag
   const source: NextOffsetSource = input.committedOffsets === undefined ? 'kafka' : 'caller';
   const positions = input.committedOffsets ?? (await admin.fetchGroupOffsets(groupId, topics));
   const nextOffsets = new Map(
-    positions.map((position) => [key(position.topic, position.partition), position.offset]),
+    positions.map((position) => [partitionKey(position.topic, position.partition), position.offset]),
   );
   const lags: PartitionLag[] = [];
   for (const topic of topics) {
     for (const { partition, low, high } of await admin.fetchTopicOffsets(topic)) {
-      const nextOffset = nextOffsets.get(key(topic, partition)) ?? null;
+      const nextOffset = nextOffsets.get(partitionKey(topic, partition)) ?? null;
       const lag = high - (nextOffset ?? low);
       lags.push({
         groupId,
@@ -66,6 +66,11 @@ export async function consumerLag(input: ConsumerLagInput): Promise<PartitionLag
   return lags;
 }
 
-function key(topic: string, partition: number): string {
+/**
+ * One string per topic-partition, for Map and Set keys (NUL cannot appear in a topic name).
+ *
+ * @example new Set(assigned.map(({ topic, partition }) => partitionKey(topic, partition)))
+ */
+export function partitionKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }

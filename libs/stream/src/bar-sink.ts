@@ -12,18 +12,19 @@ import {
   type MergeCounts,
   type RefusedBar,
 } from '@backbone/db';
-import type {
-  AdminPort,
-  AssignmentDecision,
-  ConsumedBatch,
-  ConsumedMessage,
-  ConsumerPort,
-  KafkaClient,
-  PartitionOffsets,
-  ProducerPort,
-  TopicPartition,
-  TopicPartitionOffset,
-  TopicPartitions,
+import {
+  type AdminPort,
+  type AssignmentDecision,
+  type ConsumedBatch,
+  type ConsumedMessage,
+  type ConsumerPort,
+  type KafkaClient,
+  partitionKey,
+  type PartitionOffsets,
+  type ProducerPort,
+  type TopicPartition,
+  type TopicPartitionOffset,
+  type TopicPartitions,
 } from '@backbone/kafka';
 import { DEFAULT_BACKOFF, restartDelayMs, type BackoffPolicy } from '@backbone/supervisor';
 import { currentTraceContext, runInSpan, startKafkaConsumerSpan, type Logger } from '@backbone/telemetry';
@@ -798,8 +799,4 @@ export class BarSink {
       this.#log.debug({ err: error, partition: batch.partition }, 'heartbeat failed');
     }
   }
-}
-
-function partitionKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
 }

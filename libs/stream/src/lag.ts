@@ -1,5 +1,5 @@
 import { metrics, type Meter, type ObservableGauge } from '@opentelemetry/api';
-import { consumerLag, type AdminPort, type PartitionLag } from '@backbone/kafka';
+import { consumerLag, partitionKey, type AdminPort, type PartitionLag } from '@backbone/kafka';
 import type { Logger } from '@backbone/telemetry';
 import type { Pool } from 'pg';
 import { readGroupOffsets } from './offset-store.ts';
@@ -81,10 +81,6 @@ export async function stalledPartitions(
     }
   }
   return stalled;
-}
-
-function partitionKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
 }
 
 /**

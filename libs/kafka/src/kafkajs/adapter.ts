@@ -20,6 +20,7 @@ import {
   type SASLOptions,
 } from 'kafkajs';
 import { KafkaClientError } from '../kafka-client-error.ts';
+import { partitionKey } from '../lag.ts';
 import { silentKafkaLogger, type KafkaLogger } from '../logger.ts';
 import type {
   AdminPort,
@@ -508,11 +509,11 @@ class KafkajsConsumer implements ConsumerPort {
         if (generation !== this.#generation) return; // a newer join owns the partitions now
         const { positions, hold } = 'positions' in result ? result : { positions: result, hold: [] };
         for (const position of positions) this.seek(position);
-        const held = new Set(hold.map(({ topic, partition }) => `${topic}\u0000${partition}`));
+        const held = new Set(hold.map(({ topic, partition }) => partitionKey(topic, partition)));
         this.resume(
           assigned.map(({ topic, partitions }) => ({
             topic,
-            partitions: partitions.filter((partition) => !held.has(`${topic}\u0000${partition}`)),
+            partitions: partitions.filter((partition) => !held.has(partitionKey(topic, partition))),
           })),
         );
       },
