@@ -31,7 +31,7 @@ function configError(run: () => unknown): ConfigError {
 describe('loadConfig sources', () => {
   it('returns the built-in defaults when no source sets anything', () => {
     const resolved = resolveConfig({ argv: [], env: {} });
-    expect(resolved.config.database.url).toBe('postgres://postgres@127.0.0.1:5432/backbone');
+    expect(resolved.config.database.url).toBe('postgres://postgres@127.0.0.1:5433/backbone');
     expect(resolved.config.redis.keyNamespace).toBe('backbone:');
     expect(resolved.config.kafka.brokers).toEqual(['127.0.0.1:9092']);
     expect(resolved.config.ingest.plans).toEqual([]);

@@ -102,7 +102,7 @@ const databaseSchema = z
     /** libpq connection URL; the password, if any, is redacted everywhere it is printed. */
     url: z
       .url({ protocol: /^postgres(ql)?$/ })
-      .default('postgres://postgres@127.0.0.1:5432/backbone')
+      .default('postgres://postgres@127.0.0.1:5433/backbone')
       .describe('PostgreSQL connection URL.'),
     /** Connections per process in the pg pool. */
     poolSize: positiveInt.max(200).default(10).describe('Connections per process.'),

@@ -31,7 +31,14 @@ export {
   type RollupsRefreshed,
   type StorageMaintenanceResult,
 } from './storage-maintenance.ts';
-export { detectStorageMode, storageMode, STORAGE_MODES, type StorageMode } from './storage-mode.ts';
+export {
+  detectStorageMode,
+  storageMode,
+  STORAGE_MODES,
+  timescaleAvailability,
+  type StorageMode,
+  type TimescaleAvailability,
+} from './storage-mode.ts';
 export {
   DEFAULT_STORAGE_OPTIONS,
   resolveStorageOptions,

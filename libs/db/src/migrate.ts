@@ -2,7 +2,12 @@ import { MigrationDriftError, MigrationFailedError, StorageModeError } from './e
 import { loadMigrations, MIGRATIONS_DIR, type Migration } from './migration-files.ts';
 import type { SqlExecutor } from './sql-executor.ts';
 import { applyStoragePolicies, type PolicyChange } from './storage-policies.ts';
-import { detectStorageMode, recordedStorageMode, type StorageMode } from './storage-mode.ts';
+import {
+  detectStorageMode,
+  recordedStorageMode,
+  timescaleAvailability,
+  type StorageMode,
+} from './storage-mode.ts';
 import { resolveStorageOptions, type StorageOptionsInput } from './storage-options.ts';
 
 /** Options of {@link migrate}. */
@@ -116,6 +121,13 @@ async function chooseMode(client: SqlExecutor, requested: StorageMode | 'auto'):
       );
     }
     return recorded;
+  }
+  if (requested === 'timescaledb' && (await timescaleAvailability(client)) === 'not-preloaded') {
+    // CREATE EXTENSION would end the session with a FATAL error and the migration would only
+    // report a broken connection; say what the server needs instead.
+    throw new StorageModeError(
+      "storage.mode is timescaledb but the server does not preload it: add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart the server",
+    );
   }
   if (requested !== 'auto') return requested;
   return detectStorageMode(client);

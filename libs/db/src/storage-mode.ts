@@ -27,10 +27,27 @@ export async function recordedStorageMode(client: SqlExecutor): Promise<StorageM
   return recorded.rows[0]?.mode;
 }
 
-/** TimescaleDB when the server offers the extension, plain partitioning otherwise. */
+/**
+ * TimescaleDB when this database can use the extension, plain partitioning otherwise. Installed
+ * files are not enough: without `shared_preload_libraries = 'timescaledb'` the server ends the
+ * session with a FATAL error at `CREATE EXTENSION`, so an installed but not preloaded extension
+ * counts as absent (a database that already has the extension created was preloaded then).
+ */
 export async function detectStorageMode(client: SqlExecutor): Promise<StorageMode> {
-  const result = await client.query<{ available: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available`,
+  return (await timescaleAvailability(client)) === 'usable' ? 'timescaledb' : 'postgres-partitioned';
+}
+
+/** Whether TimescaleDB can be used here: `not-installed`, `not-preloaded` or `usable`. */
+export type TimescaleAvailability = 'not-installed' | 'not-preloaded' | 'usable';
+
+/** Asks the server whether the extension is installed, preloaded, or already created in this database. */
+export async function timescaleAvailability(client: SqlExecutor): Promise<TimescaleAvailability> {
+  const result = await client.query<{ available: boolean; preloaded: boolean; created: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available,
+            coalesce(current_setting('shared_preload_libraries', true), '') ~ '(^|[,\s])timescaledb($|[,\s])' AS preloaded,
+            EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS created`,
   );
-  return result.rows[0]?.available === true ? 'timescaledb' : 'postgres-partitioned';
+  const row = result.rows[0];
+  if (row?.available !== true) return 'not-installed';
+  return row.preloaded || row.created ? 'usable' : 'not-preloaded';
 }

@@ -32,7 +32,13 @@ export interface StackOptions {
   cacheDir: string;
   /** The Kafka jars, shared between the main and private brokers. Default `<cacheDir>/kafka/libs`. */
   kafkaLibsDir: string;
+  /** The stack's own TimescaleDB cluster: the default `database.url`. */
   postgres: PostgresEndpoint;
+  /**
+   * The machine's plain PostgreSQL (no TimescaleDB preloaded): the target of the
+   * plain-PostgreSQL storage-mode tests. Probed, never started or stopped by the stack.
+   */
+  plainPostgres: PostgresEndpoint;
   redis: RedisEndpoint;
   kafka: KafkaEndpoint;
   /** Programs, overridable so a test can point at a missing one. */
@@ -56,6 +62,7 @@ export interface StackOptionsInput {
   cacheDir?: string;
   kafkaLibsDir?: string;
   postgres?: Partial<PostgresEndpoint>;
+  plainPostgres?: Partial<PostgresEndpoint>;
   redis?: Partial<RedisEndpoint>;
   kafka?: Partial<KafkaEndpoint>;
   commands?: Partial<StackOptions['commands']>;
@@ -80,7 +87,14 @@ export function stackOptions(input: StackOptionsInput = {}): StackOptions {
     rootDir,
     cacheDir,
     kafkaLibsDir: input.kafkaLibsDir ?? join(cacheDir, 'kafka', 'libs'),
-    postgres: { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'backbone', ...input.postgres },
+    postgres: { host: '127.0.0.1', port: 5433, user: 'postgres', database: 'backbone', ...input.postgres },
+    plainPostgres: {
+      host: '127.0.0.1',
+      port: 5432,
+      user: 'postgres',
+      database: 'backbone',
+      ...input.plainPostgres,
+    },
     redis: { host: '127.0.0.1', port: 6379, ...input.redis },
     kafka: { host: '127.0.0.1', port: 9092, controllerPort: 9093, ...input.kafka },
     commands: { java: 'java', mvn: 'mvn', redisServer: 'redis-server', ...input.commands },
@@ -93,7 +107,10 @@ export function stackOptions(input: StackOptionsInput = {}): StackOptions {
 
 /** The URLs and broker list clients use, derived from the endpoints. */
 export interface StackEndpoints {
+  /** The stack's TimescaleDB cluster. */
   databaseUrl: string;
+  /** The machine's plain PostgreSQL, for the plain-PostgreSQL storage-mode tests. */
+  plainDatabaseUrl: string;
   redisUrl: string;
   kafkaBrokers: string[];
 }
@@ -103,16 +120,23 @@ export interface StackEndpoints {
  *
  * @example new pg.Client(stackEndpoints(stackOptions()).databaseUrl)
  */
-export function stackEndpoints(options: Pick<StackOptions, 'postgres' | 'redis' | 'kafka'>): StackEndpoints {
-  const { postgres, redis, kafka } = options;
-  const credentials = postgres.password
-    ? `${encodeURIComponent(postgres.user)}:${encodeURIComponent(postgres.password)}`
-    : encodeURIComponent(postgres.user);
+export function stackEndpoints(
+  options: Pick<StackOptions, 'postgres' | 'plainPostgres' | 'redis' | 'kafka'>,
+): StackEndpoints {
+  const { postgres, plainPostgres, redis, kafka } = options;
   return {
-    databaseUrl: `postgres://${credentials}@${postgres.host}:${postgres.port}/${postgres.database}`,
+    databaseUrl: postgresUrl(postgres),
+    plainDatabaseUrl: postgresUrl(plainPostgres),
     redisUrl: `redis://${redis.host}:${redis.port}`,
     kafkaBrokers: [`${kafka.host}:${kafka.port}`],
   };
+}
+
+function postgresUrl(endpoint: PostgresEndpoint): string {
+  const credentials = endpoint.password
+    ? `${encodeURIComponent(endpoint.user)}:${encodeURIComponent(endpoint.password)}`
+    : encodeURIComponent(endpoint.user);
+  return `postgres://${credentials}@${endpoint.host}:${endpoint.port}/${endpoint.database}`;
 }
 
 /** True when `host` is this machine, i.e. a service there is one `up` may start. */

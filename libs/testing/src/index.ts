@@ -7,6 +7,7 @@ export {
   createTestSchema,
   createTestTopic,
   type TestDatabase,
+  type TestDatabaseServer,
   type TestResource,
 } from './isolation.ts';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';

@@ -39,6 +39,9 @@ export async function createTestSchema(
   );
 }
 
+/** The stack's TimescaleDB cluster (the default) or the machine's plain PostgreSQL. */
+export type TestDatabaseServer = 'timescaledb' | 'plain';
+
 /** A database of its own on the test server; `url` points at it. */
 export interface TestDatabase extends TestResource {
   readonly name: string;
@@ -60,14 +63,22 @@ export interface TestDatabase extends TestResource {
  */
 export async function createTestDatabase(
   prefix: string,
-  { migrate }: { migrate?: (client: pg.Client) => Promise<unknown> } = {},
+  {
+    migrate,
+    server = 'timescaledb',
+  }: {
+    migrate?: (client: pg.Client) => Promise<unknown>;
+    /** `plain`: the machine's PostgreSQL without TimescaleDB (plain-PostgreSQL storage mode). */
+    server?: TestDatabaseServer;
+  } = {},
 ): Promise<TestDatabase> {
   const name = uniqueName(prefix);
   // The name is interpolated into CREATE/DROP DATABASE (identifiers cannot be parameters).
   if (!SQL_IDENTIFIER.test(name)) throw new Error(`invalid test database name: ${name}`);
-  const server = testEndpoints().databaseUrl;
-  const adminUrl = withDatabase(server, 'postgres');
-  const url = withDatabase(server, name);
+  const endpoints = testEndpoints();
+  const serverUrl = server === 'plain' ? endpoints.plainDatabaseUrl : endpoints.databaseUrl;
+  const adminUrl = withDatabase(serverUrl, 'postgres');
+  const url = withDatabase(serverUrl, name);
   await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
   const database = disposable({ name, url }, async () => {
     await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
