@@ -5,7 +5,7 @@
 export class StackError extends Error {
   override readonly name: string = 'StackError';
   /** The service the failure belongs to. */
-  readonly service: 'postgres' | 'redis' | 'kafka' | 'docker';
+  readonly service: 'timescaledb' | 'postgres' | 'redis' | 'kafka' | 'docker';
 
   constructor(service: StackError['service'], message: string, options?: ErrorOptions) {
     super(message, options);
@@ -13,19 +13,30 @@ export class StackError extends Error {
   }
 }
 
-/** A program the stack needs (java, mvn, redis-server, apt-get …) is not installed. */
+/** Programs or files the stack needs (java, mvn, redis-server, cmake, server headers …) are not installed. */
 export class MissingToolError extends StackError {
   override readonly name = 'MissingToolError';
+  /** What is missing, several joined with `, `. */
   readonly tool: string;
   readonly install: string;
 
-  constructor(service: StackError['service'], tool: string, install: string, options?: ErrorOptions) {
+  /** @param tool what is missing: one name, or several (the message then says "are needed"). */
+  constructor(
+    service: StackError['service'],
+    tool: string | readonly string[],
+    install: string,
+    options?: ErrorOptions,
+  ) {
+    const tools = typeof tool === 'string' ? [tool] : tool;
+    const what = tools.join(', ');
     super(
       service,
-      `${tool} is needed for ${service} but was not found; install it with: ${install}`,
+      tools.length > 1
+        ? `${what} are needed for ${service} but were not found; install them with: ${install}`
+        : `${what} is needed for ${service} but was not found; install it with: ${install}`,
       options,
     );
-    this.tool = tool;
+    this.tool = what;
     this.install = install;
   }
 }

@@ -19,7 +19,45 @@ export {
 } from './options.ts';
 export { freePort } from './free-port.ts';
 export { startPrivateKafka, type PrivateKafka, type PrivateKafkaOptions } from './private-kafka.ts';
-export { ensurePostgres, probePostgres, type PostgresProbe } from './postgres.ts';
+export {
+  ensurePlainPostgres,
+  probePostgres,
+  type PostgresProbe,
+  type TimescaledbOnServer,
+} from './postgres.ts';
+export {
+  asPostgres,
+  ensurePostgresServer,
+  findPostgresServer,
+  initCluster,
+  isClusterRunning,
+  ownClusterPaths,
+  postgresOwnedDir,
+  renderSettings,
+  runAsPostgres,
+  startCluster,
+  stopCluster,
+  writeClusterConf,
+  writeHba,
+  POSTGRES_OS_USER,
+  type HbaEntry,
+  type OwnClusterPaths,
+  type PostgresServer,
+  type PostgresSettingValue,
+} from './postgres-cluster.ts';
+export {
+  ensureTimescaleCluster,
+  stopTimescaleCluster,
+  timescaleClusterDir,
+  timescaleClusterSettings,
+  TIMESCALEDB_BACKGROUND_WORKERS,
+} from './timescale-cluster.ts';
+export {
+  ensureTimescaledbInstalled,
+  findTimescaledb,
+  type TimescaledbInstallation,
+  type TimescaledbInstallResult,
+} from './timescaledb-install.ts';
 export { ensureRedis, probeRedis, stopRedis, type RedisProbe } from './redis.ts';
 export { stackDown, stackStatus, stackUp, type ServiceName, type ServiceStatus } from './stack.ts';
 export type { StackState } from './state.ts';

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Where PostgreSQL answers. No password by default: the local stack uses trust auth on 127.0.0.1. */
@@ -32,17 +32,27 @@ export interface StackOptions {
   cacheDir: string;
   /** The Kafka jars, shared between the main and private brokers. Default `<cacheDir>/kafka/libs`. */
   kafkaLibsDir: string;
-  /** The stack's own TimescaleDB cluster: the default `database.url`. */
+  /**
+   * The stack's own TimescaleDB cluster: the default `database.url`. When nothing answers there
+   * (and the host is this machine), `up` runs a cluster of its own under
+   * `<cacheDir>/timescaledb/<port>/` (docs/stack.md).
+   */
   postgres: PostgresEndpoint;
   /**
    * The machine's plain PostgreSQL (no TimescaleDB preloaded): the target of the
-   * plain-PostgreSQL storage-mode tests. Probed, never started or stopped by the stack.
+   * plain-PostgreSQL storage-mode tests. `up` reuses it or starts Debian's cluster for its port.
    */
   plainPostgres: PostgresEndpoint;
+  /**
+   * The TimescaleDB release tarball `up` builds when the extension is not installed and no
+   * package provides it; `<stem>-*.patch` files next to it are applied. Default
+   * `<rootDir>/../shared/vendor/timescaledb-2.28.3.tar.gz`.
+   */
+  timescaledbSource: string;
   redis: RedisEndpoint;
   kafka: KafkaEndpoint;
   /** Programs, overridable so a test can point at a missing one. */
-  commands: { java: string; mvn: string; redisServer: string };
+  commands: { java: string; mvn: string; redisServer: string; cmake: string };
   /** Broker JVM heap (`-Xmx`). */
   kafkaHeap: string;
   /**
@@ -63,6 +73,7 @@ export interface StackOptionsInput {
   kafkaLibsDir?: string;
   postgres?: Partial<PostgresEndpoint>;
   plainPostgres?: Partial<PostgresEndpoint>;
+  timescaledbSource?: string;
   redis?: Partial<RedisEndpoint>;
   kafka?: Partial<KafkaEndpoint>;
   commands?: Partial<StackOptions['commands']>;
@@ -95,9 +106,12 @@ export function stackOptions(input: StackOptionsInput = {}): StackOptions {
       database: 'backbone',
       ...input.plainPostgres,
     },
+    timescaledbSource: resolve(
+      input.timescaledbSource ?? join(rootDir, '..', 'shared', 'vendor', 'timescaledb-2.28.3.tar.gz'),
+    ),
     redis: { host: '127.0.0.1', port: 6379, ...input.redis },
     kafka: { host: '127.0.0.1', port: 9092, controllerPort: 9093, ...input.kafka },
-    commands: { java: 'java', mvn: 'mvn', redisServer: 'redis-server', ...input.commands },
+    commands: { java: 'java', mvn: 'mvn', redisServer: 'redis-server', cmake: 'cmake', ...input.commands },
     kafkaHeap: input.kafkaHeap ?? '512m',
     redisMaxmemory: input.redisMaxmemory ?? '1gb',
     startTimeoutMs: input.startTimeoutMs ?? 90_000,

@@ -1,16 +1,36 @@
-import { readdir } from 'node:fs/promises';
 import { redactText } from '@backbone/config';
 import pg from 'pg';
-import { MissingToolError, ServiceStartError } from './errors.ts';
+import { aptInstall, isRoot } from './apt.ts';
+import { MissingToolError, ServiceStartError, type StackError } from './errors.ts';
 import { isLocalHost, type PostgresEndpoint } from './options.ts';
+import { findPostgresServer } from './postgres-cluster.ts';
 import { CommandFailedError, isInstalled, pollUntil, run } from './process.ts';
 import type { StackState } from './state.ts';
 
 const identifierPattern = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export type PostgresProbe =
-  | { state: 'up'; version: string; databaseExists: boolean }
+  | {
+      state: 'up';
+      version: string;
+      databaseExists: boolean;
+      /** `shared_preload_libraries`, split. */
+      preloadLibraries: string[];
+      /** TimescaleDB as this server sees it (`pg_available_extensions`, its settings when loaded). */
+      timescaledb: TimescaledbOnServer;
+    }
   | { state: 'down'; error: Error & { code?: string } };
+
+export interface TimescaledbOnServer {
+  /** `default_version` when the extension is installed for the server's binaries. */
+  available: string | undefined;
+  preloaded: boolean;
+  /** `timescaledb.telemetry_level`; undefined when the library is not loaded. */
+  telemetryLevel: string | undefined;
+  /** Present when preloaded: the worker settings TimescaleDB's scheduler depends on. */
+  workers:
+    { maxWorkerProcesses: number; maxBackgroundWorkers: number; maxParallelWorkers: number } | undefined;
+}
 
 function client(endpoint: PostgresEndpoint, database: string): pg.Client {
   return new pg.Client({
@@ -24,8 +44,8 @@ function client(endpoint: PostgresEndpoint, database: string): pg.Client {
 }
 
 /**
- * Asks the server itself: `select version()` on the `postgres` database, and whether the
- * configured database exists.
+ * Asks the server itself: `select version()` on the `postgres` database, whether the configured
+ * database exists, what it preloads and whether TimescaleDB is installed for it.
  *
  * @example const probe = await probePostgres(stackOptions().postgres);
  */
@@ -33,14 +53,52 @@ export async function probePostgres(endpoint: PostgresEndpoint): Promise<Postgre
   const connection = client(endpoint, 'postgres');
   try {
     await connection.connect();
-    const version = await connection.query<{ version: string }>('select version()');
-    const database = await connection.query('select 1 from pg_database where datname = $1', [
-      endpoint.database,
-    ]);
+    const { rows } = await connection.query<{
+      version: string;
+      database_exists: boolean;
+      preload: string;
+      timescaledb: string | null;
+      telemetry: string | null;
+      max_worker_processes: string;
+      max_background_workers: string | null;
+      max_parallel_workers: string;
+    }>(
+      `select version(),
+              exists (select 1 from pg_database where datname = $1) as database_exists,
+              current_setting('shared_preload_libraries') as preload,
+              (select default_version from pg_available_extensions where name = 'timescaledb') as timescaledb,
+              current_setting('timescaledb.telemetry_level', true) as telemetry,
+              current_setting('max_worker_processes') as max_worker_processes,
+              current_setting('timescaledb.max_background_workers', true) as max_background_workers,
+              current_setting('max_parallel_workers') as max_parallel_workers`,
+      [endpoint.database],
+    );
+    const row = rows[0];
+    if (!row) throw new Error('the probe query returned no row');
+    const preloadLibraries = row.preload
+      .split(',')
+      .map((library) => library.trim().replace(/^"|"$/g, ''))
+      .filter(Boolean);
+    const preloaded = preloadLibraries.some((library) => /^(\$libdir\/)?timescaledb$/.test(library));
     return {
       state: 'up',
-      version: version.rows[0]?.version ?? 'unknown',
-      databaseExists: database.rowCount === 1,
+      version: row.version,
+      databaseExists: row.database_exists,
+      preloadLibraries,
+      timescaledb: {
+        available: row.timescaledb ?? undefined,
+        preloaded,
+        // An unloaded library's placeholder setting answers '' rather than null.
+        telemetryLevel: row.telemetry || undefined,
+        workers:
+          preloaded && row.max_background_workers
+            ? {
+                maxWorkerProcesses: Number(row.max_worker_processes),
+                maxBackgroundWorkers: Number(row.max_background_workers),
+                maxParallelWorkers: Number(row.max_parallel_workers),
+              }
+            : undefined,
+      },
     };
   } catch (error) {
     return { state: 'down', error: error as Error & { code?: string } };
@@ -50,10 +108,13 @@ export async function probePostgres(endpoint: PostgresEndpoint): Promise<Postgre
 }
 
 /** Creates the configured database when it does not exist yet. */
-async function ensureDatabase(endpoint: PostgresEndpoint): Promise<void> {
+export async function ensureDatabase(
+  endpoint: PostgresEndpoint,
+  service: StackError['service'] = 'postgres',
+): Promise<void> {
   if (!identifierPattern.test(endpoint.database)) {
     throw new ServiceStartError(
-      'postgres',
+      service,
       `database name "${endpoint.database}" is not a valid identifier (${identifierPattern.source})`,
     );
   }
@@ -96,29 +157,26 @@ async function listClusters(): Promise<Cluster[]> {
     }));
 }
 
-const isRoot = (): boolean => process.getuid?.() === 0;
-
 /**
- * Makes PostgreSQL answer on the endpoint and the database exist. Reuses a server that answers;
- * otherwise starts Debian's cluster for that port (installing the `postgresql` package first when
- * running as root and it is missing, and creating the cluster when the machine has none).
- * Returns what it started, for the state file, or undefined when it reused a running server.
+ * The first step of bringing a PostgreSQL endpoint up, shared by the TimescaleDB cluster and the
+ * plain server: true when a server answers (the configured database then exists), false when
+ * nothing listens at a port of this machine, so the caller may start a server there. Throws when
+ * a server answers but turns us away, or when the endpoint is on another machine.
  */
-export async function ensurePostgres(
+export async function reusePostgres(
   endpoint: PostgresEndpoint,
-  log: (message: string) => void,
-): Promise<StackState['postgres']> {
+  service: StackError['service'],
+): Promise<boolean> {
   const where = `${endpoint.host}:${endpoint.port}`;
   const first = await probePostgres(endpoint);
   if (first.state === 'up') {
-    await ensureDatabase(endpoint);
-    return undefined;
+    await ensureDatabase(endpoint, service);
+    return true;
   }
-  const refused = first.error.code === 'ECONNREFUSED';
-  if (!refused) {
+  if (first.error.code !== 'ECONNREFUSED') {
     // It answers but turns us away (authentication, too many clients …): starting another server would not help.
     throw new ServiceStartError(
-      'postgres',
+      service,
       `PostgreSQL at ${where} answers but refused user ${endpoint.user}: ${redactText(first.error.message)}. ` +
         'Give the database URL the right credentials, or allow trust auth for 127.0.0.1 in pg_hba.conf for local development.',
       { cause: first.error },
@@ -126,33 +184,36 @@ export async function ensurePostgres(
   }
   if (!isLocalHost(endpoint.host)) {
     throw new ServiceStartError(
-      'postgres',
+      service,
       `nothing answers at ${where} and it is not on this machine; start PostgreSQL there or point the database URL elsewhere`,
     );
   }
+  return false;
+}
+
+/**
+ * Makes the machine's plain PostgreSQL (the plain-mode test target, 5432 by default) answer and
+ * its database exist. Reuses a server that answers; otherwise starts Debian's cluster for that
+ * port (installing the `postgresql` package first when running as root and it is missing, and
+ * creating the cluster when the machine has none). Returns what it started, for the state file,
+ * or undefined when it reused a running server.
+ */
+export async function ensurePlainPostgres(
+  endpoint: PostgresEndpoint,
+  log: (message: string) => void,
+): Promise<StackState['postgres']> {
+  const where = `${endpoint.host}:${endpoint.port}`;
+  if (await reusePostgres(endpoint, 'postgres')) return undefined;
 
   if (!(await isInstalled('pg_lsclusters', ['--help']))) {
-    if (!isRoot()) {
-      throw new MissingToolError(
-        'postgres',
-        'PostgreSQL (pg_lsclusters)',
-        'sudo apt-get install -y postgresql',
-      );
-    }
-    log('PostgreSQL is not installed: apt-get install -y postgresql');
-    await run('env', ['DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-q', 'postgresql'], {
-      timeoutMs: 600_000,
-    });
+    await aptInstall('postgres', ['postgresql'], 'PostgreSQL (pg_lsclusters)', log);
   }
 
   let clusters = await listClusters();
   let cluster = clusters.find((candidate) => candidate.port === endpoint.port);
   let created = false;
   if (!cluster && clusters.length === 0) {
-    const versions = (await readdir('/usr/lib/postgresql').catch(() => [])).sort(
-      (a, b) => Number(b) - Number(a),
-    );
-    const version = versions[0];
+    const version = (await findPostgresServer())?.major;
     if (!version)
       throw new MissingToolError(
         'postgres',
@@ -225,7 +286,7 @@ async function runPgTool(tool: string, args: string[]): Promise<void> {
   }
 }
 
-/** Stops a cluster that `up` started. */
-export async function stopPostgres(started: NonNullable<StackState['postgres']>): Promise<void> {
+/** Stops a Debian cluster that `up` started. */
+export async function stopPlainPostgres(started: NonNullable<StackState['postgres']>): Promise<void> {
   await runPgTool('pg_ctlcluster', [started.version, started.cluster, 'stop']);
 }

@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { open, readdir, readFile, readlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { ListeningProcess } from './errors.ts';
 
@@ -50,6 +50,41 @@ export function run(
       },
     );
   });
+}
+
+/**
+ * Like {@link run}, but appends the program's output to `logFile` instead of keeping it in memory:
+ * for long, chatty steps (compiling TimescaleDB) whose log the operator may want to read. On a
+ * non-zero exit the error carries the log's last lines.
+ */
+export async function runLogged(
+  file: string,
+  args: readonly string[],
+  { logFile, cwd, timeoutMs }: { logFile: string; cwd?: string; timeoutMs: number },
+): Promise<void> {
+  const command = [file, ...args].join(' ');
+  const log = await open(logFile, 'a');
+  try {
+    await log.write(`\n$ ${command}\n`);
+    const child = spawn(file, args, { cwd, stdio: ['ignore', log.fd, log.fd] });
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    const exit = await new Promise<{ code: number | null; signal: string | null; error?: Error }>(
+      (resolve) => {
+        child.once('error', (error) => resolve({ code: null, signal: null, error }));
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+      },
+    ).finally(() => clearTimeout(timer));
+    if (exit.error) {
+      throw new CommandFailedError(command, (exit.error as NodeJS.ErrnoException).code, exit.error.message, {
+        cause: exit.error,
+      });
+    }
+    if (exit.code !== 0) {
+      throw new CommandFailedError(command, exit.code ?? exit.signal ?? undefined, await tail(logFile, 15));
+    }
+  } finally {
+    await log.close();
+  }
 }
 
 /** True when `file` can be executed (it exists on PATH or as a path). */

@@ -2,11 +2,16 @@ import { redactText } from '@backbone/config';
 import { ServiceStartError, StackError } from './errors.ts';
 import { ensureKafka, probeKafka, stopKafka } from './kafka.ts';
 import { stackEndpoints, type StackOptions } from './options.ts';
-import { ensurePostgres, probePostgres, stopPostgres } from './postgres.ts';
+import { ensurePlainPostgres, probePostgres, stopPlainPostgres, type PostgresProbe } from './postgres.ts';
 import { ensureRedis, probeRedis, stopRedis } from './redis.ts';
 import { readState, updateState, withStackLock, type StackState } from './state.ts';
+import { ensureTimescaleCluster, stopTimescaleCluster, timescaleWarnings } from './timescale-cluster.ts';
 
-export type ServiceName = 'postgres' | 'redis' | 'kafka';
+/**
+ * `timescaledb`: the stack's TimescaleDB server (the default database); `postgres`: the machine's
+ * plain PostgreSQL, the target of the plain-PostgreSQL storage-mode tests.
+ */
+export type ServiceName = 'timescaledb' | 'postgres' | 'redis' | 'kafka';
 
 /** One service as `stack status` reports it: always from a live probe. */
 export interface ServiceStatus {
@@ -24,33 +29,60 @@ export interface ServiceStatus {
 }
 
 /**
- * Probes the three services in parallel.
+ * Probes the four services in parallel.
  *
  * @example const down = (await stackStatus(stackOptions())).filter((s) => s.state === 'down');
  */
 export async function stackStatus(options: StackOptions): Promise<ServiceStatus[]> {
   const endpoints = stackEndpoints(options);
-  const [state, postgres, redis, kafka] = await Promise.all([
+  const [state, timescaledb, postgres, redis, kafka] = await Promise.all([
     readState(options.cacheDir),
     probePostgres(options.postgres),
+    probePostgres(options.plainPostgres),
     probeRedis(options.redis),
     probeKafka(options.kafka),
   ]);
   const managedBy = (service: ServiceName): ServiceStatus['managedBy'] =>
     state[service] ? 'backbone' : 'external';
+  const postgresStatus = (
+    service: 'timescaledb' | 'postgres',
+    probe: PostgresProbe,
+    url: string,
+    database: string,
+    warnings: (up: PostgresProbe & { state: 'up' }) => string[],
+  ): ServiceStatus => ({
+    service,
+    endpoint: redactText(url),
+    state: probe.state,
+    version:
+      probe.state !== 'up'
+        ? undefined
+        : service === 'timescaledb' && probe.timescaledb.available !== undefined
+          ? `${probe.version}; TimescaleDB ${probe.timescaledb.available}`
+          : probe.version,
+    managedBy: managedBy(service),
+    error: probe.state === 'down' ? redactText(probe.error.message) : undefined,
+    warnings:
+      probe.state === 'up'
+        ? [
+            ...(probe.databaseExists
+              ? []
+              : [`database ${database} does not exist; \`./backbone stack up\` creates it`]),
+            ...warnings(probe),
+          ]
+        : [],
+  });
   return [
-    {
-      service: 'postgres',
-      endpoint: redactText(endpoints.databaseUrl),
-      state: postgres.state,
-      version: postgres.state === 'up' ? postgres.version : undefined,
-      managedBy: managedBy('postgres'),
-      error: postgres.state === 'down' ? redactText(postgres.error.message) : undefined,
-      warnings:
-        postgres.state === 'up' && !postgres.databaseExists
-          ? [`database ${options.postgres.database} does not exist; \`./backbone stack up\` creates it`]
-          : [],
-    },
+    postgresStatus('timescaledb', timescaledb, endpoints.databaseUrl, options.postgres.database, (up) =>
+      timescaleWarnings(up, options.postgres),
+    ),
+    postgresStatus(
+      'postgres',
+      postgres,
+      endpoints.plainDatabaseUrl,
+      options.plainPostgres.database,
+      () => [],
+    ),
     {
       service: 'redis',
       endpoint: endpoints.redisUrl,
@@ -73,7 +105,8 @@ export async function stackStatus(options: StackOptions): Promise<ServiceStatus[
 }
 
 /**
- * Brings PostgreSQL, Redis and Kafka up, reusing what already answers and starting the rest.
+ * Brings TimescaleDB, the plain PostgreSQL, Redis and Kafka up, reusing what already answers and
+ * starting the rest (building the TimescaleDB extension first when it is missing).
  * Idempotent. When a step fails, stops what this call started before rethrowing, so a failed
  * `up` leaves nothing half-started.
  *
@@ -82,9 +115,12 @@ export async function stackStatus(options: StackOptions): Promise<ServiceStatus[
 export async function stackUp(options: StackOptions): Promise<ServiceStatus[]> {
   await withStackLock(options.cacheDir, async () => {
     const startedNow: ServiceName[] = [];
-    let current: ServiceName = 'postgres';
+    let current: ServiceName = 'timescaledb';
     try {
-      const postgres = await ensurePostgres(options.postgres, options.log);
+      const timescaledb = await ensureTimescaleCluster(options);
+      if (timescaledb) await record(options, startedNow, 'timescaledb', timescaledb);
+      current = 'postgres';
+      const postgres = await ensurePlainPostgres(options.plainPostgres, options.log);
       if (postgres) await record(options, startedNow, 'postgres', postgres);
       current = 'redis';
       const redis = await ensureRedis(options.redis, {
@@ -132,7 +168,8 @@ async function record<S extends ServiceName>(
 
 async function stopService(options: StackOptions, service: ServiceName): Promise<void> {
   const state = await readState(options.cacheDir);
-  if (service === 'postgres' && state.postgres) await stopPostgres(state.postgres);
+  if (service === 'timescaledb' && state.timescaledb) await stopTimescaleCluster(state.timescaledb);
+  if (service === 'postgres' && state.postgres) await stopPlainPostgres(state.postgres);
   if (service === 'redis' && state.redis) await stopRedis(state.redis);
   if (service === 'kafka' && state.kafka) await stopKafka(state.kafka);
   await updateState(options.cacheDir, (next) => {
@@ -141,7 +178,7 @@ async function stopService(options: StackOptions, service: ServiceName): Promise
 }
 
 /**
- * Stops what `stackUp` started (Kafka first, PostgreSQL last), and nothing it merely reused.
+ * Stops what `stackUp` started (Kafka first, TimescaleDB last), and nothing it merely reused.
  * Returns the services it stopped.
  *
  * @example const stopped = await stackDown(stackOptions()); // ['kafka'] or []
@@ -150,8 +187,8 @@ export async function stackDown(options: StackOptions): Promise<ServiceName[]> {
   return withStackLock(options.cacheDir, async () => {
     const state = await readState(options.cacheDir);
     const stopped: ServiceName[] = [];
-    const failures: string[] = [];
-    for (const service of ['kafka', 'redis', 'postgres'] as const) {
+    const failures: { service: ServiceName; message: string }[] = [];
+    for (const service of ['kafka', 'redis', 'postgres', 'timescaledb'] as const) {
       if (!state[service]) continue;
       options.log(`stopping ${service}`);
       try {
@@ -159,13 +196,14 @@ export async function stackDown(options: StackOptions): Promise<ServiceName[]> {
         stopped.push(service);
       } catch (error) {
         // Keep going: one stuck service must not keep the others running.
-        failures.push(`${service}: ${error instanceof Error ? error.message : String(error)}`);
+        failures.push({ service, message: error instanceof Error ? error.message : String(error) });
       }
     }
-    if (failures.length > 0) {
+    const [first] = failures;
+    if (first) {
       throw new StackError(
-        failures[0]?.startsWith('postgres') ? 'postgres' : 'kafka',
-        `could not stop: ${failures.join('; ')}`,
+        first.service,
+        `could not stop: ${failures.map(({ service, message }) => `${service}: ${message}`).join('; ')}`,
       );
     }
     return stopped;

@@ -7,6 +7,9 @@ import lockfile from 'proper-lockfile';
  * after every start, so a crash half-way through `up` still leaves `down` able to clean up.
  */
 export interface StackState {
+  /** The stack's own TimescaleDB cluster, started with pg_ctl as the postgres user. */
+  timescaledb?: { kind: 'pg_ctl'; binDir: string; dataDir: string; port: number; startedAt: string };
+  /** The machine's plain PostgreSQL, when `up` had to start its Debian cluster. */
   postgres?: { kind: 'pg_ctlcluster'; version: string; cluster: string; port: number; startedAt: string };
   redis?: { pid: number; port: number; startedAt: string };
   kafka?: { pid: number; port: number; propertiesFile: string; startedAt: string };
