@@ -46,7 +46,7 @@ export interface StackOptions {
   /**
    * The TimescaleDB release tarball `up` builds when the extension is not installed and no
    * package provides it; `<stem>-*.patch` files next to it are applied. Default
-   * `<rootDir>/../shared/vendor/timescaledb-2.28.3.tar.gz`.
+   * `<rootDir>/../shared/vendor/timescaledb-2.28.3.tar.gz`; `stack up --timescaledb-source`.
    */
   timescaledbSource: string;
   redis: RedisEndpoint;

@@ -67,13 +67,21 @@ export async function runLogged(
   try {
     await log.write(`\n$ ${command}\n`);
     const child = spawn(file, args, { cwd, stdio: ['ignore', log.fd, log.fd] });
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+    }, timeoutMs);
     const exit = await new Promise<{ code: number | null; signal: string | null; error?: Error }>(
       (resolve) => {
-        child.once('error', (error) => resolve({ code: null, signal: null, error }));
-        child.once('exit', (code, signal) => resolve({ code, signal }));
+        child.once('error', (error) => {
+          resolve({ code: null, signal: null, error });
+        });
+        child.once('exit', (code, signal) => {
+          resolve({ code, signal });
+        });
       },
-    ).finally(() => clearTimeout(timer));
+    ).finally(() => {
+      clearTimeout(timer);
+    });
     if (exit.error) {
       throw new CommandFailedError(command, (exit.error as NodeJS.ErrnoException).code, exit.error.message, {
         cause: exit.error,

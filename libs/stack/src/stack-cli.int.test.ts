@@ -23,21 +23,25 @@ async function backbone(args: string[]): Promise<{ code: number; stdout: string;
 }
 
 describe('./backbone stack', () => {
-  it('status --json shows PostgreSQL, Redis and Kafka up with their versions, exit 0', async () => {
+  it('status --json shows TimescaleDB, the plain PostgreSQL, Redis and Kafka up with their versions, exit 0', async () => {
     const { code, stdout } = await backbone(['stack', 'status', '--json']);
     expect(code).toBe(0);
     const { services } = JSON.parse(stdout) as {
       services: { service: string; state: string; version?: string; endpoint: string }[];
     };
     expect(services.map(({ service, state }) => [service, state])).toEqual([
+      ['timescaledb', 'up'],
       ['postgres', 'up'],
       ['redis', 'up'],
       ['kafka', 'up'],
     ]);
-    expect(services[0]?.version).toMatch(/^PostgreSQL \d+/);
-    expect(services[1]?.version).toMatch(/^\d+\.\d+/);
-    expect(services[2]?.version).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(services[2]?.endpoint).toBe('127.0.0.1:9092');
+    expect(services[0]?.version).toMatch(/^PostgreSQL \d+.*; TimescaleDB \d+\.\d+\.\d+$/);
+    expect(services[0]?.endpoint).toBe('postgres://postgres@127.0.0.1:5433/backbone');
+    expect(services[1]?.version).toMatch(/^PostgreSQL \d+/);
+    expect(services[1]?.endpoint).toBe('postgres://postgres@127.0.0.1:5432/backbone');
+    expect(services[2]?.version).toMatch(/^\d+\.\d+/);
+    expect(services[3]?.version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(services[3]?.endpoint).toBe('127.0.0.1:9092');
   });
 
   // With a Docker engine this would start docker/compose.yaml, so it runs only where none answers.

@@ -12,7 +12,7 @@ import { MissingToolError, PortInUseError, ServiceStartError } from './errors.ts
 import { freePort } from './free-port.ts';
 import { ensureKafka, kafkaFiles, probeKafka } from './kafka.ts';
 import { stackOptions, type StackOptionsInput } from './options.ts';
-import { ensurePostgres, probePostgres } from './postgres.ts';
+import { ensurePlainPostgres, probePostgres } from './postgres.ts';
 import { isPortOpen, pollUntil } from './process.ts';
 import { ensureRedis, probeRedis, stopRedis } from './redis.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
@@ -62,27 +62,31 @@ describe('the shared local stack', () => {
   it('reports every service up with its version, from live probes', async () => {
     const statuses = await stackStatus(stackOptions());
     expect(statuses.map((status) => [status.service, status.state])).toEqual([
+      ['timescaledb', 'up'],
       ['postgres', 'up'],
       ['redis', 'up'],
       ['kafka', 'up'],
     ]);
+    expect(statuses.find((status) => status.service === 'timescaledb')?.version).toMatch(
+      /^PostgreSQL \d+.*; TimescaleDB \d+\.\d+\.\d+$/,
+    );
     expect(statuses.find((status) => status.service === 'postgres')?.version).toMatch(/^PostgreSQL \d+/);
     expect(statuses.find((status) => status.service === 'redis')?.version).toMatch(/^\d+\.\d+/);
     expect(statuses.find((status) => status.service === 'kafka')?.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 });
 
-describe('PostgreSQL', () => {
+describe('the plain PostgreSQL', () => {
   it('reuses the server that answers and creates the configured database when it is missing', async () => {
     const database = `backbone_stack_${randomBytes(4).toString('hex')}`;
-    const endpoint = { ...stackOptions().postgres, database };
+    const endpoint = { ...stackOptions().plainPostgres, database };
     expect(await probePostgres(endpoint)).toMatchObject({ state: 'up', databaseExists: false });
     try {
       // Reused, so nothing for `down` to stop.
-      expect(await ensurePostgres(endpoint, () => undefined)).toBeUndefined();
+      expect(await ensurePlainPostgres(endpoint, () => undefined)).toBeUndefined();
       expect(await probePostgres(endpoint)).toMatchObject({ state: 'up', databaseExists: true });
       // Idempotent.
-      expect(await ensurePostgres(endpoint, () => undefined)).toBeUndefined();
+      expect(await ensurePlainPostgres(endpoint, () => undefined)).toBeUndefined();
     } finally {
       const admin = new pg.Client({ ...endpoint, database: 'postgres' });
       await admin.connect();
@@ -104,10 +108,10 @@ describe('a private Kafka broker', () => {
         managedBy: 'backbone',
         version: '4.3.1',
       });
-      // PostgreSQL and Redis answered already: reused, so not ours to stop.
+      // TimescaleDB, PostgreSQL and Redis answered already: reused, so not ours to stop.
       expect(
         first.filter((status) => status.managedBy === 'external').map((status) => status.service),
-      ).toEqual(['postgres', 'redis']);
+      ).toEqual(['timescaledb', 'postgres', 'redis']);
       const state = await readState(options.cacheDir);
       expect(state.kafka?.pid).toBeGreaterThan(0);
 
@@ -126,6 +130,7 @@ describe('a private Kafka broker', () => {
       expect(after.find((status) => status.service === 'kafka')?.error).toBeTruthy();
       // down stopped only what up started.
       expect(after.filter((status) => status.state === 'up').map((status) => status.service)).toEqual([
+        'timescaledb',
         'postgres',
         'redis',
       ]);
@@ -342,7 +347,7 @@ describe('faults', () => {
 
   it('names the user and the fix when PostgreSQL answers but refuses the connection', async () => {
     const user = `no_such_role_${randomBytes(4).toString('hex')}`;
-    const failure = ensurePostgres({ ...stackOptions().postgres, user }, () => undefined);
+    const failure = ensurePlainPostgres({ ...stackOptions().plainPostgres, user }, () => undefined);
     await expect(failure).rejects.toBeInstanceOf(ServiceStartError);
     await expect(failure).rejects.toThrow(`answers but refused user ${user}`);
     await expect(failure).rejects.toThrow(/pg_hba\.conf/);
@@ -350,7 +355,7 @@ describe('faults', () => {
 
   it('explains what to do when nothing answers on the PostgreSQL port and no cluster can be started there', async () => {
     const port = await freePort();
-    const failure = ensurePostgres({ ...stackOptions().postgres, port }, () => undefined);
+    const failure = ensurePlainPostgres({ ...stackOptions().plainPostgres, port }, () => undefined);
     await expect(failure).rejects.toBeInstanceOf(ServiceStartError);
     await expect(failure).rejects.toThrow(`nothing answers at 127.0.0.1:${port}`);
   });

@@ -91,6 +91,11 @@ export interface TimescaledbInstallOptions {
    * directories; apt packages are not considered then. For tests and for checking a build.
    */
   destDir?: string;
+  /**
+   * Install missing build tools with apt-get when running as root (default true). False makes a
+   * missing tool an error naming the apt-get line even as root.
+   */
+  installMissingPackages?: boolean;
   log: (message: string) => void;
 }
 
@@ -222,21 +227,22 @@ export async function buildTimescaledb(
   }
   const patches = await sourcePatches(source);
   let missing = await missingBuildTools(options, paths, patches);
-  if (missing.length > 0) {
+  const packagesOf = (tools: typeof missing): string[] => [...new Set(tools.map((tool) => tool.pkg))];
+  if (missing.length > 0 && (options.installMissingPackages ?? true)) {
     await aptInstall(
       'timescaledb',
-      [...new Set(missing.map((tool) => tool.pkg))],
+      packagesOf(missing),
       missing.map((tool) => tool.what),
       log,
     );
     missing = await missingBuildTools(options, paths, patches);
-    if (missing.length > 0) {
-      throw new MissingToolError(
-        'timescaledb',
-        missing.map((tool) => tool.what),
-        `sudo apt-get install -y ${[...new Set(missing.map((tool) => tool.pkg))].join(' ')}`,
-      );
-    }
+  }
+  if (missing.length > 0) {
+    throw new MissingToolError(
+      'timescaledb',
+      missing.map((tool) => tool.what),
+      `sudo apt-get install -y ${packagesOf(missing).join(' ')}`,
+    );
   }
 
   const buildRoot = join(options.cacheDir, 'timescaledb', 'build', tarballStem(source));

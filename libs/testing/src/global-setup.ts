@@ -13,9 +13,9 @@ import type {} from './endpoints.ts';
 /**
  * Runs once per test run, before any test file. Finds the services the integration tests talk
  * to and hands their endpoints to the tests (`inject('endpoints')`):
- *   1. the local stack when all three services already answer (the usual case: `npm test` runs
- *      `./backbone stack up` first);
- *   2. otherwise, when none of the three answers and a Docker engine does, testcontainers runs
+ *   1. the local stack when all four services (TimescaleDB, the plain PostgreSQL, Redis, Kafka)
+ *      already answer (the usual case: `npm test` runs `./backbone stack up` first);
+ *   2. otherwise, when none of the four answers and a Docker engine does, testcontainers runs
  *      docker/compose.yaml's timescaledb, redis and kafka services (the production images; the
  *      same ports, so the endpoints do not change) for this run, and removes them after it;
  *   3. otherwise the local stack brought up through @backbone/stack (Kafka from the Apache jars).
@@ -31,7 +31,7 @@ export async function setup(project: TestProject): Promise<(() => Promise<void>)
     source = 'the running local stack';
   } else if (statuses.every((status) => status.state === 'down') && (await dockerEngineVersion())) {
     // The containers publish the same 127.0.0.1 ports, so they are used only when none of the
-    // three answers locally: a local PostgreSQL or Redis would keep compose from binding its port.
+    // four answers locally: a local PostgreSQL or Redis would keep compose from binding its port.
     // Loaded only here: machines without Docker never load testcontainers.
     const { DockerComposeEnvironment, Wait } = await import('testcontainers');
     const containers = await new DockerComposeEnvironment(join(options.rootDir, 'docker'), 'compose.yaml')
@@ -62,7 +62,7 @@ export async function setup(project: TestProject): Promise<(() => Promise<void>)
 
 function describe(status: ServiceStatus): string {
   const version =
-    status.service === 'postgres'
+    status.service === 'postgres' || status.service === 'timescaledb'
       ? (/^PostgreSQL \S+/.exec(status.version ?? '')?.[0] ?? status.version)
       : status.version;
   return `${status.service} ${version ?? status.state} at ${status.endpoint}`;

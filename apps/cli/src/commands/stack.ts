@@ -10,34 +10,48 @@ import {
 import type { Command } from 'commander';
 
 /**
- * `./backbone stack up|down|status [--json]`: the local PostgreSQL, Redis and Apache Kafka.
- * Failures set exit code 1 and print the stack's own message, which says what to do.
+ * `./backbone stack up|down|status [--json]`: the local TimescaleDB, plain PostgreSQL, Redis and
+ * Apache Kafka. Failures set exit code 1 and print the stack's own message, which says what to do.
  */
 export function registerStackCommand(program: Command): void {
   const stack = program
     .command('stack')
-    .description('The local PostgreSQL, Redis and Apache Kafka (no Docker needed)');
+    .description('The local TimescaleDB, plain PostgreSQL, Redis and Apache Kafka (no Docker needed)');
 
   stack
     .command('up')
     .description(
-      'Reuse what answers, start what does not (Kafka from the Apache jars), wait until all answer',
+      'Reuse what answers, start what does not (its own TimescaleDB cluster on 5433, building the ' +
+        'extension once when missing; Kafka from the Apache jars), wait until all answer',
     )
     .option('--json', 'print the resulting status as JSON')
     .option('--docker', 'run docker/compose.yaml instead (needs a Docker engine)')
     .option('--redis-maxmemory <size>', 'maxmemory of a redis-server it starts, noeviction (default 1gb)')
-    .action(async (flags: { json?: boolean; docker?: boolean; redisMaxmemory?: string }) => {
-      await report(async () => {
-        const options = stackOptions({
-          ...(flags.redisMaxmemory === undefined ? {} : { redisMaxmemory: flags.redisMaxmemory }),
-          log: (message) => process.stderr.write(`stack: ${message}\n`),
+    .option(
+      '--timescaledb-source <tarball>',
+      'TimescaleDB release tarball to build when the extension is missing and no package has it; ' +
+        '<stem>-*.patch files next to it are applied (default ../shared/vendor/timescaledb-2.28.3.tar.gz)',
+    )
+    .action(
+      async (flags: {
+        json?: boolean;
+        docker?: boolean;
+        redisMaxmemory?: string;
+        timescaledbSource?: string;
+      }) => {
+        await report(async () => {
+          const options = stackOptions({
+            ...(flags.redisMaxmemory === undefined ? {} : { redisMaxmemory: flags.redisMaxmemory }),
+            ...(flags.timescaledbSource === undefined ? {} : { timescaledbSource: flags.timescaledbSource }),
+            log: (message) => process.stderr.write(`stack: ${message}\n`),
+          });
+          if (flags.docker) await composeUp(options);
+          const statuses = flags.docker ? await stackStatus(options) : await stackUp(options);
+          print(statuses, flags.json);
+          return statuses.every((status) => status.state === 'up');
         });
-        if (flags.docker) await composeUp(options);
-        const statuses = flags.docker ? await stackStatus(options) : await stackUp(options);
-        print(statuses, flags.json);
-        return statuses.every((status) => status.state === 'up');
-      });
-    });
+      },
+    );
 
   stack
     .command('down')
@@ -108,10 +122,14 @@ function print(statuses: ServiceStatus[], json: boolean | undefined): void {
   }
 }
 
-/** "PostgreSQL 15.14 (Debian …) on x86_64…" → "PostgreSQL 15.14". */
+/** "PostgreSQL 15.14 (Debian …) on x86_64…; TimescaleDB 2.28.3" → "PostgreSQL 15.14, TimescaleDB 2.28.3". */
 function shortVersion(status: ServiceStatus): string {
   const version = status.version ?? 'unknown';
-  if (status.service === 'postgres') return /^PostgreSQL \S+/.exec(version)?.[0] ?? version;
+  if (status.service === 'timescaledb' || status.service === 'postgres') {
+    const postgres = /^PostgreSQL \S+/.exec(version)?.[0] ?? version;
+    const timescaledb = /; (TimescaleDB \S+)$/.exec(version)?.[1];
+    return timescaledb ? `${postgres}, ${timescaledb}` : postgres;
+  }
   if (status.service === 'redis') return `Redis ${version}`;
   return `Apache Kafka ${version}`;
 }
