@@ -105,7 +105,7 @@ export function registerStartCommand(program: Command): void {
 
 /** Everything the workers expect to find: the stack, the schema, the topics, the fixture data. */
 async function prepare(config: SystemConfig, logger: Logger, fixtures: boolean): Promise<void> {
-  logger.info({}, 'stack: bringing up PostgreSQL, Redis and Kafka where they are not running');
+  logger.info({}, 'stack: bringing up TimescaleDB, PostgreSQL, Redis and Kafka where they are not running');
   const log = (message: string): void => {
     logger.info({}, `stack: ${message}`);
   };
