@@ -50,7 +50,7 @@ describe('docker/compose.yaml', () => {
     const plain = Object.entries(compose.services)
       .filter(([, definition]) => definition.profiles === undefined)
       .map(([name]) => name);
-    expect(plain.sort()).toEqual(['kafka', 'redis', 'timescaledb']);
+    expect(plain.sort()).toEqual(['kafka', 'postgres', 'redis', 'timescaledb']);
     for (const name of ['migrate', 'otel-collector', 'prometheus', ...WORKERS.map((worker) => worker.app)])
       expect(service(name).profiles).toEqual(['app']);
   });

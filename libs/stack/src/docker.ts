@@ -20,7 +20,7 @@ export async function dockerEngineVersion(): Promise<string | undefined> {
 }
 
 /**
- * `docker compose -f docker/compose.yaml up -d --wait`: the same three services in containers,
+ * `docker compose -f docker/compose.yaml up -d --wait`: the same four services in containers,
  * waiting for their healthchecks. Refuses with a clear error when no Docker engine answers.
  */
 export async function composeUp(options: Pick<StackOptions, 'rootDir'>): Promise<void> {

@@ -36,12 +36,12 @@ export async function setup(project: TestProject): Promise<(() => Promise<void>)
     const { DockerComposeEnvironment, Wait } = await import('testcontainers');
     const containers = await new DockerComposeEnvironment(join(options.rootDir, 'docker'), 'compose.yaml')
       .withDefaultWaitStrategy(Wait.forHealthCheck())
-      .up(['timescaledb', 'redis', 'kafka']);
+      .up(['timescaledb', 'postgres', 'redis', 'kafka']);
     teardown = async () => {
       await containers.down();
     };
     statuses = await stackStatus(options);
-    source = 'testcontainers (docker/compose.yaml: timescaledb, redis, kafka)';
+    source = 'testcontainers (docker/compose.yaml: timescaledb, postgres, redis, kafka)';
   } else {
     const down = statuses.filter((status) => status.state === 'down').map((status) => status.service);
     process.stdout.write(
