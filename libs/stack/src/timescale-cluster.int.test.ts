@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MissingToolError, ServiceStartError } from './errors.ts';
 import { freePort } from './free-port.ts';
 import { stackOptions, type StackOptions } from './options.ts';
-import { findPostgresServer, postgresOwnedDir } from './postgres-cluster.ts';
+import { findPostgresServer, postgresOwnedDir, stopCluster } from './postgres-cluster.ts';
 import { probePostgres } from './postgres.ts';
 import { pollUntil } from './process.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
@@ -22,6 +22,8 @@ import { ensureTimescaledbInstalled, findTimescaledb } from './timescaledb-insta
 // cluster a test starts is stopped in afterAll, also when the test failed half-way.
 const tempDirs: string[] = [];
 const startedClusters: StackOptions[] = [];
+/** Data directories of clusters started by a child process, stopped here whatever the child did. */
+const childClusters: string[] = [];
 // The vendored release (the repository's ../shared/vendor), as `stack up` would build it.
 const vendor = stackOptions().timescaledbSource;
 
@@ -38,6 +40,8 @@ afterAll(async () => {
     const started = (await readState(options.cacheDir)).timescaledb;
     if (started) await stopTimescaleCluster(started);
   }
+  const server = await findPostgresServer();
+  for (const dataDir of childClusters) if (server) await stopCluster('timescaledb', server.binDir, dataDir);
   await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -203,6 +207,41 @@ describe("the stack's own TimescaleDB cluster", () => {
       `the postgres user cannot write to ${join(locked, 'timescaledb', '5433')}: ${locked} (mode 700) is not traversable by others; chmod o+x ${locked}`,
     );
   });
+
+  it(
+    'runs initdb and pg_ctl directly when up itself runs as the postgres user',
+    { timeout: 60_000 },
+    async () => {
+      const cacheDir = await tempCacheDir();
+      await promisify(execFile)('chown', ['postgres', cacheDir]);
+      const port = await freePort();
+      childClusters.push(join(cacheDir, 'timescaledb', String(port), 'data'));
+      const source = (file: string): string => JSON.stringify(join(import.meta.dirname, file));
+      const script = `const { stackOptions } = await import(${source('options.ts')});
+      const { ensureTimescaleCluster, stopTimescaleCluster } = await import(${source('timescale-cluster.ts')});
+      const options = stackOptions({ cacheDir: ${JSON.stringify(cacheDir)}, postgres: { port: ${port} } });
+      const started = await ensureTimescaleCluster(options);
+      const { probePostgres } = await import(${source('postgres.ts')});
+      const probe = await probePostgres(options.postgres);
+      await stopTimescaleCluster(started);
+      process.stdout.write(JSON.stringify({ user: (await import('node:os')).userInfo().username, started, probe }));`;
+      const { stdout } = await promisify(execFile)('runuser', [
+        '-u',
+        'postgres',
+        '--',
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        script,
+      ]);
+      expect(JSON.parse(stdout)).toMatchObject({
+        user: 'postgres',
+        started: { kind: 'pg_ctl', port },
+        probe: { state: 'up', databaseExists: true, timescaledb: { preloaded: true, available: '2.28.3' } },
+      });
+      expect(await probePostgres({ ...stackOptions().postgres, port })).toMatchObject({ state: 'down' });
+    },
+  );
 
   it('says to run as root when neither root nor the postgres user starts it', async () => {
     // The real check, from a process running as `nobody` (the repository is world-readable).
