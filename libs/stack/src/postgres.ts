@@ -25,7 +25,11 @@ export interface TimescaledbOnServer {
   /** `default_version` when the extension is installed for the server's binaries. */
   available: string | undefined;
   preloaded: boolean;
-  /** `timescaledb.telemetry_level`; undefined when the library is not loaded. */
+  /**
+   * `timescaledb.telemetry_level` as the `postgres` database sees it: the configured value, or
+   * undefined when the library is not loaded or the setting is left at its default (the default
+   * is defined by the versioned library, which only databases with the extension load).
+   */
   telemetryLevel: string | undefined;
   /** Present when preloaded: the worker settings TimescaleDB's scheduler depends on. */
   workers:
@@ -88,8 +92,7 @@ export async function probePostgres(endpoint: PostgresEndpoint): Promise<Postgre
       timescaledb: {
         available: row.timescaledb ?? undefined,
         preloaded,
-        // An unloaded library's placeholder setting answers '' rather than null.
-        telemetryLevel: row.telemetry || undefined,
+        telemetryLevel: row.telemetry ?? undefined,
         workers:
           preloaded && row.max_background_workers
             ? {
