@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,8 +24,35 @@ const tempDirs: string[] = [];
 const startedClusters: StackOptions[] = [];
 /** Data directories of clusters started by a child process, stopped here whatever the child did. */
 const childClusters: string[] = [];
-// The vendored release (the repository's ../shared/vendor), as `stack up` would build it.
-const vendor = stackOptions().timescaledbSource;
+/**
+ * A source tarball shaped like the vendored release (a `timescaledb-2.28.3/` tree and a patch
+ * beside it), small enough to extract in milliseconds: the build steps up to cmake are the
+ * product's, the release's contents do not matter to them, and the test does not depend on
+ * where the repository's ../shared/vendor is.
+ */
+async function fixtureSource(): Promise<{ tarball: string; patch: string }> {
+  const dir = await tempCacheDir();
+  const tree = join(dir, 'timescaledb-2.28.3', 'tsl', 'src', 'bgw_policy');
+  await mkdir(tree, { recursive: true });
+  await writeFile(join(tree, 'job.c'), 'CommitTransactionCommand();\nPortalDrop(portal, false);\n');
+  await writeFile(join(dir, 'timescaledb-2.28.3', 'version.config'), 'version = 2.28.3\n');
+  const tarball = join(dir, 'timescaledb-2.28.3.tar.gz');
+  await promisify(execFile)('tar', ['czf', tarball, '-C', dir, 'timescaledb-2.28.3']);
+  const patch = 'timescaledb-2.28.3-portal-drop.patch';
+  await writeFile(
+    join(dir, patch),
+    [
+      '--- a/tsl/src/bgw_policy/job.c',
+      '+++ b/tsl/src/bgw_policy/job.c',
+      '@@ -1,2 +1,3 @@',
+      ' CommitTransactionCommand();',
+      '+portal->status = PORTAL_DONE;',
+      ' PortalDrop(portal, false);',
+      '',
+    ].join('\n'),
+  );
+  return { tarball, patch };
+}
 
 /** A cache directory the postgres user can reach (mkdtemp makes it 700). */
 async function tempCacheDir(): Promise<string> {
@@ -317,7 +344,7 @@ describe('installing the TimescaleDB extension', () => {
     const dir = await tempCacheDir();
     const failure = ensureTimescaledbInstalled({
       pgConfig: await pgConfig(),
-      source: vendor,
+      source: (await fixtureSource()).tarball,
       cacheDir: dir,
       cmake: '/nonexistent/cmake',
       destDir: join(dir, 'stage'),
@@ -332,10 +359,11 @@ describe('installing the TimescaleDB extension', () => {
 
   it('reports a failing build step with its output and the log file, and resumes after the extraction', async () => {
     const dir = await tempCacheDir();
+    const source = await fixtureSource();
     const logged: string[] = [];
     const options = {
       pgConfig: await pgConfig(),
-      source: vendor,
+      source: source.tarball,
       cacheDir: dir,
       // A cmake that fails: `false` exits 1 whatever it is given.
       cmake: 'false',
@@ -351,7 +379,7 @@ describe('installing the TimescaleDB extension', () => {
     );
     await expect(failure).rejects.toThrow(`The whole log: ${buildRoot}/build.log`);
     expect(logged).toEqual([
-      `building TimescaleDB 2.28.3 from ${vendor} with timescaledb-2.28.3-portal-drop.patch, about 3 minutes on 2 cores (once; log: ${buildRoot}/build.log)`,
+      `building TimescaleDB 2.28.3 from ${source.tarball} with ${source.patch}, about 3 minutes on 2 cores (once; log: ${buildRoot}/build.log)`,
     ]);
     // The patch was applied, and the extracted tree is kept for the next attempt.
     expect(await readFile(join(buildRoot, 'src/tsl/src/bgw_policy/job.c'), 'utf8')).toContain(
