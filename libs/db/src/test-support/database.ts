@@ -68,8 +68,8 @@ export const DATABASE_SERVERS: readonly DatabaseServer[] = ['timescaledb', 'plai
  * the testing lib's global setup, which this project's compilation does not see.
  */
 export function databaseServerUrl(server: DatabaseServer): string {
-  const endpoints = (inject as unknown as (key: 'endpoints') => { databaseUrl: string; plainDatabaseUrl: string })(
-    'endpoints',
-  );
+  const endpoints = (
+    inject as unknown as (key: 'endpoints') => { databaseUrl: string; plainDatabaseUrl: string }
+  )('endpoints');
   return server === 'plain' ? endpoints.plainDatabaseUrl : endpoints.databaseUrl;
 }
