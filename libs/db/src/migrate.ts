@@ -42,7 +42,7 @@ const MIGRATE_LOCK_KEY = '7342021133337091234';
  * Applies the pending migrations, each in its own transaction and recorded in
  * `backbone.schema_migrations`, then reconciles the storage policies with the options. Holds a
  * session advisory lock for the whole run, so concurrent runs apply each migration once. Needs
- * one dedicated connection (a pg Client or PoolClient, or PGlite), not a pool.
+ * one dedicated connection (a pg Client or PoolClient), not a pool.
  *
  * @example const result = await migrate(client, { storage: config.storage });
  */
