@@ -4,7 +4,7 @@
  * with uncompressed ones. Not part of `npm test` or `npm run bench`; its figures are in
  * docs/storage.md ("TimescaleDB").
  *
- *   node tools/bench/timescale-compression.ts [--symbols 10] [--days 30] [--batch 5000] [--repetitions 3]
+ *   npm run bench:timescale -- [--symbols 10] [--days 30] [--batch 20000] [--repetitions 5]
  *
  * Writes bench/results/timescale-compression-<timestamp>.json (every sample). Needs the local
  * stack's TimescaleDB (`./backbone stack up`; `database.url` from the config).
@@ -28,8 +28,8 @@ const { values } = parseArgs({
   options: {
     symbols: { type: 'string', default: '10' },
     days: { type: 'string', default: '30' },
-    batch: { type: 'string', default: '5000' },
-    repetitions: { type: 'string', default: '3' },
+    batch: { type: 'string', default: '20000' },
+    repetitions: { type: 'string', default: '5' },
   },
 });
 const symbols = Array.from({ length: Number(values.symbols) }, (_, i) => `SYM${String(i).padStart(2, '0')}`);
@@ -97,7 +97,8 @@ function merges(kind: 'corrections' | 'late', repetition: number, state: string)
     open: 2,
     high: 2.5,
     low: 1.5,
-    close: 2 + repetition / 1000,
+    // Unique per sample, so every correction differs from whatever an earlier sample wrote.
+    close: 2 + (2 * repetition + (state === 'compressed' ? 0 : 1)) / 1000,
     volume: 1,
     source: 'bench-resend',
   }));
@@ -167,14 +168,14 @@ async function main(): Promise<void> {
       const after = Number(size?.after_compression_total_bytes);
       log(`compression: ${String(before)} -> ${String(after)} bytes (${(before / after).toFixed(1)}x)`);
 
-      const merge: Record<string, Record<string, Series & { counts: MergeCounts[] }>> = {};
-      for (const state of ['compressed', 'uncompressed'] as const) {
-        merge[state] = {};
+      // Compressed and uncompressed alternate within each repetition, so both see the same load
+      // on this shared machine; the ratio of their medians is the figure, the rates are context.
+      const samples: Record<string, number[]> = {};
+      const counts: Record<string, MergeCounts[]> = {};
+      for (let repetition = 0; repetition < repetitions; repetition += 1) {
         for (const kind of ['corrections', 'late'] as const) {
-          const samples: number[] = [];
-          const counts: MergeCounts[] = [];
-          for (let repetition = 0; repetition < repetitions; repetition += 1) {
-            // Each repetition starts from the same state: merges leave decompressed rows behind.
+          for (const state of ['compressed', 'uncompressed'] as const) {
+            // Each sample starts from the same state: merges leave decompressed rows behind.
             if (state === 'compressed') await compressAll(client);
             else await decompressAll(client);
             const batch = merges(kind, repetition, state);
@@ -184,15 +185,23 @@ async function main(): Promise<void> {
             });
             if (merged === undefined) throw new Error('merge returned nothing');
             const landed = kind === 'late' ? merged.inserted : merged.updated;
-            if (landed !== batch.length)
+            if (landed !== batch.length) {
               throw new Error(`${kind}: ${String(landed)} of ${String(batch.length)} bars landed`);
-            counts.push(merged);
-            samples.push(Math.round(batch.length / seconds));
+            }
+            const key = `${state} ${kind}`;
+            (counts[key] ??= []).push(merged);
+            (samples[key] ??= []).push(Math.round(batch.length / seconds));
           }
-          merge[state][kind] = { ...series(samples), counts };
-          log(`${state} ${kind}: ${samples.join(' / ')} rows/s`);
         }
+        log(`repetition ${String(repetition + 1)}: ${JSON.stringify(samples)}`);
       }
+      const merge: Record<string, Series & { counts: MergeCounts[] }> = {};
+      for (const [key, rates] of Object.entries(samples))
+        merge[key] = { ...series(rates), counts: counts[key] ?? [] };
+      const slowdown = (kind: string): number =>
+        Math.round(
+          ((merge[`uncompressed ${kind}`]?.median ?? 0) / (merge[`compressed ${kind}`]?.median ?? 1)) * 100,
+        ) / 100;
       const results = {
         startedAt: startedAt.toISOString(),
         machine: { cores: cpus().length, loadAverageAtStart: loadavg() },
@@ -208,7 +217,13 @@ async function main(): Promise<void> {
           ratio: Math.round((before / after) * 10) / 10,
           compressSeconds,
         },
-        merge: { batchBars: batchSize, repetitions, rowsPerSecond: merge },
+        merge: {
+          batchBars: batchSize,
+          repetitions,
+          rowsPerSecond: merge,
+          // How many times faster the same merge is into uncompressed chunks.
+          uncompressedOverCompressed: { corrections: slowdown('corrections'), late: slowdown('late') },
+        },
       };
       mkdirSync(new URL('../../bench/results/', import.meta.url), { recursive: true });
       const file = new URL(

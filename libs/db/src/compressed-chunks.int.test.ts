@@ -106,6 +106,15 @@ describe('upserts into a compressed chunk on the TimescaleDB server', () => {
     const state = await chunkState();
     expect(state.compressed).toBe(true);
     expect(state.uncompressedRows).toBeGreaterThanOrEqual(3);
+    // The next run of the compression policy compresses those rows again.
+    const job = await pool.query<{ job_id: number }>(
+      `SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' AND hypertable_name = 'bars'`,
+    );
+    await pool.query(`CALL run_job(${String(job.rows[0]?.job_id)})`);
+    expect(await chunkState()).toEqual({ compressed: true, uncompressedRows: 0 });
+    expect(await pool.query('SELECT count(*)::int AS n FROM market_data.bars')).toMatchObject({
+      rows: [{ n: 2002 }],
+    });
   });
 
   it('mergeBarsIsolating (the stream sink): a correction and late bars land, a refused bar is isolated', async () => {
