@@ -1,3 +1,4 @@
+import { waitForFirstJobRuns } from '@backbone/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mergeBars, mergeBarsIsolating, type BarRow } from './merge-bars.ts';
@@ -13,7 +14,10 @@ let pool: pg.Pool;
 
 beforeAll(async () => {
   db = await createTestDatabase(databaseServerUrl('timescaledb'), 'compressed');
-  await migrate(await db.connect());
+  const client = await db.connect();
+  await migrate(client);
+  // The scheduler's first runs (compression, bar prune) would race the chunks written here.
+  await waitForFirstJobRuns(client);
   pool = createPool({ url: db.url, poolSize: 2 }, { applicationName: 'db-compressed-test' });
 });
 afterAll(async () => {
@@ -24,11 +28,13 @@ beforeEach(async () => {
   await pool.query('TRUNCATE market_data.bars');
 });
 
-// The start of a bar chunk eight weeks back (7-day chunks start on Mondays, counted from
-// 2000-01-03): old enough to compress, and the 2,000 minutes used here stay inside it.
+// The start of a bar chunk three weeks back (7-day chunks start on Mondays, counted from
+// 2000-01-03): the chunk ended over a week ago, so it is old enough to compress
+// (compressAfterDays 7), inside the 1m bars' 30-day retention, and the 2,000 minutes used here
+// stay inside it.
 const WEEK = 7 * 86_400_000;
 const MONDAY_2000 = Date.UTC(2000, 0, 3);
-const T0 = MONDAY_2000 + Math.floor((Date.now() - MONDAY_2000) / WEEK) * WEEK - 8 * WEEK;
+const T0 = MONDAY_2000 + Math.floor((Date.now() - MONDAY_2000) / WEEK) * WEEK - 3 * WEEK;
 
 function bar(minute: number, overrides: Partial<BarRow> = {}): BarRow {
   return {

@@ -12,7 +12,7 @@ import {
   databaseServerUrl,
   type TestDatabase,
 } from './test-support/database.ts';
-import { waitFor } from '@backbone/testing';
+import { waitFor, waitForFirstJobRuns } from '@backbone/testing';
 
 // Both storage modes, each on its real server: the stack's TimescaleDB and the machine's plain
 // PostgreSQL. What only one mode has (partitions, chunks, compression) is tested in that mode.
@@ -24,6 +24,7 @@ describe.each(DATABASE_SERVERS)('on the %s server', (server) => {
     db = await createTestDatabase(databaseServerUrl(server), 'merge');
     const client = await db.connect();
     await migrate(client);
+    await waitForFirstJobRuns(client);
     pool = createPool({ url: db.url, poolSize: 4 }, { applicationName: 'db-merge-test' });
   });
   afterAll(async () => {
