@@ -164,7 +164,7 @@ describe('migrate on the TimescaleDB server', { timeout: 120_000 }, () => {
     ]);
   });
 
-  it('the refresh policy, run by the scheduler, rolls 1m bars into the 1h aggregate; refreshRollups into the 1d one', async () => {
+  it('the refresh policies, run by the scheduler, roll 1m bars into the 1h and 1d aggregates; refreshRollups the current day', async () => {
     const twoHoursAgo = "date_trunc('hour', now()) - interval '2 hours'";
     await client.query(
       `INSERT INTO market_data.bars (symbol, timeframe, ts, open, high, low, close, volume, source)
@@ -185,13 +185,30 @@ describe('migrate on the TimescaleDB server', { timeout: 120_000 }, () => {
     );
     expect(hourly.rows).toEqual([{ open: 1, high: 69, close: 61, volume: 60, bar_count: '60' }]);
 
+    // The 1d policy materializes closed days inside its 7-day window: two days ago is one.
+    const twoDaysAgo = "date_trunc('day', now()) - interval '2 days'";
+    await client.query(
+      `INSERT INTO market_data.bars (symbol, timeframe, ts, open, high, low, close, volume, source)
+       SELECT 'GBPUSD', '1m', ${twoDaysAgo} + interval '12 hours' + m * interval '1 minute', 1, 2, 0.5, 1, 2, 'test'
+       FROM generate_series(0, 29) AS m`,
+    );
+    expect(await runByScheduler(await jobId('policy_refresh_continuous_aggregate', 'bars_1d'))).toEqual({
+      last_run_status: 'Success',
+    });
+    const closedDay = await client.query<{ volume: number; bar_count: string }>(
+      `SELECT volume, bar_count::text FROM market_data.bars_1d WHERE symbol = 'GBPUSD' AND ts = ${twoDaysAgo}`,
+    );
+    expect(closedDay.rows).toEqual([{ volume: 60, bar_count: '30' }]);
+
     const now = new Date();
     const refreshed = await refreshRollups(client, {
       from: new Date(now.getTime() - 3 * 3_600_000),
       to: now,
     });
     expect(refreshed.mode).toBe('timescaledb');
-    const daily = await client.query<{ volume: number }>(`SELECT volume FROM market_data.bars_1d`);
+    const daily = await client.query<{ volume: number }>(
+      `SELECT volume FROM market_data.bars_1d WHERE symbol = 'EURUSD'`,
+    );
     expect(daily.rows.reduce((sum, row) => sum + row.volume, 0)).toBe(60);
   });
 
