@@ -21,8 +21,6 @@ import { series, timed, type Series } from './measure.ts';
 const MINUTE = 60_000;
 const DAY = 1440 * MINUTE;
 const WEEK = 7 * DAY;
-// Bar chunks are 7 days wide and start on Mondays counted from 2000-01-03.
-const MONDAY_2000 = Date.UTC(2000, 0, 3);
 
 const { values } = parseArgs({
   options: {
@@ -36,8 +34,9 @@ const symbols = Array.from({ length: Number(values.symbols) }, (_, i) => `SYM${S
 const days = Number(values.days);
 const batchSize = Number(values.batch);
 const repetitions = Number(values.repetitions);
-// Starts on a chunk boundary 12 weeks back: every chunk is past compressAfterDays.
-const start = MONDAY_2000 + Math.floor((Date.now() - MONDAY_2000) / WEEK) * WEEK - 12 * WEEK;
+// Starts on a chunk boundary 12 weeks back (TimescaleDB aligns 7-day chunks to the Unix epoch):
+// every chunk is past compressAfterDays.
+const start = Math.floor(Date.now() / WEEK) * WEEK - 12 * WEEK;
 const minutes = days * 1440;
 
 const log = (message: string): void => {

@@ -28,13 +28,12 @@ beforeEach(async () => {
   await pool.query('TRUNCATE market_data.bars');
 });
 
-// The start of a bar chunk three weeks back (7-day chunks start on Mondays, counted from
-// 2000-01-03): the chunk ended over a week ago, so it is old enough to compress
+// The start of a bar chunk three weeks back (TimescaleDB aligns 7-day chunks to the Unix epoch:
+// they start on Thursdays): the chunk ended over a week ago, so it is old enough to compress
 // (compressAfterDays 7), inside the 1m bars' 30-day retention, and the 2,000 minutes used here
 // stay inside it.
 const WEEK = 7 * 86_400_000;
-const MONDAY_2000 = Date.UTC(2000, 0, 3);
-const T0 = MONDAY_2000 + Math.floor((Date.now() - MONDAY_2000) / WEEK) * WEEK - 3 * WEEK;
+const T0 = Math.floor(Date.now() / WEEK) * WEEK - 3 * WEEK;
 
 function bar(minute: number, overrides: Partial<BarRow> = {}): BarRow {
   return {

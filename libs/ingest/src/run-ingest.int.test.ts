@@ -550,8 +550,9 @@ describe('runIngest into a compressed chunk (TimescaleDB)', () => {
       'SELECT mode FROM backbone.schema_migrations ORDER BY version LIMIT 1',
     );
     expect(mode.rows).toEqual([{ mode: 'timescaledb' }]);
-    // 2026-11-09 starts a 7-day bar chunk (Mondays from 2000-01-03) that ended before NOW.
-    const start = Date.parse('2026-11-09T00:00:00Z');
+    // 2026-11-05 starts a 7-day bar chunk (TimescaleDB aligns them to the Unix epoch: Thursdays)
+    // that ended a week before NOW.
+    const start = Date.parse('2026-11-05T00:00:00Z');
     const line = (minute: number, close: number) =>
       `EURUSD,1m,${new Date(start + minute * 60_000).toISOString()},1.1,1.2,1.0,${String(close)},100`;
     const header = 'symbol,timeframe,ts,open,high,low,close,volume';
