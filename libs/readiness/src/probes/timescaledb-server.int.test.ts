@@ -85,6 +85,7 @@ describe('database probes on the TimescaleDB server', { timeout: 90_000 }, () =>
   it('jobs: ok with every policy job and its run by the scheduler as evidence', async () => {
     const jobs = await runCheck(check('timescaledb.jobs', databaseChecks()), 20_000);
     expect(jobs.status, jobs.message).toBe('ok');
+    expect(jobs.evidence['schedulerRunning']).toBe(true);
     const evidence = jobs.evidence['jobs'] as Record<string, unknown>[];
     expect(evidence.map((job) => `${String(job['proc'])}:${String(job['hypertable'])}`).sort()).toEqual([
       '_timescaledb_functions.policy_compression:market_data.bars',
@@ -169,6 +170,46 @@ describe('database probes on the TimescaleDB server', { timeout: 90_000 }, () =>
       );
     } finally {
       await pool.query('SELECT delete_job($1)', [jobId]);
+    }
+  });
+
+  it('jobs: fails when no job scheduler runs for the database, naming its jobs', async () => {
+    // What a restore does: timescaledb_pre_restore() stops this database's scheduler (only this
+    // one) and sets timescaledb.restoring for new sessions until timescaledb_post_restore(). A
+    // pool of its own, ended after, so no session of the other tests starts in restoring mode.
+    const restoring = createPool({ url: db.url, poolSize: 1, statementTimeoutMs: 10_000 });
+    const jobsCheck = () =>
+      runCheck(
+        check(
+          'timescaledb.jobs',
+          timescaleChecks({ pool: restoring, rules, expectations: expectationsFromConfig(config) }),
+        ),
+        20_000,
+      );
+    try {
+      await restoring.query('SELECT timescaledb_pre_restore()');
+      const down = await waitFor(
+        async () => {
+          const result = await jobsCheck();
+          return result.status === 'fail' ? result : undefined;
+        },
+        { timeoutMs: 30_000, description: "the database's scheduler stopped" },
+      );
+      expect(down.reason).toBe('timescaledb_scheduler_down');
+      expect(down.message).toMatch(
+        /^No TimescaleDB job scheduler runs for this database, so its 8 scheduled jobs \(\d+ _timescaledb_functions\.policy_compression, /,
+      );
+      expect(down.evidence['schedulerRunning']).toBe(false);
+    } finally {
+      await restoring.query('SELECT timescaledb_post_restore()');
+    }
+    try {
+      await waitFor(async () => (await jobsCheck()).status === 'ok', {
+        timeoutMs: 30_000,
+        description: 'the scheduler back after timescaledb_post_restore()',
+      });
+    } finally {
+      await restoring.end();
     }
   });
 

@@ -262,7 +262,8 @@ interface JobRow {
  * other job of this database) as the server's scheduler ran them: a job whose last run failed
  * warns, `maxConsecutiveFailures` failed runs in a row fail; a scheduled job whose next start is
  * overdue by `jobLateSeconds` warns / fails (the scheduler is not running it: no background
- * worker free, or the scheduler stopped). Failures in a row are the job's errors
+ * worker free, or the scheduler stopped); no scheduler process for the database at all fails.
+ * Failures in a row are the job's errors
  * (timescaledb_information.job_errors) since its last successful finish. Plain PostgreSQL has no
  * scheduler: the check reports the mode and passes (the ingestor's maintenance pass does that work).
  */
@@ -291,7 +292,22 @@ async function probeJobs({ pool, rules }: TimescaleProbeInput, now: Date): Promi
      LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
      WHERE j.job_id >= 1000 ORDER BY j.job_id`,
   );
+  // The launcher runs one scheduler per database; without it no job of this database runs, and
+  // a job that never ran has no next start to be late by.
+  const scheduler = await pool.query<{ running: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                    WHERE datname = current_database() AND backend_type = 'TimescaleDB Background Worker Scheduler') AS running`,
+  );
+  const schedulerRunning = scheduler.rows[0]?.running === true;
   const findings: Finding[] = [];
+  const scheduled = jobs.rows.filter((job) => job.scheduled);
+  if (!schedulerRunning && scheduled.length > 0) {
+    findings.push({
+      status: 'fail',
+      reason: 'timescaledb_scheduler_down',
+      message: `No TimescaleDB job scheduler runs for this database, so its ${String(scheduled.length)} scheduled jobs (${scheduled.map((job) => `${String(job.job_id)} ${job.proc}`).join(', ')}) do not run: compression, retention and the rollup refresh stop. Check timescaledb.max_background_workers (one scheduler per database plus the jobs running at once), that timescaledb.restoring is off for the database (timescaledb_post_restore()), and the server log.`,
+    });
+  }
   const evidence = jobs.rows.map((job) => {
     const name = `TimescaleDB job ${job.job_id} (${job.proc}${job.hypertable === null ? '' : ` on ${job.hypertable}`})`;
     const failuresInARow = job.last_run_status === 'Failed' ? Math.max(1, Number(job.failures_in_a_row)) : 0;
@@ -331,7 +347,7 @@ async function probeJobs({ pool, rules }: TimescaleProbeInput, now: Date): Promi
       lastError: failuresInARow > 0 ? job.last_error : null,
     };
   });
-  return combine(findings, { mode, jobs: evidence });
+  return combine(findings, { mode, schedulerRunning, jobs: evidence });
 }
 
 interface SymbolAge {
