@@ -503,7 +503,7 @@ const storageSchema = z
     compressAfterDays: positiveInt.default(7),
     /** Future partitions kept created ahead of time (plain PostgreSQL partitioning only). */
     partitionsAhead: positiveInt.max(365).default(4),
-    /** Seconds between two storage maintenance passes of the ingestor (retention, partitions, rollups). */
+    /** Seconds between two storage maintenance passes of the ingestor (rollups, system tables; on plain PostgreSQL also retention and partitions). */
     maintenanceIntervalSeconds: positiveInt.min(10).default(60),
     /** Hours of recent 1m bars whose 1h/1d rollups each maintenance pass recomputes. */
     rollupRecentWindowHours: positiveInt.max(24 * 31).default(48),

@@ -9,12 +9,12 @@ import { runStorageMaintenance } from './storage-maintenance.ts';
 import { storageMode } from './storage-mode.ts';
 import { createTestDatabase, databaseServerUrl, type TestDatabase } from './test-support/database.ts';
 
-// The real PostgreSQL 15 server of the local stack: no TimescaleDB, so plain partitioning.
+// The machine's PostgreSQL 15: TimescaleDB is installed there but not preloaded, so plain partitioning.
 let db: TestDatabase;
 let client: pg.Client;
 
 beforeAll(async () => {
-  db = await createTestDatabase(databaseServerUrl(), 'migrate');
+  db = await createTestDatabase(databaseServerUrl('plain'), 'migrate');
   client = await db.connect();
 });
 afterAll(async () => {
@@ -25,6 +25,8 @@ describe('migrate on plain PostgreSQL', () => {
   it('reports the pending migrations in a dry run without changing anything', async () => {
     const plan = await migrate(client, { dryRun: true });
     expect(plan.mode).toBe('postgres-partitioned');
+    // TimescaleDB is installed on this server but not preloaded: auto mode says why it chose plain.
+    expect(plan.warnings).toEqual([expect.stringContaining("shared_preload_libraries = 'timescaledb'")]);
     expect(plan.pending.map((m) => m.version)).toEqual(
       loadMigrations('postgres-partitioned').map((m) => m.version),
     );
@@ -50,6 +52,8 @@ describe('migrate on plain PostgreSQL', () => {
   it('is a no-op the second time: nothing applied, every policy unchanged', async () => {
     const again = await migrate(client);
     expect(again.applied).toEqual([]);
+    // The mode is recorded now: nothing left to choose, nothing to warn about.
+    expect(again.warnings).toEqual([]);
     expect(again.partitionsCreated).toEqual([]);
     expect(again.policies.filter((p) => p.action !== 'unchanged')).toEqual([]);
   });

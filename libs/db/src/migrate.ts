@@ -31,6 +31,8 @@ export interface MigrateResult {
   pending: { version: number; name: string }[];
   policies: PolicyChange[];
   partitionsCreated: string[];
+  /** What the operator should know, e.g. why auto mode chose plain PostgreSQL; printed by the CLI. */
+  warnings: string[];
 }
 
 // Any constant works, as long as every process uses the same one: it serialises migrate runs.
@@ -40,7 +42,7 @@ const MIGRATE_LOCK_KEY = '7342021133337091234';
  * Applies the pending migrations, each in its own transaction and recorded in
  * `backbone.schema_migrations`, then reconciles the storage policies with the options. Holds a
  * session advisory lock for the whole run, so concurrent runs apply each migration once. Needs
- * one dedicated connection (a pg Client or PoolClient, or PGlite), not a pool.
+ * one dedicated connection (a pg Client or PoolClient), not a pool.
  *
  * @example const result = await migrate(client, { storage: config.storage });
  */
@@ -50,7 +52,7 @@ export async function migrate(client: SqlExecutor, options: MigrateOptions = {})
   if (!dryRun) await client.query('SELECT pg_advisory_lock($1::bigint)', [MIGRATE_LOCK_KEY]);
   try {
     if (!dryRun) await bootstrap(client);
-    const mode = await chooseMode(client, options.mode ?? 'auto');
+    const { mode, warnings } = await chooseMode(client, options.mode ?? 'auto');
     const migrations = loadMigrations(mode, options.migrationsDir ?? MIGRATIONS_DIR);
     const done = await appliedMigrations(client);
     checkDrift(migrations, done);
@@ -65,6 +67,7 @@ export async function migrate(client: SqlExecutor, options: MigrateOptions = {})
       pending: pending.map(({ version, name }) => ({ version, name })),
       policies: [],
       partitionsCreated: [],
+      warnings,
     };
     if (dryRun) return result;
     for (const migration of pending) {
@@ -112,7 +115,13 @@ async function bootstrap(client: SqlExecutor): Promise<void> {
   );
 }
 
-async function chooseMode(client: SqlExecutor, requested: StorageMode | 'auto'): Promise<StorageMode> {
+const NOT_PRELOADED_FIX =
+  "add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart the server";
+
+async function chooseMode(
+  client: SqlExecutor,
+  requested: StorageMode | 'auto',
+): Promise<{ mode: StorageMode; warnings: string[] }> {
   const recorded = await recordedStorageMode(client);
   if (recorded !== undefined) {
     if (requested !== 'auto' && requested !== recorded) {
@@ -120,17 +129,28 @@ async function chooseMode(client: SqlExecutor, requested: StorageMode | 'auto'):
         `the database was migrated in ${recorded} mode; it cannot switch to ${requested} in place`,
       );
     }
-    return recorded;
+    return { mode: recorded, warnings: [] };
   }
-  if (requested === 'timescaledb' && (await timescaleAvailability(client)) === 'not-preloaded') {
+  if (requested === 'postgres-partitioned') return { mode: requested, warnings: [] };
+  const availability = await timescaleAvailability(client);
+  if (requested === 'timescaledb' && availability === 'not-preloaded') {
     // CREATE EXTENSION would end the session with a FATAL error and the migration would only
     // report a broken connection; say what the server needs instead.
     throw new StorageModeError(
-      "storage.mode is timescaledb but the server does not preload it: add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart the server",
+      `storage.mode is timescaledb but the server does not preload it: ${NOT_PRELOADED_FIX}`,
     );
   }
-  if (requested !== 'auto') return requested;
-  return detectStorageMode(client);
+  if (requested === 'timescaledb') return { mode: requested, warnings: [] };
+  if (availability === 'not-preloaded') {
+    // The mode is chosen once and recorded: say so now, before plain partitioning is for good.
+    return {
+      mode: 'postgres-partitioned',
+      warnings: [
+        `chose plain PostgreSQL partitioning: TimescaleDB is installed on this server but not in shared_preload_libraries; to use TimescaleDB, ${NOT_PRELOADED_FIX} before the first migrate of a database (once migrated, a database keeps its mode)`,
+      ],
+    };
+  }
+  return { mode: await detectStorageMode(client), warnings: [] };
 }
 
 async function appliedMigrations(

@@ -1,9 +1,8 @@
 /**
- * The smallest surface the schema code needs from a database connection. A `pg` Client or
- * PoolClient and a PGlite instance both satisfy it, so migrations and storage maintenance run
- * unchanged against the real PostgreSQL server and against PGlite with TimescaleDB in tests.
+ * The smallest surface the schema code needs from a database connection: a `pg` Client or
+ * PoolClient satisfies it (and so does a `pg.Pool` for the read-only probes).
  *
- * Only one statement per call: PGlite's `query` uses the extended protocol.
+ * Only one statement per call: parameters need the extended protocol, which takes one statement.
  */
 export interface SqlExecutor {
   // R only names the row shape for the caller; no executor can check it, hence "used once".

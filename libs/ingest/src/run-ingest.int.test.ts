@@ -542,3 +542,50 @@ describe('multi-source merge (yahoo + csv)', () => {
     expect(await count('SELECT count(*) AS n FROM backbone.rejected_rows')).toBe(1);
   });
 });
+
+describe('runIngest into a compressed chunk (TimescaleDB)', () => {
+  it('a re-sent CSV with corrections and late bars updates and inserts into a chunk already compressed', async () => {
+    await truncateAll();
+    const mode = await pool.query<{ mode: string }>(
+      'SELECT mode FROM backbone.schema_migrations ORDER BY version LIMIT 1',
+    );
+    expect(mode.rows).toEqual([{ mode: 'timescaledb' }]);
+    // 2026-11-05 starts a 7-day bar chunk (TimescaleDB aligns them to the Unix epoch: Thursdays)
+    // that ended a week before NOW.
+    const start = Date.parse('2026-11-05T00:00:00Z');
+    const line = (minute: number, close: number) =>
+      `EURUSD,1m,${new Date(start + minute * 60_000).toISOString()},1.1,1.2,1.0,${String(close)},100`;
+    const header = 'symbol,timeframe,ts,open,high,low,close,volume';
+    const history = join(scratch, 'compressed-history.csv');
+    await writeFile(history, [header, ...Array.from({ length: 600 }, (_, m) => line(m, 1.1)), ''].join('\n'));
+    expect(await ingestFiles([history])).toMatchObject({ status: 'succeeded', inserted: 600 });
+    const compressed = await pool.query<{ chunk: string }>(
+      `SELECT compress_chunk(c)::text AS chunk FROM show_chunks('market_data.bars') c`,
+    );
+    expect(compressed.rows).toHaveLength(1);
+
+    // Five corrected closes, five late minutes, five unchanged lines.
+    const resend = join(scratch, 'compressed-resend.csv');
+    await writeFile(
+      resend,
+      [
+        header,
+        ...[10, 11, 12, 13, 14].map((m) => line(m, 1.15)),
+        ...[600, 601, 602, 603, 604].map((m) => line(m, 1.1)),
+        ...[20, 21, 22, 23, 24].map((m) => line(m, 1.1)),
+        '',
+      ].join('\n'),
+    );
+    const result = await ingestFiles([resend]);
+    expect(result).toMatchObject({ status: 'succeeded', inserted: 5, updated: 5, unchanged: 5, rejected: 0 });
+    expect(await count('SELECT count(*) AS n FROM market_data.bars')).toBe(605);
+    expect(
+      await count('SELECT count(*) AS n FROM market_data.bars WHERE close = 1.15 AND revision = 1'),
+    ).toBe(5);
+    const chunk = await pool.query<{ is_compressed: boolean }>(
+      `SELECT is_compressed FROM timescaledb_information.chunks WHERE chunk_schema || '.' || chunk_name = $1`,
+      [compressed.rows[0]?.chunk],
+    );
+    expect(chunk.rows).toEqual([{ is_compressed: true }]);
+  });
+});

@@ -41,6 +41,8 @@ export interface ReadinessRules {
   deadLetters: { windowSeconds: number; warnCount: number };
   /** Seconds a job scheduler's next run may be overdue before it counts as missed (fail). */
   missedScheduleGraceSeconds: number;
+  /** Seconds a scheduled TimescaleDB job's next start may be overdue (`timescaledb.jobs`). */
+  jobLateSeconds: Thresholds;
 }
 
 /**
@@ -73,6 +75,12 @@ export function rulesFromConfig(config: SystemConfig): ReadinessRules {
     stalledPartitionSeconds: readiness.stalledPartitionSeconds,
     deadLetters: { ...readiness.deadLetters },
     missedScheduleGraceSeconds: readiness.missedScheduleGraceSeconds,
+    // The same grace as a BullMQ scheduler's missed run; twelve graces (an hour at the default)
+    // without the scheduler starting a due job fail.
+    jobLateSeconds: {
+      warn: readiness.missedScheduleGraceSeconds,
+      fail: 12 * readiness.missedScheduleGraceSeconds,
+    },
   };
 }
 

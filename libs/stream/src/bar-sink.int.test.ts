@@ -269,3 +269,57 @@ describe('BarSink: restarts and rebalances', () => {
     }
   });
 });
+
+describe('BarSink: compressed chunks (TimescaleDB)', () => {
+  it('stores late bars and corrections into a chunk the compression has already compressed', async () => {
+    const mode = await db.pool.query<{ mode: string }>(
+      'SELECT mode FROM backbone.schema_migrations ORDER BY version LIMIT 1',
+    );
+    expect(mode.rows).toEqual([{ mode: 'timescaledb' }]);
+    const names = await topics();
+    const groupId = uniqueName('sink');
+    const history = Array.from({ length: 100 }, (_, minute) => validBar(9600, minute));
+    await kafka.producer.send(names.bars, history.map(barRecord));
+    const sink = sinkFor(names, groupId);
+    await sink.start();
+    try {
+      await waitFor(async () => (await storedOffset(groupId, names.bars)) === 100n, {
+        timeoutMs: 30_000,
+        description: 'the history committed',
+      });
+      // What the compression policy does to a chunk older than compressAfterDays.
+      const chunk = await db.pool.query<{ chunk: string }>(
+        `SELECT compress_chunk(chunk_schema || '.' || chunk_name)::text AS chunk FROM timescaledb_information.chunks
+         WHERE hypertable_name = 'bars' AND range_start <= $1 AND $1 < range_end`,
+        [history[0]?.ts],
+      );
+      expect(chunk.rows).toHaveLength(1);
+
+      // A re-send with ten corrected closes, ten bars that arrive late and ten unchanged.
+      const corrections = history.slice(10, 20).map((bar) => ({ ...bar, close: bar.close + 0.125 }));
+      const late = Array.from({ length: 10 }, (_, i) => validBar(9600, 100 + i));
+      const resent = history.slice(50, 60);
+      await kafka.producer.send(names.bars, [...corrections, ...late, ...resent].map(barRecord));
+      await waitFor(async () => (await storedOffset(groupId, names.bars)) === 130n, {
+        timeoutMs: 30_000,
+        description: 'the re-send committed',
+      });
+      const stored = await storedBars(['SYM9600']);
+      expect(stored.size).toBe(110);
+      for (const bar of corrections) {
+        expect(stored.get(barKey(bar.symbol, bar.ts))).toEqual({ close: bar.close, revision: 1 });
+      }
+      for (const bar of [...late, ...resent]) {
+        expect(stored.get(barKey(bar.symbol, bar.ts))).toEqual({ close: bar.close, revision: 0 });
+      }
+      expect(sink.stats()).toMatchObject({ inserted: 110, updated: 10, unchanged: 10 });
+      const state = await db.pool.query<{ is_compressed: boolean }>(
+        `SELECT is_compressed FROM timescaledb_information.chunks WHERE chunk_schema || '.' || chunk_name = $1`,
+        [chunk.rows[0]?.chunk],
+      );
+      expect(state.rows).toEqual([{ is_compressed: true }]);
+    } finally {
+      await sink.stop();
+    }
+  });
+});

@@ -9,6 +9,7 @@ export {
   type TestDatabase,
   type TestDatabaseServer,
   type TestResource,
+  waitForFirstJobRuns,
 } from './isolation.ts';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { uniqueName } from './unique-name.ts';

@@ -3,6 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { testEndpoints } from './endpoints.ts';
 import { uniqueName } from './unique-name.ts';
+import { waitFor } from './wait-for.ts';
 
 /** A per-test resource that removes itself; usable with `await using` or an explicit `drop()`. */
 export interface TestResource {
@@ -86,6 +87,7 @@ export async function createTestDatabase(
   if (migrate !== undefined) {
     try {
       await withClient(url, migrate);
+      await withClient(url, waitForFirstJobRuns);
     } catch (error) {
       await database.drop();
       throw error;
@@ -95,6 +97,34 @@ export async function createTestDatabase(
 }
 
 const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * On TimescaleDB, waits until the server's job scheduler has finished the first run of every job
+ * the migration added. It starts them right away, in the background: the bar prune would delete
+ * the test's 1m bars older than their retention (30 days) and the compression policy would
+ * compress chunks under a test that had just written them. After the first runs, the next are
+ * hours away. Nothing to wait for on plain PostgreSQL. `createTestDatabase` calls it after
+ * `migrate`; a test that migrates by itself calls it after its own `migrate`.
+ */
+export async function waitForFirstJobRuns(client: pg.ClientBase): Promise<void> {
+  const extension = await client.query(`SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'`);
+  if (extension.rows.length === 0) return;
+  await waitFor(
+    async () => {
+      const pending = await client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM timescaledb_information.jobs j
+         LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+         WHERE j.job_id >= 1000 AND j.scheduled AND (s.last_run_status IS NULL OR s.job_status = 'Running')`,
+      );
+      return pending.rows[0]?.n === 0;
+    },
+    {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      description: "the first run of the new database's TimescaleDB jobs",
+    },
+  );
+}
 
 function withDatabase(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);

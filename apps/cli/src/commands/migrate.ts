@@ -43,6 +43,7 @@ export function registerMigrateCommand(program: Command): void {
 
 function describe(result: MigrateResult): string {
   const lines = [`storage mode: ${result.mode}${result.dryRun ? ' (dry run)' : ''}`];
+  for (const warning of result.warnings) lines.push(`WARNING: ${warning}`);
   for (const m of result.alreadyApplied) lines.push(`already applied  ${pad(m.version)} ${m.name}`);
   for (const m of result.applied)
     lines.push(`applied          ${pad(m.version)} ${m.name} (${m.durationMs} ms)`);

@@ -120,6 +120,7 @@ async function prepare(config: SystemConfig, logger: Logger, fixtures: boolean):
     const client = await pool.connect();
     try {
       const result = await migrate(client, { storage: config.storage });
+      for (const warning of result.warnings) logger.warn({ mode: result.mode }, `migrations: ${warning}`);
       logger.info({ mode: result.mode, applied: result.applied.length }, 'migrations: up to date');
     } finally {
       client.release();

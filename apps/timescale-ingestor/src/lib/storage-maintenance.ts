@@ -3,6 +3,7 @@ import {
   pruneSystemTables,
   refreshRollups,
   runStorageMaintenance,
+  storageMode,
   systemPruneRules,
   type SystemRetentionDays,
 } from '@backbone/db';
@@ -25,10 +26,14 @@ export interface StorageMaintenanceOptions {
 /**
  * The supervised child that keeps storage in shape where nothing else does: plain PostgreSQL has
  * no job scheduler, so without it no partition would be created ahead, nothing would ever be
- * pruned and the 1h/1d rollups would stay empty. Each pass runs the retention pass (partitions
- * ahead, expired partitions and bars dropped; on TimescaleDB its jobs run now) and recomputes the
- * rollups: the first pass over all 1m bars, later passes over the recent window, where the feed
- * and the schedules write. It also prunes the system tables by their retention (published and
+ * pruned and the 1h/1d rollups would stay empty. Each pass runs, on plain PostgreSQL, the
+ * retention pass (partitions ahead, expired partitions and bars dropped); on TimescaleDB the
+ * server's job scheduler runs retention, compression and the bar prune on their schedules, so the
+ * pass leaves them to it (running them here too would only race the scheduler; readiness'
+ * `timescaledb.jobs` check says when the scheduler fails or falls behind). In both modes it
+ * recomputes the rollups: the first pass over all 1m bars, later passes over the recent window,
+ * where the feed and the schedules write (the refresh policies stop `endOffsetHours` short of
+ * now; this keeps the newest buckets fresh). It also prunes the system tables by their retention (published and
  * dead outbox events, readiness snapshots, finished ingest runs, rejected rows) in small batches,
  * and logs what it deleted and each table's size. Passes are idempotent, so several ingestor instances may run them.
  * A failed pass is logged and retried on the next one; it never stops the worker.
@@ -61,7 +66,11 @@ async function maintainOnce(
 ): Promise<void> {
   const client = await options.pool.connect();
   try {
-    const retention = await runStorageMaintenance(client, { at });
+    // TimescaleDB's jobs use the server's now(), so `at` is only passed where it applies.
+    const retention =
+      (await storageMode(client)) === 'postgres-partitioned'
+        ? await runStorageMaintenance(client, { at })
+        : undefined;
     let from = new Date(at.getTime() - options.recentWindowMs);
     if (everything) {
       const oldest = await client.query<{ oldest: Date | null }>(
@@ -76,10 +85,11 @@ async function maintainOnce(
     });
     options.logger.info(
       {
-        mode: retention.mode,
-        partitionsCreated: retention.created.length,
-        partitionsDropped: retention.dropped,
-        barsPruned: retention.barsPruned,
+        mode: rollups.mode,
+        retention: retention === undefined ? 'timescaledb job scheduler' : 'this pass',
+        partitionsCreated: retention?.created.length ?? 0,
+        partitionsDropped: retention?.dropped ?? [],
+        barsPruned: retention?.barsPruned ?? {},
         rollupWindow: { from: rollups.from, to: rollups.to },
         systemRowsPruned: system.pruned,
         systemTableBytes: system.sizes,

@@ -55,10 +55,21 @@ function withDatabase(serverUrl: string, database: string): string {
   return url.toString();
 }
 
+/** The two real servers the storage tests run on: one per storage mode. */
+export type DatabaseServer = 'timescaledb' | 'plain';
+
+/** Both servers, for `describe.each` over the storage modes. */
+export const DATABASE_SERVERS: readonly DatabaseServer[] = ['timescaledb', 'plain'];
+
 /**
- * The PostgreSQL server URL the global setup found, typed. The `ProvidedContext` augmentation
- * lives in the testing lib's global setup, which this project's compilation does not see.
+ * The URL of a server the global setup found, typed: `timescaledb`, the stack's TimescaleDB
+ * cluster (preloaded, job scheduler running), or `plain`, the machine's PostgreSQL (TimescaleDB
+ * installed but not preloaded, so plain partitioning). The `ProvidedContext` augmentation lives in
+ * the testing lib's global setup, which this project's compilation does not see.
  */
-export function databaseServerUrl(): string {
-  return (inject as unknown as (key: 'endpoints') => { databaseUrl: string })('endpoints').databaseUrl;
+export function databaseServerUrl(server: DatabaseServer): string {
+  const endpoints = (
+    inject as unknown as (key: 'endpoints') => { databaseUrl: string; plainDatabaseUrl: string }
+  )('endpoints');
+  return server === 'plain' ? endpoints.plainDatabaseUrl : endpoints.databaseUrl;
 }

@@ -12,7 +12,7 @@ describe('retention telemetry on a real PostgreSQL (partitioned mode)', () => {
   let db: TestDatabase;
   let pool: pg.Pool;
   beforeAll(async () => {
-    db = await createTestDatabase('readiness_ret', { migrate });
+    db = await createTestDatabase('readiness_ret', { migrate, server: 'plain' });
     pool = createPool({ url: db.url, poolSize: 4, statementTimeoutMs: 10_000 });
   });
   afterAll(async () => {

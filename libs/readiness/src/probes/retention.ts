@@ -77,13 +77,76 @@ async function probeTable(
   const enforcement = await enforcementOf(pool, table);
   const oldestTs = oldest.rows[0]?.ts ?? null;
   const findings = judge(table, targetDays, widthDays, oldestTs, enforcement, now);
+  const mode = await storageMode(pool);
+  const chunks = mode === 'timescaledb' ? await chunkRanges(pool, table) : null;
+  if (chunks !== null) findings.push(...judgeChunks(table, targetDays, chunks, now));
   return combine(findings, {
     table,
     targetDays,
     oldestData: oldestTs?.toISOString() ?? null,
     oldestAgeDays: ageDays(oldestTs, now),
     ...enforcement,
+    ...(chunks === null ? {} : { chunks }),
   });
+}
+
+/** The chunks of a hypertable as TimescaleDB has them (timescaledb_information.chunks). */
+interface ChunkRanges {
+  count: number;
+  compressed: number;
+  /** The oldest chunk: its name and time range `[rangeStart, rangeEnd)`, null when none. */
+  oldest: { chunk: string; rangeStart: string; rangeEnd: string } | null;
+  newest: { chunk: string; rangeStart: string; rangeEnd: string } | null;
+}
+
+async function chunkRanges(pool: SqlExecutor, table: string): Promise<ChunkRanges> {
+  const [schema, name] = table.split('.');
+  const chunks = await pool.query<{
+    chunk: string;
+    range_start: Date;
+    range_end: Date;
+    is_compressed: boolean;
+  }>(
+    `SELECT chunk_schema || '.' || chunk_name AS chunk, range_start, range_end, is_compressed
+     FROM timescaledb_information.chunks WHERE hypertable_schema = $1 AND hypertable_name = $2
+     ORDER BY range_start`,
+    [schema, name],
+  );
+  const describe = (row: (typeof chunks.rows)[number] | undefined) =>
+    row === undefined
+      ? null
+      : {
+          chunk: row.chunk,
+          rangeStart: row.range_start.toISOString(),
+          rangeEnd: row.range_end.toISOString(),
+        };
+  return {
+    count: chunks.rows.length,
+    compressed: chunks.rows.filter((row) => row.is_compressed).length,
+    oldest: describe(chunks.rows[0]),
+    newest: describe(chunks.rows.at(-1)),
+  };
+}
+
+// The retention policies run daily (TimescaleDB's default for add_retention_policy): a chunk
+// may outlive its retention by that much before it counts as overdue.
+const RETENTION_RUN_DAYS = 1;
+
+/**
+ * drop_chunks drops a chunk once its whole range is older than the retention: a chunk that ended
+ * more than the retention plus one run of the policy ago should be gone.
+ */
+function judgeChunks(table: string, targetDays: number, chunks: ChunkRanges, now: Date): Finding[] {
+  if (chunks.oldest === null) return [];
+  const endedDaysAgo = (now.getTime() - Date.parse(chunks.oldest.rangeEnd)) / 1000 / DAY_S;
+  if (endedDaysAgo <= targetDays + RETENTION_RUN_DAYS) return [];
+  return [
+    {
+      status: 'warn',
+      reason: 'retention_overdue',
+      message: `${table}: chunk ${chunks.oldest.chunk} [${chunks.oldest.rangeStart}, ${chunks.oldest.rangeEnd}) ended ${formatAge(endedDaysAgo * DAY_S)} ago, past the ${targetDays}-day retention, and is still there; the TimescaleDB retention job has not dropped it (see check timescaledb.jobs).`,
+    },
+  ];
 }
 
 async function probeBars(pool: SqlExecutor, storage: StorageConfig, now: Date): Promise<CheckOutcome> {
@@ -139,7 +202,14 @@ async function probeBars(pool: SqlExecutor, storage: StorageConfig, now: Date): 
       ...enforcement,
     });
   }
-  return combine(findings, { table: 'market_data.bars', mode, timeframes });
+  // Bars expire by DELETE per timeframe, not by dropping chunks: the ranges are evidence only.
+  const chunks = mode === 'timescaledb' ? await chunkRanges(pool, 'market_data.bars') : null;
+  return combine(findings, {
+    table: 'market_data.bars',
+    mode,
+    timeframes,
+    ...(chunks === null ? {} : { chunks }),
+  });
 }
 
 function judge(

@@ -28,15 +28,15 @@ function bar(symbol: string, timeframe: string, ts: Date) {
   return { symbol, timeframe, ts, open: 1, high: 2, low: 0.5, close: 1.5, volume: 10, source: 'test' };
 }
 
-describe('TimescaleDB probes on a real PostgreSQL', () => {
+describe('database probes on the plain PostgreSQL server (partitioned mode)', () => {
   let db: TestDatabase;
   let bare: TestDatabase;
   let pool: pg.Pool;
   let barePool: pg.Pool;
 
   beforeAll(async () => {
-    db = await createTestDatabase('readiness_pg', { migrate });
-    bare = await createTestDatabase('readiness_bare'); // not migrated
+    db = await createTestDatabase('readiness_pg', { migrate, server: 'plain' });
+    bare = await createTestDatabase('readiness_bare', { server: 'plain' }); // not migrated
     pool = createPool({ url: db.url, poolSize: 4, statementTimeoutMs: 10_000 });
     barePool = createPool({ url: bare.url, poolSize: 1, statementTimeoutMs: 10_000 });
   });
@@ -54,6 +54,12 @@ describe('TimescaleDB probes on a real PostgreSQL', () => {
     expect(result.evidence.mode).toBe('postgres-partitioned');
     expect(String(result.evidence.serverVersion)).toMatch(/^\d+/);
     expect(typeof result.evidence.selectOneMs).toBe('number');
+  });
+
+  it('jobs: plain PostgreSQL has no job scheduler; the check reports the mode and passes', async () => {
+    const result = await runCheck(check(checksAt(), 'timescaledb.jobs'), rules.probeTimeoutMs);
+    expect(result.status).toBe('ok');
+    expect(result.evidence).toMatchObject({ mode: 'postgres-partitioned', jobs: [] });
   });
 
   it('connection: fail when nothing listens where the database should be', async () => {

@@ -92,6 +92,7 @@ export function timescaleChecks(input: TimescaleProbeInput): CheckDefinition[] {
   return [
     { name: 'timescaledb.connection', component: 'timescaledb', run: () => probeConnection(input) },
     { name: 'timescaledb.schema', component: 'timescaledb', run: () => probeSchema(input.pool) },
+    { name: 'timescaledb.jobs', component: 'timescaledb', run: () => probeJobs(input, now()) },
     {
       name: 'freshness.daily',
       component: 'ingest-freshness',
@@ -237,6 +238,116 @@ async function probeSchema(pool: SqlExecutor): Promise<CheckOutcome> {
     }),
     evidence,
   );
+}
+
+interface JobRow {
+  job_id: number;
+  proc: string;
+  hypertable: string | null;
+  scheduled: boolean;
+  job_status: string | null;
+  schedule_seconds: number | null;
+  last_run_status: string | null;
+  last_run_started_at: Date | null;
+  last_successful_finish: Date | null;
+  next_start: Date | null;
+  total_runs: string | null;
+  total_failures: string | null;
+  failures_in_a_row: string;
+  last_error: string | null;
+}
+
+/**
+ * The TimescaleDB background jobs (compression, retention, rollup refresh, bar prune and any
+ * other job of this database) as the server's scheduler ran them: a job whose last run failed
+ * warns, `maxConsecutiveFailures` failed runs in a row fail; a scheduled job whose next start is
+ * overdue by `jobLateSeconds` warns / fails (the scheduler is not running it: no background
+ * worker free, or the scheduler stopped); no scheduler process for the database at all fails.
+ * Failures in a row are the job's errors
+ * (timescaledb_information.job_errors) since its last successful finish. Plain PostgreSQL has no
+ * scheduler: the check reports the mode and passes (the ingestor's maintenance pass does that work).
+ */
+async function probeJobs({ pool, rules }: TimescaleProbeInput, now: Date): Promise<CheckOutcome> {
+  const mode = await storageMode(pool);
+  if (mode !== 'timescaledb') {
+    return ok({ mode, jobs: [], scheduler: "none (plain PostgreSQL: the ingestor's maintenance pass)" });
+  }
+  const jobs = await pool.query<JobRow>(
+    // Finite timestamps only: a job that never ran has -infinity there, which is no Date. Job ids
+    // below 1000 are TimescaleDB's own (telemetry, job-history retention).
+    `SELECT j.job_id, j.proc_schema || '.' || j.proc_name AS proc,
+            CASE WHEN j.hypertable_name IS NOT NULL THEN j.hypertable_schema || '.' || j.hypertable_name END AS hypertable,
+            j.scheduled, s.job_status,
+            extract(epoch FROM j.schedule_interval)::float8 AS schedule_seconds,
+            s.last_run_status,
+            CASE WHEN isfinite(s.last_run_started_at) THEN s.last_run_started_at END AS last_run_started_at,
+            CASE WHEN isfinite(s.last_successful_finish) THEN s.last_successful_finish END AS last_successful_finish,
+            CASE WHEN isfinite(s.next_start) THEN s.next_start END AS next_start,
+            s.total_runs::text, s.total_failures::text,
+            (SELECT count(*) FROM timescaledb_information.job_errors e
+              WHERE e.job_id = j.job_id AND e.start_time > coalesce(s.last_successful_finish, '-infinity'))::text AS failures_in_a_row,
+            (SELECT e.err_message FROM timescaledb_information.job_errors e
+              WHERE e.job_id = j.job_id ORDER BY e.start_time DESC LIMIT 1) AS last_error
+     FROM timescaledb_information.jobs j
+     LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+     WHERE j.job_id >= 1000 ORDER BY j.job_id`,
+  );
+  // The launcher runs one scheduler per database; without it no job of this database runs, and
+  // a job that never ran has no next start to be late by.
+  const scheduler = await pool.query<{ running: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                    WHERE datname = current_database() AND backend_type = 'TimescaleDB Background Worker Scheduler') AS running`,
+  );
+  const schedulerRunning = scheduler.rows[0]?.running === true;
+  const findings: Finding[] = [];
+  const scheduled = jobs.rows.filter((job) => job.scheduled);
+  if (!schedulerRunning && scheduled.length > 0) {
+    findings.push({
+      status: 'fail',
+      reason: 'timescaledb_scheduler_down',
+      message: `No TimescaleDB job scheduler runs for this database, so its ${String(scheduled.length)} scheduled jobs (${scheduled.map((job) => `${String(job.job_id)} ${job.proc}`).join(', ')}) do not run: compression, retention and the rollup refresh stop. Check timescaledb.max_background_workers (one scheduler per database plus the jobs running at once), that timescaledb.restoring is off for the database (timescaledb_post_restore()), and the server log.`,
+    });
+  }
+  const evidence = jobs.rows.map((job) => {
+    const name = `TimescaleDB job ${job.job_id} (${job.proc}${job.hypertable === null ? '' : ` on ${job.hypertable}`})`;
+    const failuresInARow = job.last_run_status === 'Failed' ? Math.max(1, Number(job.failures_in_a_row)) : 0;
+    const overdueSeconds =
+      job.scheduled && job.job_status !== 'Running' && job.next_start !== null
+        ? Math.max(0, Math.round((now.getTime() - job.next_start.getTime()) / 1000))
+        : 0;
+    if (failuresInARow > 0) {
+      findings.push({
+        status: failuresInARow >= rules.maxConsecutiveFailures ? 'fail' : 'warn',
+        reason: 'timescaledb_job_failed',
+        message: `${name} failed its last ${failuresInARow} run${failuresInARow === 1 ? '' : 's'} (fail threshold ${rules.maxConsecutiveFailures}), last at ${job.last_run_started_at?.toISOString() ?? 'unknown time'}: ${job.last_error ?? 'no error recorded'}; see timescaledb_information.job_errors, fix the cause, then CALL run_job(${job.job_id}).`,
+      });
+    }
+    const lateStatus = grade(overdueSeconds, rules.jobLateSeconds);
+    if (lateStatus !== 'ok') {
+      findings.push({
+        status: lateStatus,
+        reason: 'timescaledb_job_late',
+        message: `${name} was due at ${job.next_start?.toISOString() ?? 'unknown time'}, ${formatAge(overdueSeconds)} ago (threshold ${formatAge(rules.jobLateSeconds[lateStatus])}), and has not started: the server's job scheduler is not running it; check timescaledb.max_background_workers and max_worker_processes and the server log.`,
+      });
+    }
+    return {
+      jobId: job.job_id,
+      proc: job.proc,
+      hypertable: job.hypertable,
+      scheduled: job.scheduled,
+      jobStatus: job.job_status,
+      lastRunStatus: job.last_run_status,
+      lastRunStartedAt: job.last_run_started_at?.toISOString() ?? null,
+      lastSuccessfulFinish: job.last_successful_finish?.toISOString() ?? null,
+      nextStart: job.next_start?.toISOString() ?? null,
+      overdueSeconds,
+      totalRuns: Number(job.total_runs ?? 0),
+      totalFailures: Number(job.total_failures ?? 0),
+      failuresInARow,
+      lastError: failuresInARow > 0 ? job.last_error : null,
+    };
+  });
+  return combine(findings, { mode, schedulerRunning, jobs: evidence });
 }
 
 interface SymbolAge {
