@@ -137,7 +137,7 @@ async function chooseMode(
     // CREATE EXTENSION would end the session with a FATAL error and the migration would only
     // report a broken connection; say what the server needs instead.
     throw new StorageModeError(
-      `storage.mode is timescaledb but the server does not preload it: ${NOT_PRELOADED_FIX}`,
+      `TimescaleDB mode was asked for but the server does not preload timescaledb: ${NOT_PRELOADED_FIX}`,
     );
   }
   if (requested === 'timescaledb') return { mode: requested, warnings: [] };
