@@ -18,6 +18,30 @@ export {
   type StackOptionsInput,
 } from './options.ts';
 export { freePort } from './free-port.ts';
+export {
+  ensureHaCluster,
+  haClusterStatus,
+  stopHaCluster,
+  type HaClusterStatus,
+  type HaMemberStatus,
+  type HaState,
+} from './ha/ha-cluster.ts';
+export {
+  haEndpoints,
+  haOptions,
+  type EtcdMember,
+  type HaEndpoints,
+  type HaOptions,
+  type HaOptionsInput,
+  type PatroniNode,
+} from './ha/ha-options.ts';
+export {
+  patroniCluster,
+  patroniNodeStatus,
+  postmasterPid,
+  type PatroniClusterMember,
+  type PatroniNodeStatus,
+} from './ha/patroni.ts';
 export { startPrivateKafka, type PrivateKafka, type PrivateKafkaOptions } from './private-kafka.ts';
 export { ensurePostgres, probePostgres, type PostgresProbe } from './postgres.ts';
 export { ensureRedis, probeRedis, stopRedis, type RedisProbe } from './redis.ts';

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { haOptions, type HaOptions, type HaOptionsInput } from './ha/ha-options.ts';
 
 /** Where PostgreSQL answers. No password by default: the local stack uses trust auth on 127.0.0.1. */
 export interface PostgresEndpoint {
@@ -41,6 +42,8 @@ export interface StackOptions {
   plainPostgres: PostgresEndpoint;
   redis: RedisEndpoint;
   kafka: KafkaEndpoint;
+  /** The PostgreSQL HA cluster (`up --ha`): Patroni, etcd, HAProxy (docs/stack.md). */
+  ha: HaOptions;
   /** Programs, overridable so a test can point at a missing one. */
   commands: { java: string; mvn: string; redisServer: string };
   /** Broker JVM heap (`-Xmx`). */
@@ -65,6 +68,7 @@ export interface StackOptionsInput {
   plainPostgres?: Partial<PostgresEndpoint>;
   redis?: Partial<RedisEndpoint>;
   kafka?: Partial<KafkaEndpoint>;
+  ha?: HaOptionsInput;
   commands?: Partial<StackOptions['commands']>;
   kafkaHeap?: string;
   redisMaxmemory?: string;
@@ -97,6 +101,7 @@ export function stackOptions(input: StackOptionsInput = {}): StackOptions {
     },
     redis: { host: '127.0.0.1', port: 6379, ...input.redis },
     kafka: { host: '127.0.0.1', port: 9092, controllerPort: 9093, ...input.kafka },
+    ha: haOptions(input.ha ?? {}, cacheDir),
     commands: { java: 'java', mvn: 'mvn', redisServer: 'redis-server', ...input.commands },
     kafkaHeap: input.kafkaHeap ?? '512m',
     redisMaxmemory: input.redisMaxmemory ?? '1gb',

@@ -50,7 +50,7 @@ export async function probePostgres(endpoint: PostgresEndpoint): Promise<Postgre
 }
 
 /** Creates the configured database when it does not exist yet. */
-async function ensureDatabase(endpoint: PostgresEndpoint): Promise<void> {
+export async function ensureDatabase(endpoint: PostgresEndpoint): Promise<void> {
   if (!identifierPattern.test(endpoint.database)) {
     throw new ServiceStartError(
       'postgres',

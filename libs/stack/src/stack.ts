@@ -1,12 +1,13 @@
 import { redactText } from '@backbone/config';
 import { ServiceStartError, StackError } from './errors.ts';
+import { ensureHaCluster, haClusterStatus, stopHaCluster, type HaMemberStatus } from './ha/ha-cluster.ts';
 import { ensureKafka, probeKafka, stopKafka } from './kafka.ts';
 import { stackEndpoints, type StackOptions } from './options.ts';
 import { ensurePostgres, probePostgres, stopPostgres } from './postgres.ts';
 import { ensureRedis, probeRedis, stopRedis } from './redis.ts';
 import { readState, updateState, withStackLock, type StackState } from './state.ts';
 
-export type ServiceName = 'postgres' | 'redis' | 'kafka';
+export type ServiceName = 'postgres' | 'redis' | 'kafka' | 'ha';
 
 /** One service as `stack status` reports it: always from a live probe. */
 export interface ServiceStatus {
@@ -21,10 +22,13 @@ export interface ServiceStatus {
   error: string | undefined;
   /** Things that work but are wrong, e.g. Redis evicting keys. */
   warnings: string[];
+  /** `ha` only: each Patroni member's role and state. */
+  members?: HaMemberStatus[];
 }
 
 /**
- * Probes the three services in parallel.
+ * Probes the three services in parallel, and the HA cluster when `options.ha.enabled` or a
+ * previous `up --ha` recorded it.
  *
  * @example const down = (await stackStatus(stackOptions())).filter((s) => s.state === 'down');
  */
@@ -38,6 +42,10 @@ export async function stackStatus(options: StackOptions): Promise<ServiceStatus[
   ]);
   const managedBy = (service: ServiceName): ServiceStatus['managedBy'] =>
     state[service] ? 'backbone' : 'external';
+  const ha =
+    options.ha.enabled || state.ha
+      ? [{ service: 'ha' as const, managedBy: managedBy('ha'), ...(await haClusterStatus(options.ha)) }]
+      : [];
   return [
     {
       service: 'postgres',
@@ -69,11 +77,13 @@ export async function stackStatus(options: StackOptions): Promise<ServiceStatus[
       error: kafka.state === 'down' ? kafka.error.message : undefined,
       warnings: [],
     },
+    ...ha,
   ];
 }
 
 /**
- * Brings PostgreSQL, Redis and Kafka up, reusing what already answers and starting the rest.
+ * Brings PostgreSQL, Redis and Kafka up (and the HA cluster with `options.ha.enabled`), reusing
+ * what already answers and starting the rest.
  * Idempotent. When a step fails, stops what this call started before rethrowing, so a failed
  * `up` leaves nothing half-started.
  *
@@ -98,6 +108,11 @@ export async function stackUp(options: StackOptions): Promise<ServiceStatus[]> {
       current = 'kafka';
       const kafka = await ensureKafka(options);
       if (kafka) await record(options, startedNow, 'kafka', kafka);
+      if (options.ha.enabled) {
+        current = 'ha';
+        // Records each process it starts in the state file itself, and stops them when it fails.
+        await ensureHaCluster(options.ha, options.cacheDir, options.log);
+      }
     } catch (error) {
       for (const service of startedNow.reverse()) {
         options.log(`stopping ${service}, which this failed \`up\` started`);
@@ -118,7 +133,7 @@ export async function stackUp(options: StackOptions): Promise<ServiceStatus[]> {
   return stackStatus(options);
 }
 
-async function record<S extends ServiceName>(
+async function record<S extends Exclude<ServiceName, 'ha'>>(
   options: StackOptions,
   startedNow: ServiceName[],
   service: S,
@@ -131,6 +146,10 @@ async function record<S extends ServiceName>(
 }
 
 async function stopService(options: StackOptions, service: ServiceName): Promise<void> {
+  if (service === 'ha') {
+    await stopHaCluster(options.ha, options.cacheDir);
+    return;
+  }
   const state = await readState(options.cacheDir);
   if (service === 'postgres' && state.postgres) await stopPostgres(state.postgres);
   if (service === 'redis' && state.redis) await stopRedis(state.redis);
@@ -141,7 +160,7 @@ async function stopService(options: StackOptions, service: ServiceName): Promise
 }
 
 /**
- * Stops what `stackUp` started (Kafka first, PostgreSQL last), and nothing it merely reused.
+ * Stops what `stackUp` started (the HA cluster and Kafka first, PostgreSQL last), and nothing it merely reused.
  * Returns the services it stopped.
  *
  * @example const stopped = await stackDown(stackOptions()); // ['kafka'] or []
@@ -151,7 +170,7 @@ export async function stackDown(options: StackOptions): Promise<ServiceName[]> {
     const state = await readState(options.cacheDir);
     const stopped: ServiceName[] = [];
     const failures: string[] = [];
-    for (const service of ['kafka', 'redis', 'postgres'] as const) {
+    for (const service of ['ha', 'kafka', 'redis', 'postgres'] as const) {
       if (!state[service]) continue;
       options.log(`stopping ${service}`);
       try {
@@ -164,7 +183,7 @@ export async function stackDown(options: StackOptions): Promise<ServiceName[]> {
     }
     if (failures.length > 0) {
       throw new StackError(
-        failures[0]?.startsWith('postgres') ? 'postgres' : 'kafka',
+        (['postgres', 'redis', 'ha'] as const).find((service) => failures[0]?.startsWith(service)) ?? 'kafka',
         `could not stop: ${failures.join('; ')}`,
       );
     }
