@@ -1,0 +1,186 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MissingToolError } from '../errors.ts';
+import { freePort } from '../free-port.ts';
+import { stackOptions, type StackOptions } from '../options.ts';
+import { isAlive, isPortOpen, pollUntil } from '../process.ts';
+import { stackDown, stackStatus, stackUp } from '../stack.ts';
+import { readState } from '../state.ts';
+import { ensureHaCluster } from './ha-cluster.ts';
+import { haEndpoints, type HaOptionsInput } from './ha-options.ts';
+import { patroniCluster, postmasterPid } from './patroni.ts';
+
+// One private HA cluster (3 etcd, 2 Patroni nodes, HAProxy) on free ports under a temporary
+// cache folder, shared by this file's tests and always stopped in afterAll. PostgreSQL, Redis and
+// Kafka are the shared ones: `stackUp` finds them answering and reuses them, so it starts only
+// the HA cluster.
+const tempDirs: string[] = [];
+
+async function tempCacheDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `backbone-ha-${randomBytes(3).toString('hex')}-`));
+  // mkdtemp makes it 0700: the postgres user must reach the node directories below it.
+  await chmod(dir, 0o755);
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** HA settings on free ports, so nothing collides with the shared stack or a parallel run. */
+export async function privateHaInput(): Promise<HaOptionsInput> {
+  const etcdMember = async (
+    name: string,
+  ): Promise<{ name: string; clientPort: number; peerPort: number }> => ({
+    name,
+    clientPort: await freePort(),
+    peerPort: await freePort(),
+  });
+  const node = async (name: string): Promise<{ name: string; port: number; restPort: number }> => ({
+    name,
+    port: await freePort(),
+    restPort: await freePort(),
+  });
+  return {
+    enabled: true,
+    etcd: [await etcdMember('etcd1'), await etcdMember('etcd2'), await etcdMember('etcd3')],
+    nodes: [await node('pg1'), await node('pg2')],
+    proxyPort: await freePort(),
+    startTimeoutMs: 60_000,
+  };
+}
+
+function query<T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  client.on('error', () => undefined);
+  return client
+    .connect()
+    .then(() => client.query<T>(sql, values))
+    .then((result) => result.rows)
+    .finally(() => client.end().catch(() => undefined));
+}
+
+let options: StackOptions;
+let upMs = 0;
+
+beforeAll(async () => {
+  options = stackOptions({ cacheDir: await tempCacheDir(), ha: await privateHaInput() });
+  const started = Date.now();
+  await stackUp(options);
+  upMs = Date.now() - started;
+}, 120_000);
+
+afterAll(async () => {
+  // Stops whatever is still recorded, whether or not a test failed half-way.
+  if (options) await stackDown(options).catch(() => undefined);
+  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+}, 120_000);
+
+describe('stack up --ha', () => {
+  it('runs a leader and a synchronous standby that streams, and status shows both from Patroni', async () => {
+    process.stdout.write(`[ha] up --ha took ${upMs} ms\n`);
+    const ha = (await stackStatus(options)).find((status) => status.service === 'ha');
+    expect(ha).toMatchObject({ state: 'up', managedBy: 'backbone' });
+    expect(ha?.version).toMatch(/^PostgreSQL 15/);
+    expect(ha?.members?.map((member) => [member.role, member.state]).sort()).toEqual([
+      ['leader', 'running'],
+      ['sync_standby', 'running'],
+    ]);
+    const [replication] = await query<{ application_name: string; sync_state: string; state: string }>(
+      haEndpoints(options.ha).databaseUrl,
+      'select application_name, sync_state, state from pg_stat_replication',
+    );
+    const standby = ha?.members?.find((member) => member.role === 'sync_standby');
+    expect(replication).toEqual({ application_name: standby?.name, sync_state: 'sync', state: 'streaming' });
+  });
+
+  it('writes through HAProxy land on the primary and are visible on the standby', async () => {
+    const endpoints = haEndpoints(options.ha);
+    const members = await patroniCluster(options.ha);
+    const leader = members?.find((member) => member.role === 'leader');
+    const standby = members?.find((member) => member.role === 'sync_standby');
+    const [server] = await query<{ port: number; recovery: boolean }>(
+      endpoints.databaseUrl,
+      'select inet_server_port() as port, pg_is_in_recovery() as recovery',
+    );
+    expect(server).toEqual({ port: leader?.port, recovery: false });
+
+    const marker = randomBytes(6).toString('hex');
+    await query(endpoints.databaseUrl, 'create table if not exists ha_probe (marker text primary key)');
+    await query(endpoints.databaseUrl, 'insert into ha_probe values ($1)', [marker]);
+    const standbyUrl = endpoints.nodeUrls[standby?.name ?? ''] ?? '';
+    // synchronous_commit=on waits for the standby's flush, not its replay: wait for the replay.
+    const replayed = await pollUntil(
+      async () =>
+        (await query(standbyUrl, 'select 1 from ha_probe where marker = $1', [marker])).length === 1,
+      10_000,
+      50,
+    );
+    expect(replayed).toBe(true);
+    const [recovery] = await query<{ recovery: boolean }>(
+      standbyUrl,
+      'select pg_is_in_recovery() as recovery',
+    );
+    expect(recovery?.recovery).toBe(true);
+  });
+
+  it('runs TimescaleDB preloaded with telemetry off on both nodes, and the database exists', async () => {
+    for (const url of Object.values(haEndpoints(options.ha).nodeUrls)) {
+      const [settings] = await query<{ preload: string; telemetry: string; extension: string | null }>(
+        url,
+        `select current_setting('shared_preload_libraries') as preload,
+                current_setting('timescaledb.telemetry_level') as telemetry,
+                (select default_version from pg_available_extensions where name = 'timescaledb') as extension`,
+      );
+      expect(settings).toEqual({ preload: 'timescaledb', telemetry: 'off', extension: '2.28.3' });
+    }
+  });
+
+  it('is idempotent: a second up starts nothing and keeps the same processes', async () => {
+    const before = await readState(options.cacheDir);
+    const logged: string[] = [];
+    await stackUp({ ...options, log: (message) => logged.push(message) });
+    expect((await readState(options.cacheDir)).ha).toEqual(before.ha);
+    expect(logged.filter((line) => line.startsWith('starting'))).toEqual([]);
+  });
+
+  it('names the missing program and how to install it, and starts nothing', async () => {
+    const missing = stackOptions({
+      cacheDir: await tempCacheDir(),
+      ha: { ...(await privateHaInput()), commands: { patroni: '/nonexistent/patroni' } },
+    });
+    const failure = ensureHaCluster(missing.ha, missing.cacheDir, () => undefined);
+    await expect(failure).rejects.toBeInstanceOf(MissingToolError);
+    await expect(failure).rejects.toThrow(
+      'patroni (/nonexistent/patroni) is needed for ha but was not found; install it with: sudo apt-get install -y patroni',
+    );
+    expect((await readState(missing.cacheDir)).ha).toBeUndefined();
+    expect(await isPortOpen('127.0.0.1', missing.ha.etcd[0].clientPort)).toBe(false);
+  });
+
+  // Last: it takes the shared cluster down.
+  it('down stops every process up --ha started, PostgreSQL included, and forgets them', async () => {
+    const recorded = (await readState(options.cacheDir)).ha;
+    const postmasters = await Promise.all(options.ha.nodes.map((node) => postmasterPid(options.ha, node)));
+    const pids = [
+      ...(recorded?.etcd ?? []),
+      ...(recorded?.patroni ?? []),
+      ...(recorded?.haproxy ? [recorded.haproxy] : []),
+    ].map((process) => process.pid);
+    expect(pids).toHaveLength(6);
+    expect(postmasters.every((pid) => pid !== undefined && isAlive(pid))).toBe(true);
+
+    expect(await stackDown(options)).toEqual(['ha']);
+    expect([...pids, ...postmasters].filter((pid) => pid !== undefined && isAlive(pid))).toEqual([]);
+    const ports = [
+      ...options.ha.etcd.flatMap((member) => [member.clientPort, member.peerPort]),
+      ...options.ha.nodes.flatMap((node) => [node.port, node.restPort]),
+      options.ha.proxyPort,
+    ];
+    const open = await Promise.all(ports.map((port) => isPortOpen('127.0.0.1', port)));
+    expect(ports.filter((_, index) => open[index])).toEqual([]);
+    expect((await readState(options.cacheDir)).ha).toBeUndefined();
+    expect((await stackStatus(options)).find((status) => status.service === 'ha')?.state).toBe('down');
+  });
+});
