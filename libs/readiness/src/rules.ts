@@ -41,6 +41,8 @@ export interface ReadinessRules {
   deadLetters: { windowSeconds: number; warnCount: number };
   /** Seconds a job scheduler's next run may be overdue before it counts as missed (fail). */
   missedScheduleGraceSeconds: number;
+  /** HA standby lag that warns (`readiness.replicationLag`): WAL bytes not replayed, replay_lag seconds. */
+  replicationLag: { warnBytes: number; warnSeconds: number };
 }
 
 /**
@@ -73,6 +75,7 @@ export function rulesFromConfig(config: SystemConfig): ReadinessRules {
     stalledPartitionSeconds: readiness.stalledPartitionSeconds,
     deadLetters: { ...readiness.deadLetters },
     missedScheduleGraceSeconds: readiness.missedScheduleGraceSeconds,
+    replicationLag: { ...readiness.replicationLag },
   };
 }
 

@@ -22,11 +22,13 @@ export {
   ensureHaCluster,
   haClusterStatus,
   stopHaCluster,
+  stopHaNode,
   type HaClusterStatus,
   type HaMemberStatus,
   type HaState,
 } from './ha/ha-cluster.ts';
 export {
+  freeHaPorts,
   haEndpoints,
   haOptions,
   type EtcdMember,
@@ -39,6 +41,7 @@ export {
   patroniCluster,
   patroniNodeStatus,
   postmasterPid,
+  setPatroniPaused,
   type PatroniClusterMember,
   type PatroniNodeStatus,
 } from './ha/patroni.ts';

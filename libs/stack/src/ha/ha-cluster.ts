@@ -252,6 +252,24 @@ export async function stopHaCluster(ha: HaOptions, cacheDir: string): Promise<bo
   return true;
 }
 
+/**
+ * Stops one node's Patroni (and with it that node's PostgreSQL), as `down` would, and forgets
+ * it; the next `up --ha` starts it again. For drills and tests: a standby down, or a primary gone.
+ */
+export async function stopHaNode(ha: HaOptions, cacheDir: string, nodeName: string): Promise<void> {
+  const recorded = (await readState(cacheDir)).ha?.patroni.find((entry) => entry.name === nodeName);
+  if (!recorded) {
+    throw new ServiceStartError(
+      'ha',
+      `no Patroni node ${nodeName} was started by \`up --ha\` in ${cacheDir}`,
+    );
+  }
+  await stopPatroniNode(ha, recorded);
+  await updateState(cacheDir, (state) => {
+    if (state.ha) state.ha.patroni = state.ha.patroni.filter((entry) => entry.name !== nodeName);
+  });
+}
+
 /** The HA cluster as `stack status` reports it: from Patroni's `/cluster` and SQL through the proxy. */
 export interface HaClusterStatus {
   /** The read-write URL (HAProxy), redacted. */

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { freePort } from '../free-port.ts';
 
 /** One member of the 3-member etcd cluster Patroni keeps its leader lock in. */
 export interface EtcdMember {
@@ -124,4 +125,28 @@ export function haPorts(ha: HaOptions): { port: number; what: string }[] {
     ]),
     { port: ha.proxyPort, what: 'HAProxy (read-write)' },
   ];
+}
+
+/**
+ * HA settings on free loopback ports, for a private cluster next to the stack's own (tests, the
+ * failover drill): nothing collides with the shared stack or another run.
+ *
+ * @example const ha = haOptions({ ...(await freeHaPorts()), enabled: true }, tmpCacheDir);
+ */
+export async function freeHaPorts(): Promise<Pick<HaOptions, 'etcd' | 'nodes' | 'proxyPort'>> {
+  const etcdMember = async (name: string): Promise<EtcdMember> => ({
+    name,
+    clientPort: await freePort(),
+    peerPort: await freePort(),
+  });
+  const node = async (name: string): Promise<PatroniNode> => ({
+    name,
+    port: await freePort(),
+    restPort: await freePort(),
+  });
+  return {
+    etcd: [await etcdMember('etcd1'), await etcdMember('etcd2'), await etcdMember('etcd3')],
+    nodes: [await node('pg1'), await node('pg2')],
+    proxyPort: await freePort(),
+  };
 }

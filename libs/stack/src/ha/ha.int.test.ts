@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MissingToolError } from '../errors.ts';
-import { freePort } from '../free-port.ts';
 import { stackOptions, type StackOptions } from '../options.ts';
 import { isAlive, isPortOpen, pollUntil } from '../process.ts';
 import { stackDown, stackStatus, stackUp } from '../stack.ts';
 import { readState } from '../state.ts';
 import { ensureHaCluster } from './ha-cluster.ts';
-import { haEndpoints, type HaOptionsInput } from './ha-options.ts';
+import { freeHaPorts, haEndpoints, type HaOptionsInput } from './ha-options.ts';
 import { patroniCluster, postmasterPid } from './patroni.ts';
 
 // One private HA cluster (3 etcd, 2 Patroni nodes, HAProxy) on free ports under a temporary
@@ -28,27 +27,8 @@ async function tempCacheDir(): Promise<string> {
   return dir;
 }
 
-/** HA settings on free ports, so nothing collides with the shared stack or a parallel run. */
-export async function privateHaInput(): Promise<HaOptionsInput> {
-  const etcdMember = async (
-    name: string,
-  ): Promise<{ name: string; clientPort: number; peerPort: number }> => ({
-    name,
-    clientPort: await freePort(),
-    peerPort: await freePort(),
-  });
-  const node = async (name: string): Promise<{ name: string; port: number; restPort: number }> => ({
-    name,
-    port: await freePort(),
-    restPort: await freePort(),
-  });
-  return {
-    enabled: true,
-    etcd: [await etcdMember('etcd1'), await etcdMember('etcd2'), await etcdMember('etcd3')],
-    nodes: [await node('pg1'), await node('pg2')],
-    proxyPort: await freePort(),
-    startTimeoutMs: 60_000,
-  };
+async function privateHaInput(): Promise<HaOptionsInput> {
+  return { ...(await freeHaPorts()), enabled: true, startTimeoutMs: 60_000 };
 }
 
 function query<T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
@@ -73,7 +53,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Stops whatever is still recorded, whether or not a test failed half-way.
-  if (options) await stackDown(options).catch(() => undefined);
+  // options is set before stackUp starts anything, so this stops whatever it started.
+  await (async () => stackDown(options))().catch(() => undefined);
   await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
 }, 120_000);
 

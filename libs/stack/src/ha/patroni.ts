@@ -178,6 +178,29 @@ export async function startPatroniNodes(
   return started;
 }
 
+/**
+ * Patroni's maintenance mode (`PATCH /config {"pause": …}`): while paused Patroni neither restarts
+ * a stopped PostgreSQL nor fails over, so a drill or test can hold the cluster in a broken state.
+ */
+export async function setPatroniPaused(ha: HaOptions, paused: boolean): Promise<void> {
+  const errors: string[] = [];
+  for (const node of ha.nodes) {
+    try {
+      const response = await fetch(`${restUrl(ha, node)}/config`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ pause: paused }),
+        signal: AbortSignal.timeout(5_000),
+      });
+      if (response.ok) return;
+      errors.push(`${node.name}: HTTP ${response.status} ${await response.text()}`);
+    } catch (error) {
+      errors.push(`${node.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  throw new ServiceStartError('ha', `could not ${paused ? 'pause' : 'resume'} Patroni: ${errors.join('; ')}`);
+}
+
 /** The postmaster's pid from `postmaster.pid` in the node's data directory. */
 export async function postmasterPid(ha: HaOptions, node: PatroniNode): Promise<number | undefined> {
   const text = await readFile(join(patroniDataDir(ha, node), 'postmaster.pid'), 'utf8').catch(() => '');
