@@ -14,6 +14,7 @@ import {
   type PatroniClusterMember,
   type StackOptions,
 } from '@backbone/stack';
+import { migrate } from '@backbone/db';
 import { waitFor } from '@backbone/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +103,35 @@ describe('timescaledb.replication on a real Patroni cluster', () => {
     expect(standbyEvidence).toMatchObject({ syncState: 'sync', replication: 'streaming' });
     for (const field of ['lagBytes', 'writeLagSeconds', 'flushLagSeconds', 'replayLagSeconds'] as const) {
       expect(typeof standbyEvidence?.[field]).toBe('number');
+    }
+  });
+
+  it('migrate through HAProxy builds the TimescaleDB schema on the primary, replicated to the standby', async () => {
+    const endpoints = haEndpoints(options.ha);
+    const client = new pg.Client({ connectionString: endpoints.databaseUrl });
+    await client.connect();
+    try {
+      const result = await migrate(client);
+      expect(result.mode).toBe('timescaledb');
+      expect(result.applied.length).toBeGreaterThan(0);
+    } finally {
+      await client.end();
+    }
+    const standbyClient = new pg.Client({ connectionString: endpoints.nodeUrls[standby.name] });
+    await standbyClient.connect();
+    try {
+      const hypertables = await waitFor(
+        async () => {
+          const rows = await standbyClient.query<{ name: string }>(
+            "select hypertable_schema || '.' || hypertable_name as name from timescaledb_information.hypertables order by 1",
+          );
+          return rows.rows.length > 0 ? rows.rows.map((row) => row.name) : undefined;
+        },
+        { timeoutMs: 10_000, description: 'the hypertables replayed on the standby' },
+      );
+      expect(hypertables).toEqual(['market_data.bars', 'market_data.macro_events', 'market_data.ticks']);
+    } finally {
+      await standbyClient.end();
     }
   });
 
