@@ -28,6 +28,15 @@ export {
   type HaState,
 } from './ha/ha-cluster.ts';
 export {
+  haPrimaryAndStandby,
+  killPrimaryPostmaster,
+  switchover,
+  synchronousPairReady,
+  type FailoverOptions,
+  type FailoverTimes,
+  type HaPrimary,
+} from './ha/failover.ts';
+export {
   freeHaPorts,
   haEndpoints,
   haOptions,

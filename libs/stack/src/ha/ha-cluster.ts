@@ -4,6 +4,7 @@ import { MissingToolError, PortInUseError, ServiceStartError, StackError } from 
 import { ensureDatabase } from '../postgres.ts';
 import { findListener, isInstalled, isPortOpen, pollUntil, tail } from '../process.ts';
 import { readState, updateState } from '../state.ts';
+import { synchronousPairReady } from './failover.ts';
 import { etcdMemberAnswers, ensureEtcdCluster, stopEtcdMember, type StartedHaProcess } from './etcd.ts';
 import { haEndpoints, type HaOptions } from './ha-options.ts';
 import { haproxyRunning, startHaproxy, stopHaproxy } from './haproxy.ts';
@@ -156,39 +157,17 @@ function describeMembers(members: PatroniClusterMember[] | undefined): string {
 
 /** Waits until Patroni reports a running leader and a running synchronous standby that streams. */
 async function waitForSynchronousPair(ha: HaOptions): Promise<void> {
-  let last: PatroniClusterMember[] | undefined;
-  const ready = await pollUntil(
-    async () => {
-      last = await patroniCluster(ha);
-      const leader = last?.find((member) => member.role === 'leader' && member.state === 'running');
-      const standby = last?.find((member) => member.role === 'sync_standby' && member.state === 'running');
-      if (!leader || !standby) return false;
-      const leaderNode = ha.nodes.find((node) => node.name === leader.name);
-      const leaderStatus = leaderNode && (await patroniNodeStatus(ha, leaderNode));
-      return (
-        leaderStatus?.replication?.some(
-          (entry) =>
-            entry.application_name === standby.name &&
-            entry.state === 'streaming' &&
-            entry.sync_state === 'sync',
-        ) ?? false
-      );
-    },
-    ha.startTimeoutMs,
-    200,
+  if (await pollUntil(() => synchronousPairReady(ha), ha.startTimeoutMs, 200)) return;
+  const logs = await Promise.all(
+    ha.nodes.map(
+      async (node) => `${node.name}:\n${await tail(join(patroniNodeDir(ha, node), 'patroni.log'), 8)}`,
+    ),
   );
-  if (!ready) {
-    const logs = await Promise.all(
-      ha.nodes.map(
-        async (node) => `${node.name}:\n${await tail(join(patroniNodeDir(ha, node), 'patroni.log'), 8)}`,
-      ),
-    );
-    throw new ServiceStartError(
-      'ha',
-      `Patroni did not report a leader and a streaming synchronous standby within ${ha.startTimeoutMs} ms ` +
-        `(last seen: ${describeMembers(last)}); the nodes' last log lines:\n${logs.join('\n')}`,
-    );
-  }
+  throw new ServiceStartError(
+    'ha',
+    `Patroni did not report a leader and a streaming synchronous standby within ${ha.startTimeoutMs} ms ` +
+      `(last seen: ${describeMembers(await patroniCluster(ha))}); the nodes' last log lines:\n${logs.join('\n')}`,
+  );
 }
 
 /** True when SQL through HAProxy reaches a server that is not in recovery. */

@@ -9,6 +9,7 @@ import { stackOptions, type StackOptions } from '../options.ts';
 import { isAlive, isPortOpen, pollUntil } from '../process.ts';
 import { stackDown, stackStatus, stackUp } from '../stack.ts';
 import { readState } from '../state.ts';
+import { killPrimaryPostmaster, switchover, type FailoverTimes } from './failover.ts';
 import { ensureHaCluster } from './ha-cluster.ts';
 import { freeHaPorts, haEndpoints, type HaOptionsInput } from './ha-options.ts';
 import { patroniCluster, postmasterPid } from './patroni.ts';
@@ -139,6 +140,62 @@ describe('stack up --ha', () => {
     expect((await readState(missing.cacheDir)).ha).toBeUndefined();
     expect(await isPortOpen('127.0.0.1', missing.ha.etcd[0].clientPort)).toBe(false);
   });
+
+  async function writeRows(table: string, count: number): Promise<void> {
+    const url = haEndpoints(options.ha).databaseUrl;
+    await query(url, `create table if not exists ${table} (n int primary key)`);
+    // One commit each: every one is acknowledged only after the standby flushed it.
+    for (let n = 1; n <= count; n += 1) await query(url, `insert into ${table} values ($1)`, [n]);
+  }
+
+  function expectOrdered(times: FailoverTimes): void {
+    process.stdout.write(`[ha] ${JSON.stringify(times)}\n`);
+    expect(times.detectionMs).toBeLessThanOrEqual(times.failoverMs);
+    expect(times.failoverMs).toBeLessThanOrEqual(times.proxyMs);
+    expect(times.proxyMs).toBeLessThanOrEqual(times.rejoinMs ?? Number.NaN);
+  }
+
+  it(
+    'SIGKILL of the primary postmaster: the synchronous standby is promoted, HAProxy follows, no commit is lost, the old primary rejoins',
+    { timeout: 90_000 },
+    async () => {
+      await writeRows('before_kill', 50);
+      const before = await patroniCluster(options.ha);
+      const times = await killPrimaryPostmaster(options.ha);
+      expectOrdered(times);
+      expect(times.oldPrimary).toBe(before?.find((member) => member.role === 'leader')?.name);
+      const after = await patroniCluster(options.ha);
+      expect(after?.map((member) => [member.name, member.role, member.state]).sort()).toEqual(
+        [
+          [times.newPrimary, 'leader', 'running'],
+          [times.oldPrimary, 'sync_standby', 'running'],
+        ].sort(),
+      );
+      const [count] = await query<{ count: string }>(
+        haEndpoints(options.ha).databaseUrl,
+        'select count(*) from before_kill',
+      );
+      expect(count?.count).toBe('50');
+    },
+  );
+
+  it(
+    'switchover through Patroni REST: the roles swap, and the old primary rejoins as synchronous standby',
+    { timeout: 90_000 },
+    async () => {
+      await writeRows('before_switchover', 20);
+      const times = await switchover(options.ha);
+      expectOrdered(times);
+      const after = await patroniCluster(options.ha);
+      expect(after?.find((member) => member.role === 'leader')?.name).toBe(times.newPrimary);
+      expect(after?.find((member) => member.role === 'sync_standby')?.name).toBe(times.oldPrimary);
+      const [count] = await query<{ count: string }>(
+        haEndpoints(options.ha).databaseUrl,
+        'select count(*) from before_switchover',
+      );
+      expect(count?.count).toBe('20');
+    },
+  );
 
   // Last: it takes the shared cluster down.
   it('down stops every process up --ha started, PostgreSQL included, and forgets them', async () => {
