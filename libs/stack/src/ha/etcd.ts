@@ -105,6 +105,21 @@ export async function ensureEtcdCluster(
   return started;
 }
 
+/** True when the member is the Raft leader (`POST /v3/maintenance/status`: its id is the leader's). */
+export async function etcdMemberIsLeader(ha: HaOptions, member: EtcdMember): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${ha.host}:${member.clientPort}/v3/maintenance/status`, {
+      method: 'POST',
+      body: '{}',
+      signal: AbortSignal.timeout(2_000),
+    });
+    const status = (await response.json()) as { header?: { member_id?: string }; leader?: string };
+    return status.leader !== undefined && status.header?.member_id === status.leader;
+  } catch {
+    return false;
+  }
+}
+
 /** Stops an etcd member `up --ha` started (SIGTERM; only when the pid still runs etcd). */
 export async function stopEtcdMember(started: StartedHaProcess): Promise<void> {
   await terminateIfCommand(started.pid, 'etcd', 15_000);

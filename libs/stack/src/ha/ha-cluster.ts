@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { redactText } from '@backbone/config';
 import pg from 'pg';
 import { MissingToolError, PortInUseError, ServiceStartError, StackError } from '../errors.ts';
@@ -5,7 +6,13 @@ import { ensureDatabase } from '../postgres.ts';
 import { findListener, isInstalled, isPortOpen, pollUntil, tail } from '../process.ts';
 import { readState, updateState } from '../state.ts';
 import { synchronousPairReady } from './failover.ts';
-import { etcdMemberAnswers, ensureEtcdCluster, stopEtcdMember, type StartedHaProcess } from './etcd.ts';
+import {
+  etcdMemberAnswers,
+  etcdMemberIsLeader,
+  ensureEtcdCluster,
+  stopEtcdMember,
+  type StartedHaProcess,
+} from './etcd.ts';
 import { haEndpoints, type HaOptions } from './ha-options.ts';
 import { haproxyRunning, startHaproxy, stopHaproxy } from './haproxy.ts';
 import {
@@ -17,7 +24,6 @@ import {
   type PatroniClusterMember,
 } from './patroni.ts';
 import { postgresOsUser, timescaledbPostgresBinDir } from './postgres-server.ts';
-import { join } from 'node:path';
 
 /** What `up --ha` started, in the state file, so `down` stops exactly that. */
 export interface HaState {
@@ -222,9 +228,19 @@ export async function stopHaCluster(ha: HaOptions, cacheDir: string): Promise<bo
   const leader = (await patroniCluster(ha))?.find((member) => member.role === 'leader')?.name;
   const patroni = [...recorded.patroni].sort((a, b) => Number(a.name === leader) - Number(b.name === leader));
   for (const node of patroni) await stopPatroniNode(ha, node);
-  // One at a time: a stopping etcd leader hands its leadership to a live peer quickly, but
-  // waits for a timeout when its peers are stopping at the same moment.
-  for (const member of recorded.etcd) await stopEtcdMember(member);
+  // The followers together, the leader last: a stopping etcd leader tries to hand its leadership
+  // to a connected peer and waits for a timeout when that peer is stopping at the same moment;
+  // with no peer left it skips the hand-over.
+  const leaders = await Promise.all(
+    recorded.etcd.map(async (entry) => {
+      const member = ha.etcd.find((candidate) => candidate.name === entry.name);
+      return member !== undefined && (await etcdMemberIsLeader(ha, member));
+    }),
+  );
+  await Promise.all(
+    recorded.etcd.filter((_, index) => !leaders[index]).map((entry) => stopEtcdMember(entry)),
+  );
+  await Promise.all(recorded.etcd.filter((_, index) => leaders[index]).map((entry) => stopEtcdMember(entry)));
   await updateState(cacheDir, (state) => {
     state.ha = undefined;
   });

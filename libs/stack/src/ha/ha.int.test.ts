@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MissingToolError } from '../errors.ts';
+import { MissingToolError, PortInUseError } from '../errors.ts';
 import { stackOptions, type StackOptions } from '../options.ts';
 import { isAlive, isPortOpen, pollUntil } from '../process.ts';
 import { stackDown, stackStatus, stackUp } from '../stack.ts';
@@ -139,6 +140,27 @@ describe('stack up --ha', () => {
     );
     expect((await readState(missing.cacheDir)).ha).toBeUndefined();
     expect(await isPortOpen('127.0.0.1', missing.ha.etcd[0].clientPort)).toBe(false);
+  });
+
+  it('refuses a port another program holds, naming the port and the process, and starts nothing', async () => {
+    const squatter = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = squatter.address();
+      const port = address !== null && typeof address === 'object' ? address.port : 0;
+      const taken = stackOptions({
+        cacheDir: await tempCacheDir(),
+        ha: { ...(await privateHaInput()), proxyPort: port },
+      });
+      const failure = ensureHaCluster(taken.ha, taken.cacheDir, () => undefined);
+      await expect(failure).rejects.toBeInstanceOf(PortInUseError);
+      await expect(failure).rejects.toThrow(`port ${port} is taken by pid ${process.pid}`);
+      await expect(failure).rejects.toThrow('HAProxy (read-write) needs it');
+      expect((await readState(taken.cacheDir)).ha).toBeUndefined();
+      expect(await isPortOpen('127.0.0.1', taken.ha.etcd[0].clientPort)).toBe(false);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 
   async function writeRows(table: string, count: number): Promise<void> {
