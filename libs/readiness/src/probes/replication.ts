@@ -242,7 +242,10 @@ async function probeReplication(
     .filter((standby) => standby.syncState === 'sync')
     .map((standby) => standby.name);
   const synchronous =
-    primary.standbyNames.trim() !== '' && syncStandbys.length > 0 && primary.synchronousCommit === 'on';
+    primary.standbyNames.trim() !== '' &&
+    syncStandbys.length > 0 &&
+    // `on` waits for the standby's flush, `remote_apply` for its replay; weaker levels do not wait for durability there.
+    ['on', 'remote_apply'].includes(primary.synchronousCommit);
   if (!synchronous) {
     findings.push({
       status: 'warn',

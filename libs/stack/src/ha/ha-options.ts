@@ -112,21 +112,6 @@ export function restUrl(ha: Pick<HaOptions, 'host'>, node: PatroniNode): string 
   return `http://${ha.host}:${node.restPort}`;
 }
 
-/** Every port the HA cluster listens on, named, for the port-conflict check. */
-export function haPorts(ha: HaOptions): { port: number; what: string }[] {
-  return [
-    ...ha.etcd.flatMap((member) => [
-      { port: member.clientPort, what: `etcd ${member.name} (client)` },
-      { port: member.peerPort, what: `etcd ${member.name} (peer)` },
-    ]),
-    ...ha.nodes.flatMap((node) => [
-      { port: node.port, what: `PostgreSQL ${node.name}` },
-      { port: node.restPort, what: `Patroni ${node.name} (REST)` },
-    ]),
-    { port: ha.proxyPort, what: 'HAProxy (read-write)' },
-  ];
-}
-
 /**
  * HA settings on free loopback ports, for a private cluster next to the stack's own (tests, the
  * failover drill): nothing collides with the shared stack or another run.
