@@ -3,7 +3,7 @@ import { redactText } from '@backbone/config';
 import pg from 'pg';
 import { MissingToolError, PortInUseError, ServiceStartError, StackError } from '../errors.ts';
 import { ensureDatabase } from '../postgres.ts';
-import { findListener, isInstalled, isPortOpen, pollUntil, tail } from '../process.ts';
+import { findListener, isAlive, isInstalled, isPortOpen, pollUntil, tail } from '../process.ts';
 import { readState, updateState } from '../state.ts';
 import { synchronousPairReady } from './failover.ts';
 import {
@@ -13,7 +13,7 @@ import {
   stopEtcdMember,
   type StartedHaProcess,
 } from './etcd.ts';
-import { haEndpoints, type HaOptions } from './ha-options.ts';
+import { haEndpoints, type HaOptions, type PatroniNode } from './ha-options.ts';
 import { haproxyRunning, startHaproxy, stopHaproxy } from './haproxy.ts';
 import {
   patroniCluster,
@@ -23,7 +23,7 @@ import {
   stopPatroniNode,
   type PatroniClusterMember,
 } from './patroni.ts';
-import { postgresOsUser, timescaledbPostgresBinDir } from './postgres-server.ts';
+import { assertTimescaledbBinDir, postgresOsUser, timescaledbPostgresBinDir } from './postgres-server.ts';
 
 /** What `up --ha` started, in the state file, so `down` stops exactly that. */
 export interface HaState {
@@ -88,13 +88,16 @@ export async function ensureHaCluster(
   cacheDir: string,
   log: (message: string) => void,
 ): Promise<StartedHaProcess[]> {
-  for (const tool of tools) {
-    if (!(await isInstalled(ha.commands[tool.key], tool.versionArgs))) {
-      throw new MissingToolError('ha', `${tool.key} (${ha.commands[tool.key]})`, tool.install);
-    }
-  }
+  // In parallel: `patroni --version` alone is a Python start-up (about a second on a busy machine).
+  const installed = await Promise.all(
+    tools.map((tool) => isInstalled(ha.commands[tool.key], tool.versionArgs)),
+  );
+  const missing = tools.find((_, index) => !installed[index]);
+  if (missing)
+    throw new MissingToolError('ha', `${missing.key} (${ha.commands[missing.key]})`, missing.install);
   const user = await postgresOsUser();
   const binDir = ha.postgresBinDir ?? (await timescaledbPostgresBinDir());
+  await assertTimescaledbBinDir(binDir);
   const state = await readState(cacheDir);
 
   const etcdDown = [];
@@ -125,7 +128,10 @@ export async function ensureHaCluster(
     await ensureEtcdCluster(ha, log, onStarted('etcd'));
     await startPatroniNodes(ha, user, binDir, log, onStarted('patroni'));
     if (proxyDown) await onStarted('haproxy')(await startHaproxy(ha, log));
-    await waitForSynchronousPair(ha);
+    await waitForSynchronousPair(
+      ha,
+      started.filter(({ kind }) => kind === 'patroni').map(({ process }) => process),
+    );
     const endpoint = { host: ha.host, port: ha.proxyPort, user: ha.user, database: ha.database };
     await waitForProxyPrimary(ha);
     await ensureDatabase(endpoint);
@@ -161,18 +167,40 @@ function describeMembers(members: PatroniClusterMember[] | undefined): string {
   );
 }
 
-/** Waits until Patroni reports a running leader and a running synchronous standby that streams. */
-async function waitForSynchronousPair(ha: HaOptions): Promise<void> {
-  if (await pollUntil(() => synchronousPairReady(ha), ha.startTimeoutMs, 200)) return;
-  const logs = await Promise.all(
-    ha.nodes.map(
-      async (node) => `${node.name}:\n${await tail(join(patroniNodeDir(ha, node), 'patroni.log'), 8)}`,
-    ),
+/**
+ * The lines of a node's Patroni log that say what went wrong (PostgreSQL's FATAL/ERROR, Patroni's
+ * ERROR/CRITICAL), else its last lines: a Python traceback's tail rarely names the cause.
+ */
+async function patroniLogExcerpt(ha: HaOptions, node: PatroniNode): Promise<string> {
+  const text = await tail(join(patroniNodeDir(ha, node), 'patroni.log'), 400);
+  const errors = text.split('\n').filter((line) => /\b(FATAL|ERROR|CRITICAL|PANIC)\b|: error:/.test(line));
+  return `${node.name}:\n${errors.length > 0 ? errors.slice(-6).join('\n') : text.split('\n').slice(-8).join('\n')}`;
+}
+
+/**
+ * Waits until Patroni reports a running leader and a running synchronous standby that streams.
+ * Gives up at once when a Patroni this call started has exited (it does on a fatal bootstrap
+ * error) instead of waiting out the timeout.
+ */
+async function waitForSynchronousPair(ha: HaOptions, startedPatroni: StartedHaProcess[]): Promise<void> {
+  let exited: StartedHaProcess | undefined;
+  const ready = await pollUntil(
+    async () => {
+      exited = startedPatroni.find((process) => !isAlive(process.pid));
+      return exited !== undefined || (await synchronousPairReady(ha));
+    },
+    ha.startTimeoutMs,
+    200,
   );
+  if (ready && !exited) return;
+  const logs = await Promise.all(ha.nodes.map((node) => patroniLogExcerpt(ha, node)));
+  const what = exited
+    ? `Patroni ${exited.name} exited before the cluster was up`
+    : `Patroni did not report a leader and a streaming synchronous standby within ${ha.startTimeoutMs} ms ` +
+      `(last seen: ${describeMembers(await patroniCluster(ha))})`;
   throw new ServiceStartError(
     'ha',
-    `Patroni did not report a leader and a streaming synchronous standby within ${ha.startTimeoutMs} ms ` +
-      `(last seen: ${describeMembers(await patroniCluster(ha))}); the nodes' last log lines:\n${logs.join('\n')}`,
+    `${what}; from the nodes' logs (${ha.dir}/<node>/patroni.log):\n${logs.join('\n')}`,
   );
 }
 
