@@ -1,3 +1,4 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { redactText } from '@backbone/config';
 import pg from 'pg';
@@ -64,6 +65,33 @@ async function recordStarted(
   });
 }
 
+/** What a cluster's data is tied to: etcd keeps its members' peer URLs, Patroni the node names. */
+function clusterLayout(ha: HaOptions): string {
+  return `${JSON.stringify({ host: ha.host, scope: ha.scope, etcd: ha.etcd, nodes: ha.nodes }, null, 2)}\n`;
+}
+
+/**
+ * Refuses to start on data made for other ports or names (etcd would wait forever for peers at
+ * the old addresses), and records the layout of a new cluster. Kept in `<ha.dir>/layout.json`.
+ */
+async function checkClusterLayout(ha: HaOptions): Promise<void> {
+  const file = join(ha.dir, 'layout.json');
+  const recorded = await readFile(file, 'utf8').catch(() => undefined);
+  const wanted = clusterLayout(ha);
+  if (recorded === undefined) {
+    await mkdir(ha.dir, { recursive: true });
+    await writeFile(file, wanted);
+    return;
+  }
+  if (recorded !== wanted) {
+    throw new ServiceStartError(
+      'ha',
+      `the HA cluster in ${ha.dir} was created with other ports or names (${file}); ` +
+        `start it with those, or delete ${ha.dir} to create a new cluster (its data is lost)`,
+    );
+  }
+}
+
 /** Refuses a port another program holds, naming it, before anything is started. */
 async function assertPortsFree(ha: HaOptions, ports: { port: number; what: string }[]): Promise<void> {
   for (const { port, what } of ports) {
@@ -98,6 +126,7 @@ export async function ensureHaCluster(
   const user = await postgresOsUser();
   const binDir = ha.postgresBinDir ?? (await timescaledbPostgresBinDir());
   await assertTimescaledbBinDir(binDir);
+  await checkClusterLayout(ha);
   const state = await readState(cacheDir);
 
   const etcdDown = [];

@@ -174,6 +174,26 @@ describe('stack up --ha', () => {
     expect((await readState(missing.cacheDir)).ha).toBeUndefined();
   });
 
+  it('refuses data made for other ports, naming the folder, before starting anything', async () => {
+    const moved = stackOptions({ cacheDir: await tempCacheDir(), ha: await privateHaInput() });
+    await mkdir(moved.ha.dir, { recursive: true });
+    // The layout a cluster with the etcd members in another order (other peer addresses) left.
+    await writeFile(
+      join(moved.ha.dir, 'layout.json'),
+      JSON.stringify({
+        host: moved.ha.host,
+        scope: moved.ha.scope,
+        etcd: [...moved.ha.etcd].reverse(),
+        nodes: moved.ha.nodes,
+      }),
+    );
+    await expect(ensureHaCluster(moved.ha, moved.cacheDir, () => undefined)).rejects.toThrow(
+      `the HA cluster in ${moved.ha.dir} was created with other ports or names`,
+    );
+    expect((await readState(moved.cacheDir)).ha).toBeUndefined();
+    expect(await isPortOpen('127.0.0.1', moved.ha.etcd[0].clientPort)).toBe(false);
+  });
+
   it(
     "a cluster that cannot come up is stopped again: the error names the wait and the broken node's log lines",
     { timeout: 60_000 },
