@@ -65,31 +65,39 @@ async function recordStarted(
   });
 }
 
-/** What a cluster's data is tied to: etcd keeps its members' peer URLs, Patroni the node names. */
+/**
+ * What a cluster's data is tied to: etcd keeps its members' peer URLs, Patroni its scope and node
+ * names. (PostgreSQL, REST and proxy ports may change: Patroni publishes them on each start.)
+ */
 function clusterLayout(ha: HaOptions): string {
-  return `${JSON.stringify({ host: ha.host, scope: ha.scope, etcd: ha.etcd, nodes: ha.nodes }, null, 2)}\n`;
+  const layout = { host: ha.host, scope: ha.scope, etcd: ha.etcd, nodes: ha.nodes.map((node) => node.name) };
+  return `${JSON.stringify(layout, null, 2)}\n`;
+}
+
+function layoutFile(ha: HaOptions): string {
+  return join(ha.dir, 'layout.json');
 }
 
 /**
- * Refuses to start on data made for other ports or names (etcd would wait forever for peers at
- * the old addresses), and records the layout of a new cluster. Kept in `<ha.dir>/layout.json`.
+ * Refuses to start on data made for other etcd ports or names (etcd would wait forever for peers
+ * at the old addresses). The layout is in `<ha.dir>/layout.json`, written by {@link recordClusterLayout}.
  */
 async function checkClusterLayout(ha: HaOptions): Promise<void> {
-  const file = join(ha.dir, 'layout.json');
+  const file = layoutFile(ha);
   const recorded = await readFile(file, 'utf8').catch(() => undefined);
-  const wanted = clusterLayout(ha);
-  if (recorded === undefined) {
-    await mkdir(ha.dir, { recursive: true });
-    await writeFile(file, wanted);
-    return;
-  }
-  if (recorded !== wanted) {
+  if (recorded !== undefined && recorded !== clusterLayout(ha)) {
     throw new ServiceStartError(
       'ha',
-      `the HA cluster in ${ha.dir} was created with other ports or names (${file}); ` +
+      `the HA cluster in ${ha.dir} was created with other etcd ports or node names (${file}); ` +
         `start it with those, or delete ${ha.dir} to create a new cluster (its data is lost)`,
     );
   }
+}
+
+/** Records the layout once something is about to be started (a refused `up` records nothing). */
+async function recordClusterLayout(ha: HaOptions): Promise<void> {
+  await mkdir(ha.dir, { recursive: true });
+  await writeFile(layoutFile(ha), clusterLayout(ha));
 }
 
 /** Refuses a port another program holds, naming it, before anything is started. */
@@ -146,6 +154,7 @@ export async function ensureHaCluster(
     ...(proxyDown ? [{ port: ha.proxyPort, what: 'HAProxy (read-write)' }] : []),
   ]);
 
+  await recordClusterLayout(ha);
   const started: { kind: 'etcd' | 'patroni' | 'haproxy'; process: StartedHaProcess }[] = [];
   const onStarted =
     (kind: 'etcd' | 'patroni' | 'haproxy') =>

@@ -184,11 +184,11 @@ describe('stack up --ha', () => {
         host: moved.ha.host,
         scope: moved.ha.scope,
         etcd: [...moved.ha.etcd].reverse(),
-        nodes: moved.ha.nodes,
+        nodes: moved.ha.nodes.map((node) => node.name),
       }),
     );
     await expect(ensureHaCluster(moved.ha, moved.cacheDir, () => undefined)).rejects.toThrow(
-      `the HA cluster in ${moved.ha.dir} was created with other ports or names`,
+      `the HA cluster in ${moved.ha.dir} was created with other etcd ports or node names`,
     );
     expect((await readState(moved.cacheDir)).ha).toBeUndefined();
     expect(await isPortOpen('127.0.0.1', moved.ha.etcd[0].clientPort)).toBe(false);
