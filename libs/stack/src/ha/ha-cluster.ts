@@ -355,16 +355,16 @@ export async function haClusterStatus(ha: HaOptions): Promise<HaClusterStatus> {
     lagBytes: typeof member.lag === 'number' ? member.lag : undefined,
   }));
   const warnings: string[] = [];
-  for (const node of ha.nodes) {
-    const member = memberStatuses.find((candidate) => candidate.name === node.name);
-    if (!member) warnings.push(`${node.name} is not a member (its Patroni is not running)`);
-    else if (member.state !== 'running') warnings.push(`${node.name} is ${member.state}`);
-  }
-  if (
-    members &&
-    !memberStatuses.some((member) => member.role === 'sync_standby' && member.state === 'running')
-  ) {
-    warnings.push('no synchronous standby: commits are not replicated synchronously');
+  // Only when Patroni answers: with the whole cluster down the row's error says it all.
+  if (members) {
+    for (const node of ha.nodes) {
+      const member = memberStatuses.find((candidate) => candidate.name === node.name);
+      if (!member) warnings.push(`${node.name} is not a member (its Patroni is not running)`);
+      else if (member.state !== 'running') warnings.push(`${node.name} is ${member.state}`);
+    }
+    if (!memberStatuses.some((member) => member.role === 'sync_standby' && member.state === 'running')) {
+      warnings.push('no synchronous standby: commits are not replicated synchronously');
+    }
   }
   const client = new pg.Client({
     host: ha.host,
