@@ -110,6 +110,20 @@ const databaseSchema = z
     statementTimeoutMs: positiveInt.default(30_000).describe('statement_timeout per connection (ms).'),
     /** TLS to the database. */
     ssl: tlsSchema.prefault({}),
+    /** The PostgreSQL HA cluster (`./backbone stack up --ha`, docs/stack.md); empty: no HA. */
+    ha: z
+      .object({
+        /**
+         * Patroni REST API URL of each node (`http://127.0.0.1:8008`, `http://127.0.0.1:8009` for
+         * the stack's cluster). When set, readiness runs `timescaledb.replication`.
+         */
+        patroniUrls: z
+          .array(z.url({ protocol: /^https?$/ }))
+          .default([])
+          .describe('Patroni REST API URLs of the HA nodes.'),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -611,6 +625,19 @@ const readinessSchema = z
       .prefault({}),
     /** A BullMQ job scheduler whose next run is overdue by more than this has missed it: fail. */
     missedScheduleGraceSeconds: positiveInt.default(300),
+    /**
+     * The HA cluster's standby (database.ha): this far behind the primary warns. A standby down
+     * warns too; no writable primary fails.
+     */
+    replicationLag: z
+      .object({
+        /** WAL bytes the standby has not replayed yet (primary's current LSN − replay_lsn). */
+        warnBytes: positiveInt.default(16 * 1024 * 1024),
+        /** pg_stat_replication.replay_lag, seconds. */
+        warnSeconds: positiveInt.default(10),
+      })
+      .strict()
+      .prefault({}),
     /** Redis used_memory / maxmemory (0..1): at or above warn warns, at or above fail fails. */
     redisMemoryRatio: z
       .object({
@@ -773,6 +800,15 @@ export const systemConfigSchema = systemConfigObject
         message: 'must not exceed readiness.redisMemoryRatio.fail',
       });
     }
+    config.database.ha.patroniUrls.forEach((url, index) => {
+      if (config.database.ha.patroniUrls.indexOf(url) !== index) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['database', 'ha', 'patroniUrls', index],
+          message: `${url} is listed twice; give each HA node's Patroni REST API once`,
+        });
+      }
+    });
     if (config.readiness.hitRatio.warn < config.readiness.hitRatio.fail) {
       ctx.addIssue({
         code: 'custom',

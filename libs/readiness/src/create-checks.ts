@@ -13,6 +13,7 @@ import { bullmqChecks, bullmqPrefix, type WatchedQueue } from './probes/bullmq.t
 import { kafkaChecks, type ExpectedTopic, type WatchedGroup } from './probes/kafka.ts';
 import { offsetGapsCheck } from './probes/offset-gaps.ts';
 import { redisChecks } from './probes/redis.ts';
+import { replicationCheck } from './probes/replication.ts';
 import { retentionChecks } from './probes/retention.ts';
 import { expectationsFromConfig, timescaleChecks } from './probes/timescaledb.ts';
 import { workerRole, workersCheck } from './probes/workers.ts';
@@ -42,7 +43,8 @@ export interface ReadinessChecks {
 }
 
 /**
- * Builds every live check from the configuration: TimescaleDB, freshness, retention, Redis,
+ * Builds every live check from the configuration: TimescaleDB (with the HA cluster's
+ * replication when `database.ha.patroniUrls` is set), freshness, retention, Redis,
  * cache, Kafka, BullMQ and the workers' heartbeats.
  *
  * @example const { checks, rules, close } = createReadinessChecks(config, { pool, redis, kafka });
@@ -95,6 +97,16 @@ export function createReadinessChecks(
     .map(workerRole);
   const checks = [
     ...timescaleChecks({ pool: clients.pool, rules, expectations: expectationsFromConfig(config), now }),
+    // Only with an HA cluster configured (database.ha.patroniUrls).
+    ...(config.database.ha.patroniUrls.length > 0
+      ? [
+          replicationCheck({
+            patroniUrls: config.database.ha.patroniUrls,
+            databaseUrl: config.database.url,
+            rules,
+          }),
+        ]
+      : []),
     ...retentionChecks({ pool: clients.pool, storage: config.storage, now }),
     ...redisChecks({ redis: clients.redis, keyNamespace: config.redis.keyNamespace, rules }),
     ...kafka.checks,

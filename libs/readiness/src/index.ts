@@ -42,6 +42,7 @@ export {
 } from './probes/kafka.ts';
 export { offsetGapsCheck } from './probes/offset-gaps.ts';
 export { CACHE_DATASETS, parseInfo, redisChecks, type RedisProbeInput } from './probes/redis.ts';
+export { replicationCheck, type ReplicationProbeInput } from './probes/replication.ts';
 export { retentionChecks } from './probes/retention.ts';
 export {
   EXPECTED_TABLES,

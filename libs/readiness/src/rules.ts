@@ -43,6 +43,8 @@ export interface ReadinessRules {
   missedScheduleGraceSeconds: number;
   /** Seconds a scheduled TimescaleDB job's next start may be overdue (`timescaledb.jobs`). */
   jobLateSeconds: Thresholds;
+  /** HA standby lag that warns (`readiness.replicationLag`): WAL bytes not replayed, replay_lag seconds. */
+  replicationLag: { warnBytes: number; warnSeconds: number };
 }
 
 /**
@@ -81,6 +83,7 @@ export function rulesFromConfig(config: SystemConfig): ReadinessRules {
       warn: readiness.missedScheduleGraceSeconds,
       fail: 12 * readiness.missedScheduleGraceSeconds,
     },
+    replicationLag: { ...readiness.replicationLag },
   };
 }
 

@@ -5,7 +5,7 @@
 export class StackError extends Error {
   override readonly name: string = 'StackError';
   /** The service the failure belongs to. */
-  readonly service: 'timescaledb' | 'postgres' | 'redis' | 'kafka' | 'docker';
+  readonly service: 'timescaledb' | 'postgres' | 'redis' | 'kafka' | 'docker' | 'ha';
 
   constructor(service: StackError['service'], message: string, options?: ErrorOptions) {
     super(message, options);

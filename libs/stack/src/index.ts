@@ -18,6 +18,42 @@ export {
   type StackOptionsInput,
 } from './options.ts';
 export { freePort } from './free-port.ts';
+export {
+  ensureHaCluster,
+  haClusterStatus,
+  stopHaCluster,
+  stopHaNode,
+  type HaClusterStatus,
+  type HaMemberStatus,
+  type HaState,
+} from './ha/ha-cluster.ts';
+export {
+  haPrimaryAndStandby,
+  killPrimaryPostmaster,
+  switchover,
+  synchronousPairReady,
+  type FailoverOptions,
+  type FailoverTimes,
+  type HaPrimary,
+} from './ha/failover.ts';
+export {
+  freeHaPorts,
+  haEndpoints,
+  haOptions,
+  type EtcdMember,
+  type HaEndpoints,
+  type HaOptions,
+  type HaOptionsInput,
+  type PatroniNode,
+} from './ha/ha-options.ts';
+export {
+  patroniCluster,
+  patroniNodeStatus,
+  postmasterPid,
+  setPatroniPaused,
+  type PatroniClusterMember,
+  type PatroniNodeStatus,
+} from './ha/patroni.ts';
 export { startPrivateKafka, type PrivateKafka, type PrivateKafkaOptions } from './private-kafka.ts';
 export {
   ensurePlainPostgres,

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { haOptions, type HaOptions, type HaOptionsInput } from './ha/ha-options.ts';
 
 /** Where PostgreSQL answers. No password by default: the local stack uses trust auth on 127.0.0.1. */
 export interface PostgresEndpoint {
@@ -51,6 +52,8 @@ export interface StackOptions {
   timescaledbSource: string;
   redis: RedisEndpoint;
   kafka: KafkaEndpoint;
+  /** The PostgreSQL HA cluster (`up --ha`): Patroni, etcd, HAProxy (docs/stack.md). */
+  ha: HaOptions;
   /** Programs, overridable so a test can point at a missing one. */
   commands: { java: string; mvn: string; redisServer: string; cmake: string };
   /** Broker JVM heap (`-Xmx`). */
@@ -76,6 +79,7 @@ export interface StackOptionsInput {
   timescaledbSource?: string;
   redis?: Partial<RedisEndpoint>;
   kafka?: Partial<KafkaEndpoint>;
+  ha?: HaOptionsInput;
   commands?: Partial<StackOptions['commands']>;
   kafkaHeap?: string;
   redisMaxmemory?: string;
@@ -111,6 +115,7 @@ export function stackOptions(input: StackOptionsInput = {}): StackOptions {
     ),
     redis: { host: '127.0.0.1', port: 6379, ...input.redis },
     kafka: { host: '127.0.0.1', port: 9092, controllerPort: 9093, ...input.kafka },
+    ha: haOptions(input.ha ?? {}, cacheDir),
     commands: { java: 'java', mvn: 'mvn', redisServer: 'redis-server', cmake: 'cmake', ...input.commands },
     kafkaHeap: input.kafkaHeap ?? '512m',
     redisMaxmemory: input.redisMaxmemory ?? '1gb',

@@ -1,5 +1,6 @@
 import { redactText } from '@backbone/config';
 import { ServiceStartError, StackError } from './errors.ts';
+import { ensureHaCluster, haClusterStatus, stopHaCluster, type HaMemberStatus } from './ha/ha-cluster.ts';
 import { ensureKafka, probeKafka, stopKafka } from './kafka.ts';
 import { stackEndpoints, type StackOptions } from './options.ts';
 import { ensurePlainPostgres, probePostgres, stopPlainPostgres, type PostgresProbe } from './postgres.ts';
@@ -9,9 +10,10 @@ import { ensureTimescaleCluster, stopTimescaleCluster, timescaleWarnings } from 
 
 /**
  * `timescaledb`: the stack's TimescaleDB server (the default database); `postgres`: the machine's
- * plain PostgreSQL, the target of the plain-PostgreSQL storage-mode tests.
+ * plain PostgreSQL, the target of the plain-PostgreSQL storage-mode tests; `ha`: the Patroni
+ * cluster of `up --ha`.
  */
-export type ServiceName = 'timescaledb' | 'postgres' | 'redis' | 'kafka';
+export type ServiceName = 'timescaledb' | 'postgres' | 'redis' | 'kafka' | 'ha';
 
 /** One service as `stack status` reports it: always from a live probe. */
 export interface ServiceStatus {
@@ -26,10 +28,13 @@ export interface ServiceStatus {
   error: string | undefined;
   /** Things that work but are wrong, e.g. Redis evicting keys. */
   warnings: string[];
+  /** `ha` only: each Patroni member's role and state. */
+  members?: HaMemberStatus[];
 }
 
 /**
- * Probes the four services in parallel.
+ * Probes the four services in parallel, and the HA cluster when `options.ha.enabled` or a
+ * previous `up --ha` recorded it.
  *
  * @example const down = (await stackStatus(stackOptions())).filter((s) => s.state === 'down');
  */
@@ -72,6 +77,10 @@ export async function stackStatus(options: StackOptions): Promise<ServiceStatus[
           ]
         : [],
   });
+  const ha =
+    options.ha.enabled || state.ha
+      ? [{ service: 'ha' as const, managedBy: managedBy('ha'), ...(await haClusterStatus(options.ha)) }]
+      : [];
   return [
     postgresStatus('timescaledb', timescaledb, endpoints.databaseUrl, options.postgres.database, (up) =>
       timescaleWarnings(up, options.postgres),
@@ -101,12 +110,14 @@ export async function stackStatus(options: StackOptions): Promise<ServiceStatus[
       error: kafka.state === 'down' ? kafka.error.message : undefined,
       warnings: [],
     },
+    ...ha,
   ];
 }
 
 /**
- * Brings TimescaleDB, the plain PostgreSQL, Redis and Kafka up, reusing what already answers and
- * starting the rest (building the TimescaleDB extension first when it is missing).
+ * Brings TimescaleDB, the plain PostgreSQL, Redis and Kafka up (and the HA cluster with
+ * `options.ha.enabled`), reusing what already answers and starting the rest (building the
+ * TimescaleDB extension first when it is missing).
  * Idempotent. When a step fails, stops what this call started before rethrowing, so a failed
  * `up` leaves nothing half-started.
  *
@@ -134,6 +145,11 @@ export async function stackUp(options: StackOptions): Promise<ServiceStatus[]> {
       current = 'kafka';
       const kafka = await ensureKafka(options);
       if (kafka) await record(options, startedNow, 'kafka', kafka);
+      if (options.ha.enabled) {
+        current = 'ha';
+        // Records each process it starts in the state file itself, and stops them when it fails.
+        await ensureHaCluster(options.ha, options.cacheDir, options.log);
+      }
     } catch (error) {
       for (const service of startedNow.reverse()) {
         options.log(`stopping ${service}, which this failed \`up\` started`);
@@ -154,7 +170,7 @@ export async function stackUp(options: StackOptions): Promise<ServiceStatus[]> {
   return stackStatus(options);
 }
 
-async function record<S extends ServiceName>(
+async function record<S extends Exclude<ServiceName, 'ha'>>(
   options: StackOptions,
   startedNow: ServiceName[],
   service: S,
@@ -167,6 +183,10 @@ async function record<S extends ServiceName>(
 }
 
 async function stopService(options: StackOptions, service: ServiceName): Promise<void> {
+  if (service === 'ha') {
+    await stopHaCluster(options.ha, options.cacheDir);
+    return;
+  }
   const state = await readState(options.cacheDir);
   if (service === 'timescaledb' && state.timescaledb) await stopTimescaleCluster(state.timescaledb);
   if (service === 'postgres' && state.postgres) await stopPlainPostgres(state.postgres);
@@ -178,7 +198,8 @@ async function stopService(options: StackOptions, service: ServiceName): Promise
 }
 
 /**
- * Stops what `stackUp` started (Kafka first, TimescaleDB last), and nothing it merely reused.
+ * Stops what `stackUp` started (the HA cluster and Kafka first, TimescaleDB last), and nothing it
+ * merely reused.
  * Returns the services it stopped.
  *
  * @example const stopped = await stackDown(stackOptions()); // ['kafka'] or []
@@ -188,7 +209,7 @@ export async function stackDown(options: StackOptions): Promise<ServiceName[]> {
     const state = await readState(options.cacheDir);
     const stopped: ServiceName[] = [];
     const failures: { service: ServiceName; message: string }[] = [];
-    for (const service of ['kafka', 'redis', 'postgres', 'timescaledb'] as const) {
+    for (const service of ['ha', 'kafka', 'redis', 'postgres', 'timescaledb'] as const) {
       if (!state[service]) continue;
       options.log(`stopping ${service}`);
       try {

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
+import type { HaState } from './ha/ha-cluster.ts';
 
 /**
  * What `up` started, so that `down` stops exactly that and nothing it merely reused. Written
@@ -13,6 +14,8 @@ export interface StackState {
   postgres?: { kind: 'pg_ctlcluster'; version: string; cluster: string; port: number; startedAt: string };
   redis?: { pid: number; port: number; startedAt: string };
   kafka?: { pid: number; port: number; propertiesFile: string; startedAt: string };
+  /** `up --ha`: the etcd members, Patroni nodes and HAProxy it started. */
+  ha?: HaState | undefined;
 }
 
 export function stateDir(cacheDir: string): string {

@@ -36,11 +36,31 @@ export const TIMESCALEDB_BACKGROUND_WORKERS = 64;
 export const TIMESCALE_MAX_CONNECTIONS = 300;
 
 /**
- * The cluster's settings. Worker sizing as `timescaledb-tune` does it: parallel workers = CPU
- * cores, and `max_worker_processes = timescaledb.max_background_workers + max_parallel_workers + 3`
- * (Timescale's formula; the 3 cover TimescaleDB's launcher, PostgreSQL's logical-replication
- * launcher and one spare), so TimescaleDB's workers never compete with parallel queries for a slot.
+ * TimescaleDB's server parameters, for the stack's own cluster and for the HA nodes alike:
+ * preloaded (without it `CREATE EXTENSION` ends the session with a FATAL error), telemetry off
+ * (it cannot reach its server from here, and its job would fail), and workers sized as
+ * `timescaledb-tune` does it: parallel workers = CPU cores, and `max_worker_processes =
+ * timescaledb.max_background_workers + max_parallel_workers + 3` (Timescale's formula; the 3
+ * cover TimescaleDB's launcher, PostgreSQL's logical-replication launcher and one spare), so
+ * TimescaleDB's workers never compete with parallel queries for a slot. The default of 8 is too
+ * small: policy jobs then fail with `failed to start job`.
  */
+export function timescaledbParameters({
+  backgroundWorkers = TIMESCALEDB_BACKGROUND_WORKERS,
+  cpus = availableParallelism(),
+}: { backgroundWorkers?: number; cpus?: number } = {}): Record<string, PostgresSettingValue> {
+  const parallelWorkers = Math.max(1, cpus);
+  return {
+    shared_preload_libraries: 'timescaledb',
+    'timescaledb.telemetry_level': 'off',
+    'timescaledb.max_background_workers': backgroundWorkers,
+    max_parallel_workers: parallelWorkers,
+    max_parallel_workers_per_gather: Math.max(1, Math.floor(parallelWorkers / 2)),
+    max_worker_processes: backgroundWorkers + parallelWorkers + 3,
+  };
+}
+
+/** The stack's own cluster's settings: {@link timescaledbParameters} on its endpoint and socket. */
 export function timescaleClusterSettings({
   endpoint,
   socketDir,
@@ -50,19 +70,12 @@ export function timescaleClusterSettings({
   socketDir: string;
   cpus?: number;
 }): Record<string, PostgresSettingValue> {
-  const parallelWorkers = Math.max(1, cpus);
   return {
     listen_addresses: endpoint.host,
     port: endpoint.port,
     // A unix socket path is limited to 107 bytes; a deep cache directory goes without one (TCP only).
     unix_socket_directories: join(socketDir, `.s.PGSQL.${endpoint.port}`).length <= 100 ? socketDir : '',
-    shared_preload_libraries: 'timescaledb',
-    // Telemetry cannot reach its server from here, and its job would fail.
-    'timescaledb.telemetry_level': 'off',
-    'timescaledb.max_background_workers': TIMESCALEDB_BACKGROUND_WORKERS,
-    max_parallel_workers: parallelWorkers,
-    max_parallel_workers_per_gather: Math.max(1, Math.floor(parallelWorkers / 2)),
-    max_worker_processes: TIMESCALEDB_BACKGROUND_WORKERS + parallelWorkers + 3,
+    ...timescaledbParameters({ cpus }),
     max_connections: TIMESCALE_MAX_CONNECTIONS,
     // A development server sharing the machine with the workers, brokers and tests: modest.
     shared_buffers: '256MB',

@@ -62,7 +62,7 @@ export async function setup(project: TestProject): Promise<(() => Promise<void>)
 
 function describe(status: ServiceStatus): string {
   const version =
-    status.service === 'postgres' || status.service === 'timescaledb'
+    status.service === 'postgres' || status.service === 'timescaledb' || status.service === 'ha'
       ? (/^PostgreSQL \S+/.exec(status.version ?? '')?.[0] ?? status.version)
       : status.version;
   return `${status.service} ${version ?? status.state} at ${status.endpoint}`;

@@ -32,17 +32,23 @@ export function registerStackCommand(program: Command): void {
       'TimescaleDB release tarball to build when the extension is missing and no package has it; ' +
         '<stem>-*.patch files next to it are applied (default ../shared/vendor/timescaledb-2.28.3.tar.gz)',
     )
+    .option(
+      '--ha',
+      'also run the PostgreSQL HA cluster: 3 etcd, a Patroni primary + synchronous standby (TimescaleDB), HAProxy read-write on 127.0.0.1:5440',
+    )
     .action(
       async (flags: {
         json?: boolean;
         docker?: boolean;
         redisMaxmemory?: string;
         timescaledbSource?: string;
+        ha?: boolean;
       }) => {
         await report(async () => {
           const options = stackOptions({
             ...(flags.redisMaxmemory === undefined ? {} : { redisMaxmemory: flags.redisMaxmemory }),
             ...(flags.timescaledbSource === undefined ? {} : { timescaledbSource: flags.timescaledbSource }),
+            ha: { enabled: flags.ha === true },
             log: (message) => process.stderr.write(`stack: ${message}\n`),
           });
           if (flags.docker) await composeUp(options);
@@ -55,7 +61,7 @@ export function registerStackCommand(program: Command): void {
 
   stack
     .command('down')
-    .description('Stop what `stack up` started; services it reused keep running')
+    .description('Stop what `stack up` started (the HA cluster too); services it reused keep running')
     .option('--json', 'print the stopped services as JSON')
     .action(async (flags: { json?: boolean }) => {
       await report(async () => {
@@ -75,11 +81,14 @@ export function registerStackCommand(program: Command): void {
 
   stack
     .command('status')
-    .description('Probe each service (SQL, Redis INFO, Kafka metadata); exit 1 when one is down')
+    .description(
+      'Probe each service (SQL, Redis INFO, Kafka metadata; the HA members from Patroni once `up --ha` ran); exit 1 when one is down',
+    )
     .option('--json', 'print JSON')
-    .action(async (flags: { json?: boolean }) => {
+    .option('--ha', 'show the HA cluster even when this checkout did not start it')
+    .action(async (flags: { json?: boolean; ha?: boolean }) => {
       await report(async () => {
-        const statuses = await stackStatus(stackOptions());
+        const statuses = await stackStatus(stackOptions({ ha: { enabled: flags.ha === true } }));
         print(statuses, flags.json);
         return statuses.every((status) => status.state === 'up');
       });
@@ -117,6 +126,10 @@ function print(statuses: ServiceStatus[], json: boolean | undefined): void {
         .trimEnd()}\n`,
     );
   }
+  for (const member of statuses.find((status) => status.service === 'ha')?.members ?? []) {
+    const lag = member.lagBytes === undefined ? '' : `  lag ${member.lagBytes} B`;
+    process.stdout.write(`  ${member.name}  ${member.role}  ${member.state}  ${member.endpoint}${lag}\n`);
+  }
   for (const status of statuses) {
     for (const warning of status.warnings) process.stderr.write(`WARNING ${status.service}: ${warning}\n`);
   }
@@ -125,7 +138,7 @@ function print(statuses: ServiceStatus[], json: boolean | undefined): void {
 /** "PostgreSQL 15.14 (Debian …) on x86_64…; TimescaleDB 2.28.3" → "PostgreSQL 15.14, TimescaleDB 2.28.3". */
 function shortVersion(status: ServiceStatus): string {
   const version = status.version ?? 'unknown';
-  if (status.service === 'timescaledb' || status.service === 'postgres') {
+  if (status.service === 'timescaledb' || status.service === 'postgres' || status.service === 'ha') {
     const postgres = /^PostgreSQL \S+/.exec(version)?.[0] ?? version;
     const timescaledb = /; (TimescaleDB \S+)$/.exec(version)?.[1];
     return timescaledb ? `${postgres}, ${timescaledb}` : postgres;
