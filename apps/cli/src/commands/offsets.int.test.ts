@@ -21,13 +21,17 @@ let database: TestDatabase;
 let pool: ReturnType<typeof createPool>;
 let common: string[];
 
+// Two days ago, well inside the 1m bars' retention (30 days): on TimescaleDB the scheduler's
+// prune job deletes older bars whenever it runs, and this test counts the bars stored.
+const FIRST_BAR_MS = (Math.floor(Date.now() / 86_400_000) - 2) * 86_400_000;
+
 function bars(count: number, fromMinute: number): { key: string; value: string }[] {
   return Array.from({ length: count }, (_, i) => ({
     key: 'CLIGAP',
     value: JSON.stringify({
       symbol: 'CLIGAP',
       timeframe: '1m',
-      ts: new Date(Date.parse('2026-03-02T00:00:00Z') + (fromMinute + i) * 60_000).toISOString(),
+      ts: new Date(FIRST_BAR_MS + (fromMinute + i) * 60_000).toISOString(),
       open: 10,
       high: 11,
       low: 9,
