@@ -1,4 +1,4 @@
-import { waitFor } from '@backbone/testing';
+import { utcMidnightDaysAgo, waitFor } from '@backbone/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sqlState } from './database-errors.ts';
@@ -42,7 +42,7 @@ const DAY_MS = 86_400_000;
 async function unrolledDay(
   daysAgo: number,
 ): Promise<{ from: Date; to: Date; bars: { from: Date; to: Date } }> {
-  const start = (Math.floor(Date.now() / DAY_MS) - daysAgo) * DAY_MS;
+  const start = utcMidnightDaysAgo(daysAgo);
   const bars: BarRow[] = Array.from({ length: 120 }, (_, minute) => ({
     symbol: 'EURUSD',
     timeframe: '1m',

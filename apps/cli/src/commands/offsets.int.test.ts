@@ -2,7 +2,14 @@ import { createPool, migrate } from '@backbone/db';
 import { createKafkajsClient } from '@backbone/kafka';
 import { BarSink } from '@backbone/stream';
 import { createLogger } from '@backbone/telemetry';
-import { createTestDatabase, testEndpoints, uniqueName, waitFor, type TestDatabase } from '@backbone/testing';
+import {
+  createTestDatabase,
+  testEndpoints,
+  uniqueName,
+  utcMidnightDaysAgo,
+  waitFor,
+  type TestDatabase,
+} from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backbone } from '../e2e/processes.ts';
 import type { OffsetsReport } from './offsets.ts';
@@ -21,9 +28,8 @@ let database: TestDatabase;
 let pool: ReturnType<typeof createPool>;
 let common: string[];
 
-// Two days ago, well inside the 1m bars' retention (30 days): on TimescaleDB the scheduler's
-// prune job deletes older bars whenever it runs, and this test counts the bars stored.
-const FIRST_BAR_MS = (Math.floor(Date.now() / 86_400_000) - 2) * 86_400_000;
+// Recent bars: TimescaleDB's prune job deletes 1m bars past their retention mid-test.
+const FIRST_BAR_MS = utcMidnightDaysAgo(2);
 
 function bars(count: number, fromMinute: number): { key: string; value: string }[] {
   return Array.from({ length: count }, (_, i) => ({

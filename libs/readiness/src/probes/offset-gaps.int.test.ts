@@ -2,7 +2,14 @@ import { createPool, migrate } from '@backbone/db';
 import { createKafkajsClient } from '@backbone/kafka';
 import { BarSink, resolveOffsetGap } from '@backbone/stream';
 import { createLogger } from '@backbone/telemetry';
-import { createTestDatabase, testEndpoints, uniqueName, waitFor, type TestDatabase } from '@backbone/testing';
+import {
+  createTestDatabase,
+  testEndpoints,
+  uniqueName,
+  utcMidnightDaysAgo,
+  waitFor,
+  type TestDatabase,
+} from '@backbone/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheck } from '../run-check.ts';
@@ -24,9 +31,8 @@ const groupId = uniqueName('readiness_gap_group');
 let database: TestDatabase;
 let pool: pg.Pool;
 
-// Two days ago, well inside the 1m bars' retention (30 days): on TimescaleDB the scheduler's
-// prune job deletes older bars whenever it runs, and this test counts the bars stored.
-const FIRST_BAR_MS = (Math.floor(Date.now() / 86_400_000) - 2) * 86_400_000;
+// Recent bars: TimescaleDB's prune job deletes 1m bars past their retention mid-test.
+const FIRST_BAR_MS = utcMidnightDaysAgo(2);
 
 function bars(count: number, fromMinute: number): { key: string; value: string }[] {
   return Array.from({ length: count }, (_, i) => ({

@@ -1,4 +1,5 @@
 import type { BarInput } from '@backbone/contracts';
+import { utcMidnightDaysAgo } from '@backbone/testing';
 
 const DAY_MS = 86_400_000;
 
@@ -6,7 +7,7 @@ const DAY_MS = 86_400_000;
  * Midnight UTC three days ago. The bars must be recent: on TimescaleDB the scheduler's prune job
  * deletes 1m bars past their retention (30 days) whenever it runs, in the middle of a test too.
  */
-export const BAR_BASE_MS = (Math.floor(Date.now() / DAY_MS) - 3) * DAY_MS;
+export const BAR_BASE_MS = utcMidnightDaysAgo(3);
 
 /**
  * The `now` of the tests' bar rules: today's midnight UTC, after every bar the tests make (their
