@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { restartDelayMs, type BackoffPolicy } from '@backbone/supervisor';
+import { sqlState } from './database-errors.ts';
 import type { SqlExecutor } from './sql-executor.ts';
 import { storageMode, type StorageMode } from './storage-mode.ts';
 
@@ -126,6 +129,56 @@ export function parseRollupsRefreshed(unvalidatedPayload: string | undefined): R
 
 const DAY_MS = 86_400_000;
 
+/** How {@link refreshRollups} waits out a concurrent refresh of the same continuous aggregate. */
+export interface RefreshRollupsOptions {
+  /** How long to keep retrying while another session refreshes an overlapping window. Default 60 s. */
+  concurrentRefreshTimeoutMs?: number;
+}
+
+// TimescaleDB refuses a refresh whose window overlaps one in progress in another session (its
+// own refresh policy job, or another refreshRollups) with lock_not_available instead of waiting.
+const CONCURRENT_REFRESH = '55P03';
+const CONCURRENT_REFRESH_TIMEOUT_MS = 60_000;
+const CONCURRENT_REFRESH_BACKOFF: BackoffPolicy = { initialMs: 100, factor: 2, maxMs: 5_000, jitter: 0.2 };
+
+/**
+ * CALL refresh_continuous_aggregate, retried with backoff while another session refreshes an
+ * overlapping window: the caller asked for its window to be refreshed, and the other refresh
+ * may cover a different window (the policy job's is the last few days), so it is waited out,
+ * then this one runs. Gives up after the timeout, naming the rollup.
+ */
+async function refreshContinuousAggregate(
+  client: SqlExecutor,
+  rollup: string,
+  from: Date,
+  to: Date,
+  { concurrentRefreshTimeoutMs = CONCURRENT_REFRESH_TIMEOUT_MS }: RefreshRollupsOptions,
+): Promise<void> {
+  const deadline = Date.now() + concurrentRefreshTimeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.query(
+        'CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)',
+        [rollup, from, to],
+      );
+      return;
+    } catch (error) {
+      if (sqlState(error) !== CONCURRENT_REFRESH) throw error;
+      const delayMs = restartDelayMs(attempt, CONCURRENT_REFRESH_BACKOFF, Math.random);
+      if (Date.now() + delayMs > deadline) {
+        throw new Error(
+          `refreshRollups: ${rollup} [${from.toISOString()}, ${to.toISOString()}) could not be refreshed: ` +
+            `another session was still refreshing an overlapping window after ${String(concurrentRefreshTimeoutMs)} ms ` +
+            '(a TimescaleDB refresh policy job or another refreshRollups; see timescaledb_information.job_stats ' +
+            'and pg_stat_activity); run it again once that refresh has finished',
+          { cause: error },
+        );
+      }
+      await sleep(delayMs);
+    }
+  }
+}
+
 /**
  * Recomputes the 1h and 1d rollups (`market_data.bars_1h`, `market_data.bars_1d`) of the 1m
  * bars in a window, widened to whole UTC days so both rollups see whole buckets. TimescaleDB
@@ -133,12 +186,15 @@ const DAY_MS = 86_400_000;
  * after bars are committed, outside a transaction (refresh_continuous_aggregate requires that).
  * Then NOTIFYs {@link ROLLUPS_REFRESHED_CHANNEL}, so the cache re-warms its rollup slices from
  * the refreshed tables (on plain PostgreSQL inside a caller's transaction, delivered at commit).
+ * On TimescaleDB a refresh of an overlapping window in progress elsewhere (its refresh policy
+ * job) is waited out with backoff, up to `options.concurrentRefreshTimeoutMs`.
  *
  * @example await refreshRollups(client, { from: run.windowStart, to: run.windowEnd });
  */
 export async function refreshRollups(
   client: SqlExecutor,
   window: { from: Date; to: Date },
+  options: RefreshRollupsOptions = {},
 ): Promise<RefreshRollupsResult> {
   if (!(window.from.getTime() <= window.to.getTime())) {
     throw new RangeError('refreshRollups: window.from must not be after window.to');
@@ -151,10 +207,7 @@ export async function refreshRollups(
     ['market_data.bars_1d', 'day'],
   ] as const) {
     if (mode === 'timescaledb') {
-      await client.query(
-        'CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)',
-        [rollup, from, to],
-      );
+      await refreshContinuousAggregate(client, rollup, from, to, options);
     } else {
       await client.query('SELECT * FROM market_data.refresh_rollup($1::regclass, $2, $3, $4)', [
         rollup,

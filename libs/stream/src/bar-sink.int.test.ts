@@ -2,7 +2,7 @@ import { DEAD_LETTER_HEADERS, deadLetterEnvelopeSchema, ingestRunEventSchema } f
 import { uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BarSink } from './bar-sink.ts';
-import { barKey, barRecord, validBar } from './test-support/bars.ts';
+import { barKey, barRecord, barRulesNow, validBar } from './test-support/bars.ts';
 import {
   createMigratedDatabase,
   createTestKafka,
@@ -54,7 +54,7 @@ function sinkFor(
     maxBatchRecords: 500,
     maxBatchBytes: 1_048_576,
     maxMessageBytes: 1024,
-    rules: { now: () => new Date('2026-02-01T00:00:00Z'), maxFutureSkewMs: 60_000 },
+    rules: { now: barRulesNow, maxFutureSkewMs: 60_000 },
     ...overrides,
   });
 }

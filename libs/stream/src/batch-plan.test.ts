@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { deadLetterFor, deadLetterSends, planBatch, type PlannedRejection } from './batch-plan.ts';
 import { ingestEventFor } from './ingest-event.ts';
-import { barRecord, validBar } from './test-support/bars.ts';
+import { BAR_BASE_MS, barRecord, barRulesNow, validBar } from './test-support/bars.ts';
 
-const rules: BarRuleOptions = { now: () => new Date('2026-01-06T00:00:00Z'), maxFutureSkewMs: 60_000 };
+const rules: BarRuleOptions = { now: barRulesNow, maxFutureSkewMs: 60_000 };
 
 function message(
   offset: number,
@@ -41,7 +41,10 @@ describe('planBatch', () => {
         message(2, '[1,2,3]'),
         message(3, JSON.stringify({ ...validBar(1, 3), close: -1 })),
         message(4, JSON.stringify({ ...validBar(1, 4), high: 1, low: 2 })),
-        message(5, JSON.stringify(validBar(1, 0, { ts: '2027-01-01T00:00:00Z' }))),
+        message(
+          5,
+          JSON.stringify(validBar(1, 0, { ts: new Date(barRulesNow().getTime() + 3_600_000).toISOString() })),
+        ),
         message(6, 'x'.repeat(300)),
         valid(7, 7),
       ],
@@ -179,13 +182,16 @@ describe('ingestEventFor', () => {
     const event = ingestEventFor(
       plan,
       { inserted: 1, updated: 1, unchanged: 0 },
-      { producedAt: new Date('2026-01-05T00:10:00Z') },
+      { producedAt: new Date(BAR_BASE_MS + 10 * 60_000) },
     );
     expect(event).toMatchObject({
       dimension: 'bars',
       symbols: ['SYM1'],
       timeframe: '1m',
-      window: { from: '2026-01-05T00:00:00.000Z', to: '2026-01-05T00:06:00.000Z' },
+      window: {
+        from: new Date(BAR_BASE_MS).toISOString(),
+        to: new Date(BAR_BASE_MS + 6 * 60_000).toISOString(),
+      },
       counts: { inserted: 1, updated: 1, unchanged: 0, rejected: 1 },
       rejectedByReason: { not_json: 1 },
       freshnessSeconds: 300,

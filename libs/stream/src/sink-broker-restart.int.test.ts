@@ -9,7 +9,7 @@ import { startPrivateKafka, type PrivateKafka } from '@backbone/stack';
 import { uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BarSink, type SliceStart } from './bar-sink.ts';
-import { barKey } from './test-support/bars.ts';
+import { BAR_BASE_MS, barKey } from './test-support/bars.ts';
 import { createMigratedDatabase, testLogger, type TestDatabase } from './test-support/stack.ts';
 
 // The broker restarted here is a private one on free ports: restarting the shared broker on
@@ -36,6 +36,8 @@ afterAll(async () => {
 }, 120_000);
 
 const SYMBOLS = ['RST0', 'RST1', 'RST2', 'RST3'];
+// Inside the 1m retention (30 days), which TimescaleDB's prune job enforces while the test runs.
+const FEED_START = new Date(BAR_BASE_MS);
 
 /** Invalid records of two kinds; each must reach the dead-letter topic, never the table. */
 function poison(index: number, symbol: string): OutgoingMessage {
@@ -75,7 +77,7 @@ it(
       symbols: SYMBOLS,
       timeframe: '1m',
       seed: 11,
-      start: new Date('2025-06-01T00:00:00Z'),
+      start: FEED_START,
     });
     const validKeys: string[] = [];
     let poisonCount = 0;
@@ -96,7 +98,7 @@ it(
         symbols: SYMBOLS,
         timeframe: '1m',
         seed: 11,
-        start: new Date('2025-06-01T00:00:00Z'),
+        start: FEED_START,
       });
       for (let i = 0; i < before + totalBars; i += 1) {
         const bar = replay.next();

@@ -2,7 +2,7 @@ import { startTcpProxy, type TcpProxy, uniqueName, waitFor } from '@backbone/tes
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BarSink } from './bar-sink.ts';
-import { barRecord, validBar } from './test-support/bars.ts';
+import { barRecord, barRulesNow, validBar } from './test-support/bars.ts';
 import {
   createMigratedDatabase,
   createTestKafka,
@@ -64,7 +64,7 @@ it('pauses the partition while PostgreSQL is unreachable and resumes without los
     maxBatchBytes: 1_048_576,
     maxMessageBytes: 4096,
     retryBackoff: { initialMs: 50, maxMs: 500 },
-    rules: { now: () => new Date('2026-02-01T00:00:00Z'), maxFutureSkewMs: 0 },
+    rules: { now: barRulesNow, maxFutureSkewMs: 0 },
   });
   const symbols = ['SYM9300', 'SYM9301'];
   const before = Array.from({ length: 200 }, (_, i) => validBar(9300 + (i % 2), i));

@@ -6,12 +6,13 @@ import {
   ingestRunEventSchema,
   type DeadLetterEnvelope,
 } from '@backbone/contracts';
+import { storageMode, type StorageMode } from '@backbone/db';
 import type { ConsumedMessage } from '@backbone/kafka';
 import { uniqueName, waitFor } from '@backbone/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BarSink, type BarSinkOptions } from './bar-sink.ts';
-import { barKey, barRecord, validBar } from './test-support/bars.ts';
+import { barKey, barRecord, barRulesNow, validBar } from './test-support/bars.ts';
 import {
   createMigratedDatabase,
   createTestKafka,
@@ -29,15 +30,21 @@ import { readTopic, recordCount } from './test-support/topics.ts';
  */
 
 let db: TestDatabase;
+/** The same on plain PostgreSQL, for what depends on the storage mode. */
+let plainDb: TestDatabase;
 let kafka: TestKafka;
 
 beforeAll(async () => {
-  [db, kafka] = await Promise.all([createMigratedDatabase('stream_poison'), createTestKafka()]);
+  [db, plainDb, kafka] = await Promise.all([
+    createMigratedDatabase('stream_poison'),
+    createMigratedDatabase('stream_poison_plain', { server: 'plain' }),
+    createTestKafka(),
+  ]);
 });
 
 afterAll(async () => {
   await kafka.dispose();
-  await db.drop();
+  await Promise.all([db.drop(), plainDb.drop()]);
 });
 
 interface Topics {
@@ -66,15 +73,15 @@ function sinkFor(names: Topics, groupId: string, overrides: Partial<BarSinkOptio
     maxBatchRecords: 500,
     maxBatchBytes: 1_048_576,
     maxMessageBytes: 1_048_576,
-    rules: { now: () => new Date('2026-02-01T00:00:00Z'), maxFutureSkewMs: 60_000 },
+    rules: { now: barRulesNow, maxFutureSkewMs: 60_000 },
     // Fast retries: on the old code the slice retried forever; here a retry would show in the stats.
     retryBackoff: { initialMs: 50, maxMs: 200 },
     ...overrides,
   });
 }
 
-async function storedOffset(groupId: string, topic: string): Promise<bigint> {
-  const result = await db.pool.query<{ next_offset: string }>(
+async function storedOffset(groupId: string, topic: string, pool = db.pool): Promise<bigint> {
+  const result = await pool.query<{ next_offset: string }>(
     'SELECT next_offset::text AS next_offset FROM backbone.consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = 0',
     [groupId, topic],
   );
@@ -86,17 +93,25 @@ async function endOffset(topic: string): Promise<bigint> {
   return partition?.high ?? 0n;
 }
 
-async function storedKeys(symbol: string): Promise<string[]> {
-  const result = await db.pool.query<{ symbol: string; ts: Date }>(
+async function storedKeys(symbol: string, pool = db.pool): Promise<string[]> {
+  const result = await pool.query<{ symbol: string; ts: Date }>(
     'SELECT symbol, ts FROM market_data.bars WHERE symbol = $1',
     [symbol],
   );
   return result.rows.map((row) => barKey(row.symbol, row.ts)).sort();
 }
 
-async function partitionCount(): Promise<number> {
-  const result = await db.pool.query<{ count: number }>(
-    `SELECT count(*)::int AS count FROM backbone.time_partitions('market_data.bars')`,
+/**
+ * How many tables market_data.bars is stored in: its partitions on plain PostgreSQL, its chunks
+ * on TimescaleDB. Checks first that the database is in the mode the test expects.
+ */
+async function storagePieces(pool: pg.Pool, expected: StorageMode): Promise<number> {
+  expect(await storageMode(pool)).toBe(expected);
+  const result = await pool.query<{ count: number }>(
+    expected === 'timescaledb'
+      ? `SELECT count(*)::int AS count FROM timescaledb_information.chunks
+         WHERE hypertable_schema = 'market_data' AND hypertable_name = 'bars'`
+      : `SELECT count(*)::int AS count FROM backbone.time_partitions('market_data.bars')`,
   );
   return result.rows[0]?.count ?? 0;
 }
@@ -105,11 +120,16 @@ async function partitionCount(): Promise<number> {
  * Runs the sink until it stored the whole partition, stops it and returns its stats. Read after
  * stop(): the database shows a commit a moment before the sink has counted it.
  */
-async function drain(sink: BarSink, groupId: string, topic: string): Promise<ReturnType<BarSink['stats']>> {
+async function drain(
+  sink: BarSink,
+  groupId: string,
+  topic: string,
+  pool = db.pool,
+): Promise<ReturnType<BarSink['stats']>> {
   await sink.start();
   try {
     const end = await endOffset(topic);
-    await waitFor(async () => (await storedOffset(groupId, topic)) === end, {
+    await waitFor(async () => (await storedOffset(groupId, topic, pool)) === end, {
       timeoutMs: 30_000,
       description: `the sink to store the partition up to offset ${end} (a poison record would block it)`,
     });
@@ -124,40 +144,48 @@ function envelopeOf(record: ConsumedMessage): DeadLetterEnvelope {
 }
 
 describe('BarSink: poison records do not block a partition', () => {
-  it('finding 1.1: a bar in year 0 among 50 valid bars of the same symbol is dead-lettered (ts_out_of_range), the valid ones are stored', async () => {
-    const names = await topics();
-    const groupId = uniqueName('sink');
-    const symbol = 9400;
-    const before = Array.from({ length: 50 }, (_, minute) => validBar(symbol, minute));
-    const behind = Array.from({ length: 10 }, (_, minute) => validBar(symbol, 100 + minute));
-    const yearZero = JSON.stringify(validBar(symbol, 60, { ts: '0000-01-01T00:00:00Z' }));
-    const partitionsBefore = await partitionCount();
-    // One send: the poison shares a slice with the 50 bars in front of it and the 10 behind.
-    await kafka.producer.send(names.bars, [
-      ...before.map(barRecord),
-      { key: `SYM${symbol}`, value: yearZero },
-      ...behind.map(barRecord),
-    ]);
+  // The year-0 bar must not create storage in either mode (a partition or a chunk of its own).
+  it.each([
+    { server: 'TimescaleDB', mode: 'timescaledb' },
+    { server: 'plain PostgreSQL', mode: 'postgres-partitioned' },
+  ] as const)(
+    'finding 1.1 on $server: a bar in year 0 among 50 valid bars of the same symbol is dead-lettered (ts_out_of_range), the valid ones are stored, no storage is made for year 0',
+    async ({ mode }) => {
+      const pool = mode === 'timescaledb' ? db.pool : plainDb.pool;
+      const names = await topics();
+      const groupId = uniqueName('sink');
+      const symbol = 9400;
+      const before = Array.from({ length: 50 }, (_, minute) => validBar(symbol, minute));
+      const behind = Array.from({ length: 10 }, (_, minute) => validBar(symbol, 100 + minute));
+      const yearZero = JSON.stringify(validBar(symbol, 60, { ts: '0000-01-01T00:00:00Z' }));
+      const piecesBefore = await storagePieces(pool, mode);
+      // One send: the poison shares a slice with the 50 bars in front of it and the 10 behind.
+      await kafka.producer.send(names.bars, [
+        ...before.map(barRecord),
+        { key: `SYM${symbol}`, value: yearZero },
+        ...behind.map(barRecord),
+      ]);
 
-    const stats = await drain(sinkFor(names, groupId), groupId, names.bars);
+      const stats = await drain(sinkFor(names, groupId, { pool }), groupId, names.bars, pool);
 
-    expect(await storedKeys(`SYM${symbol}`)).toEqual(
-      [...before, ...behind].map((bar) => barKey(bar.symbol, bar.ts)).sort(),
-    );
-    const [deadLetter] = await readTopic(kafka.client, names.dlq, 1);
-    expect(await recordCount(kafka.admin, names.dlq)).toBe(1);
-    expect(deadLetter?.headers[DEAD_LETTER_HEADERS.reason]).toBe('ts_out_of_range');
-    expect(deadLetter === undefined ? undefined : envelopeOf(deadLetter)).toMatchObject({
-      originalTopic: names.bars,
-      partition: 0,
-      offset: '50',
-      reason: 'ts_out_of_range',
-      payload: { encoding: 'utf8', data: yearZero },
-    });
-    expect(stats).toMatchObject({ failedAttempts: 0, deadLettered: 1, inserted: 60, lastError: null });
-    // Plain-PostgreSQL mode: the valid bars' week at most, nothing for year 0.
-    expect((await partitionCount()) - partitionsBefore).toBeLessThanOrEqual(1);
-  });
+      expect(await storedKeys(`SYM${symbol}`, pool)).toEqual(
+        [...before, ...behind].map((bar) => barKey(bar.symbol, bar.ts)).sort(),
+      );
+      const [deadLetter] = await readTopic(kafka.client, names.dlq, 1);
+      expect(await recordCount(kafka.admin, names.dlq)).toBe(1);
+      expect(deadLetter?.headers[DEAD_LETTER_HEADERS.reason]).toBe('ts_out_of_range');
+      expect(deadLetter === undefined ? undefined : envelopeOf(deadLetter)).toMatchObject({
+        originalTopic: names.bars,
+        partition: 0,
+        offset: '50',
+        reason: 'ts_out_of_range',
+        payload: { encoding: 'utf8', data: yearZero },
+      });
+      expect(stats).toMatchObject({ failedAttempts: 0, deadLettered: 1, inserted: 60, lastError: null });
+      // The valid bars' partition or chunk at most (their two hours lie in one), nothing for year 0.
+      expect((await storagePieces(pool, mode)) - piecesBefore).toBeLessThanOrEqual(1);
+    },
+  );
 
   it('finding 1.2: a bar the contract passes but the database refuses is isolated by bisection and dead-lettered with the database error, the rest of its slice commits', async () => {
     const names = await topics();

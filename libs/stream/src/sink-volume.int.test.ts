@@ -3,7 +3,7 @@ import { createBarFeed, type OutgoingMessage } from '@backbone/kafka';
 import { uniqueName, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BarSink } from './bar-sink.ts';
-import { barKey } from './test-support/bars.ts';
+import { BAR_BASE_MS, barKey } from './test-support/bars.ts';
 import {
   createMigratedDatabase,
   createTestKafka,
@@ -27,6 +27,9 @@ afterAll(async () => {
 
 const TOTAL = 100_000;
 const SYMBOLS = Array.from({ length: 20 }, (_, i) => `VOL${i}`);
+// 5,000 minutes per symbol, ending in the past and inside the 1m retention (30 days), which
+// TimescaleDB's prune job enforces while the test runs.
+const FEED_START = new Date(BAR_BASE_MS - 2 * 86_400_000);
 
 /** Poison of four kinds, one per 997 records. */
 function poison(index: number, symbol: string): string {
@@ -85,7 +88,7 @@ it(
       symbols: SYMBOLS,
       timeframe: '1m',
       seed: 7,
-      start: new Date('2025-06-01T00:00:00Z'),
+      start: FEED_START,
     });
     const validKeys: string[] = [];
     let poisonCount = 0;

@@ -11,6 +11,7 @@ export {
   type TestResource,
   waitForFirstJobRuns,
 } from './isolation.ts';
+export { utcMidnightDaysAgo } from './recent-time.ts';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 export { uniqueName } from './unique-name.ts';
 export { waitFor, type WaitForOptions } from './wait-for.ts';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPool, migrate } from '@backbone/db';
-import { createTestDatabase, type TestDatabase, waitFor } from '@backbone/testing';
+import { createTestDatabase, type TestDatabase, utcMidnightDaysAgo, waitFor } from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backbone as runBackbone, ROOT, type CommandOutcome } from '../e2e/processes.ts';
 
@@ -46,7 +46,9 @@ afterAll(async () => {
 async function writeBigCsv(file: string): Promise<void> {
   const out = createWriteStream(file);
   out.write('symbol,timeframe,ts,open,high,low,close,volume\n');
-  const start = Date.parse('2026-01-05T00:00:00Z');
+  // 8⅓ days ending two days ago: inside the 1m retention (30 days), which TimescaleDB's prune
+  // job enforces while the test counts the rows.
+  const start = utcMidnightDaysAgo(10);
   for (let minute = 0; minute < MINUTES; minute += 1) {
     const ts = new Date(start + minute * 60_000).toISOString();
     let lines = '';

@@ -2,7 +2,14 @@ import { createPool, migrate } from '@backbone/db';
 import { createKafkajsClient } from '@backbone/kafka';
 import { BarSink } from '@backbone/stream';
 import { createLogger } from '@backbone/telemetry';
-import { createTestDatabase, testEndpoints, uniqueName, waitFor, type TestDatabase } from '@backbone/testing';
+import {
+  createTestDatabase,
+  testEndpoints,
+  uniqueName,
+  utcMidnightDaysAgo,
+  waitFor,
+  type TestDatabase,
+} from '@backbone/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backbone } from '../e2e/processes.ts';
 import type { OffsetsReport } from './offsets.ts';
@@ -21,13 +28,16 @@ let database: TestDatabase;
 let pool: ReturnType<typeof createPool>;
 let common: string[];
 
+// Recent bars: TimescaleDB's prune job deletes 1m bars past their retention mid-test.
+const FIRST_BAR_MS = utcMidnightDaysAgo(2);
+
 function bars(count: number, fromMinute: number): { key: string; value: string }[] {
   return Array.from({ length: count }, (_, i) => ({
     key: 'CLIGAP',
     value: JSON.stringify({
       symbol: 'CLIGAP',
       timeframe: '1m',
-      ts: new Date(Date.parse('2026-03-02T00:00:00Z') + (fromMinute + i) * 60_000).toISOString(),
+      ts: new Date(FIRST_BAR_MS + (fromMinute + i) * 60_000).toISOString(),
       open: 10,
       high: 11,
       low: 9,

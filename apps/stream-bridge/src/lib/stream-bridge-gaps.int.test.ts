@@ -4,10 +4,19 @@ import { createKafkajsClient, ensureTopics, topicSpecsFromConfig } from '@backbo
 import { resolveOffsetGap } from '@backbone/stream';
 import { Supervisor } from '@backbone/supervisor';
 import { createLogger } from '@backbone/telemetry';
-import { createTestDatabase, testEndpoints, uniqueName, waitFor } from '@backbone/testing';
+import {
+  createTestDatabase,
+  testEndpoints,
+  uniqueName,
+  utcMidnightDaysAgo,
+  waitFor,
+} from '@backbone/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StreamBridge } from './stream-bridge.ts';
+
+// Recent bars: TimescaleDB's prune job deletes 1m bars past their retention mid-test.
+const FIRST_BAR_MS = utcMidnightDaysAgo(2);
 
 const logger = createLogger({ name: 'stream-bridge-gaps-test', level: 'error' });
 const kafka = createKafkajsClient({
@@ -53,7 +62,7 @@ function bars(
     value: JSON.stringify({
       symbol,
       timeframe: '1m',
-      ts: new Date(Date.parse('2026-03-02T00:00:00Z') + (fromMinute + i) * 60_000).toISOString(),
+      ts: new Date(FIRST_BAR_MS + (fromMinute + i) * 60_000).toISOString(),
       open: 10,
       high: 11,
       low: 9,

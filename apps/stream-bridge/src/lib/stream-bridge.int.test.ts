@@ -9,9 +9,18 @@ import {
 } from '@backbone/kafka';
 import { Supervisor } from '@backbone/supervisor';
 import { createLogger } from '@backbone/telemetry';
-import { createTestDatabase, testEndpoints, uniqueName, waitFor } from '@backbone/testing';
+import {
+  createTestDatabase,
+  testEndpoints,
+  uniqueName,
+  utcMidnightDaysAgo,
+  waitFor,
+} from '@backbone/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { StreamBridge, type StreamBridgeTopics } from './stream-bridge.ts';
+
+// Recent bars: TimescaleDB's prune job deletes 1m bars past their retention mid-test.
+const FIRST_BAR_MS = utcMidnightDaysAgo(2);
 
 const logger = createLogger({ name: 'stream-bridge-test', level: 'error' });
 const kafka = createKafkajsClient({
@@ -76,7 +85,7 @@ it('runs sink and outbox relay under one supervisor on the namespaced topics: ba
     const bars = Array.from({ length: 50 }, (_, i) => ({
       symbol: `BRG${i % 5}`,
       timeframe: '1m',
-      ts: new Date(Date.parse('2026-03-02T00:00:00Z') + i * 60_000).toISOString(),
+      ts: new Date(FIRST_BAR_MS + i * 60_000).toISOString(),
       open: 10,
       high: 11,
       low: 9,
@@ -262,7 +271,7 @@ it('finding 3.1: /readyz turns not ready while a partition has lag and the sink 
   const bar = (minute: number) => ({
     symbol: 'STALL',
     timeframe: '1m',
-    ts: new Date(Date.parse('2026-03-02T00:00:00Z') + minute * 60_000).toISOString(),
+    ts: new Date(FIRST_BAR_MS + minute * 60_000).toISOString(),
     open: 10,
     high: 11,
     low: 9,

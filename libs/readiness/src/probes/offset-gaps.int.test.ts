@@ -2,7 +2,14 @@ import { createPool, migrate } from '@backbone/db';
 import { createKafkajsClient } from '@backbone/kafka';
 import { BarSink, resolveOffsetGap } from '@backbone/stream';
 import { createLogger } from '@backbone/telemetry';
-import { createTestDatabase, testEndpoints, uniqueName, waitFor, type TestDatabase } from '@backbone/testing';
+import {
+  createTestDatabase,
+  testEndpoints,
+  uniqueName,
+  utcMidnightDaysAgo,
+  waitFor,
+  type TestDatabase,
+} from '@backbone/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheck } from '../run-check.ts';
@@ -24,13 +31,16 @@ const groupId = uniqueName('readiness_gap_group');
 let database: TestDatabase;
 let pool: pg.Pool;
 
+// Recent bars: TimescaleDB's prune job deletes 1m bars past their retention mid-test.
+const FIRST_BAR_MS = utcMidnightDaysAgo(2);
+
 function bars(count: number, fromMinute: number): { key: string; value: string }[] {
   return Array.from({ length: count }, (_, i) => ({
     key: 'RDYGAP',
     value: JSON.stringify({
       symbol: 'RDYGAP',
       timeframe: '1m',
-      ts: new Date(Date.parse('2026-03-02T00:00:00Z') + (fromMinute + i) * 60_000).toISOString(),
+      ts: new Date(FIRST_BAR_MS + (fromMinute + i) * 60_000).toISOString(),
       open: 10,
       high: 11,
       low: 9,

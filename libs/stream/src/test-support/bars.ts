@@ -1,6 +1,21 @@
 import type { BarInput } from '@backbone/contracts';
+import { utcMidnightDaysAgo } from '@backbone/testing';
 
-const BASE_MS = Date.parse('2026-01-05T00:00:00Z');
+const DAY_MS = 86_400_000;
+
+/**
+ * Midnight UTC three days ago. The bars must be recent: on TimescaleDB the scheduler's prune job
+ * deletes 1m bars past their retention (30 days) whenever it runs, in the middle of a test too.
+ */
+export const BAR_BASE_MS = utcMidnightDaysAgo(3);
+
+/**
+ * The `now` of the tests' bar rules: today's midnight UTC, after every bar the tests make (their
+ * minutes stay under three days) and fixed, so that what counts as `ts_in_future` is too.
+ */
+export function barRulesNow(): Date {
+  return new Date(BAR_BASE_MS + 3 * DAY_MS);
+}
 
 /**
  * A valid 1m bar: symbol `SYM<symbol>`, ts = base + `minute` minutes, prices derived from both so
@@ -11,7 +26,7 @@ export function validBar(symbol: number, minute: number, overrides: Partial<BarI
   return {
     symbol: `SYM${symbol}`,
     timeframe: '1m',
-    ts: new Date(BASE_MS + minute * 60_000).toISOString(),
+    ts: new Date(BAR_BASE_MS + minute * 60_000).toISOString(),
     open,
     high: open + 0.5,
     low: open - 0.5,

@@ -12,6 +12,7 @@ import { createKafkajsClient } from '@backbone/kafka';
 import { createLogger } from '@backbone/telemetry';
 import pg from 'pg';
 import { BarSink } from '../bar-sink.ts';
+import { barRulesNow } from './bars.ts';
 
 interface SinkProcessOptions {
   databaseUrl: string;
@@ -49,7 +50,7 @@ const sink = new BarSink({
   maxBatchBytes: 1_048_576,
   maxMessageBytes: 4096,
   sessionTimeoutMs: 6_000,
-  rules: { now: () => new Date('2026-02-01T00:00:00Z'), maxFutureSkewMs: 0 },
+  rules: { now: barRulesNow, maxFutureSkewMs: 0 },
   faults: {
     beforeSlice: async ({ firstOffset, lastOffset }) => {
       slices += 1;

@@ -1,7 +1,7 @@
 import { migrate } from '@backbone/db';
 import { createKafkajsClient, type AdminPort, type KafkaClient, type ProducerPort } from '@backbone/kafka';
 import { createLogger, type Logger } from '@backbone/telemetry';
-import { createTestDatabase, testEndpoints, uniqueName } from '@backbone/testing';
+import { createTestDatabase, testEndpoints, uniqueName, type TestDatabaseServer } from '@backbone/testing';
 import pg from 'pg';
 
 /** A migrated database of its own for one test file, with a pool on it; `drop()` removes both. */
@@ -12,9 +12,15 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** {@link createTestDatabase} with the @backbone/db migrations, plus the pool the stream code under test writes through. */
-export async function createMigratedDatabase(prefix: string): Promise<TestDatabase> {
-  const database = await createTestDatabase(prefix, { migrate });
+/**
+ * {@link createTestDatabase} with the @backbone/db migrations, plus the pool the stream code under
+ * test writes through. `server: 'plain'` puts it on plain PostgreSQL (partitioned storage mode).
+ */
+export async function createMigratedDatabase(
+  prefix: string,
+  { server }: { server?: TestDatabaseServer } = {},
+): Promise<TestDatabase> {
+  const database = await createTestDatabase(prefix, { migrate, server });
   const pool = new pg.Pool({ connectionString: database.url, max: 8 });
   // Outage tests kill connections on purpose; an idle client's error must not crash the run.
   pool.on('error', () => undefined);
