@@ -18,7 +18,7 @@ let pool: pg.Pool;
 const sessions: pg.Client[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase(databaseServerUrl(), 'refresh_rollups');
+  db = await createTestDatabase(databaseServerUrl('timescaledb'), 'refresh_rollups');
   await migrate(await db.connect());
   pool = createPool({ url: db.url, poolSize: 4 }, { applicationName: 'db-refresh-rollups-test' });
 });
