@@ -1,5 +1,6 @@
 import type { CacheScenarioResult } from './cache-scenario.ts';
 import type { FreshnessScenarioResult, LatencySummary, WorkerMemory } from './freshness-scenario.ts';
+import type { HaScenarioResult } from './ha-scenario.ts';
 import type { IngestScenarioResult } from './ingest-scenario.ts';
 import type { KafkaClientScenarioResult } from './kafka-client-scenario.ts';
 import type { Series } from './measure.ts';
@@ -24,6 +25,7 @@ export interface BenchResults {
     readonly freshness?: FreshnessScenarioResult;
     readonly cache?: CacheScenarioResult;
     readonly kafkaClient?: KafkaClientScenarioResult;
+    readonly ha?: HaScenarioResult;
   };
 }
 
@@ -64,7 +66,7 @@ const memoryVerdict = (memory: WorkerMemory): string => {
 
 /** docs/benchmarks.md, regenerated from one run's results (the numbers are never hand-edited). */
 export function benchmarksMarkdown(results: BenchResults, resultsFile: string): string {
-  const { sink, ingest, freshness, cache, kafkaClient } = results.scenarios;
+  const { sink, ingest, freshness, cache, kafkaClient, ha } = results.scenarios;
   const { machine } = results;
   const rows: string[] = [];
   if (sink !== undefined) {
@@ -106,6 +108,13 @@ export function benchmarksMarkdown(results: BenchResults, resultsFile: string): 
     );
   }
 
+  if (ha !== undefined) {
+    rows.push(
+      `| 7. sink (\`BarSink\`) through HAProxy to a primary with a synchronous standby vs the single TimescaleDB server | ${int(ha.haSync.sink.median)} rows/s | ${int(ha.single.sink.median)} rows/s | ${String(ha.syncToSingle.sink)}× | (a cost, no target) | |`,
+      `| 7. provider ingest (\`runIngest\`, csv), same comparison | ${int(ha.haSync.ingest.median)} rows/s | ${int(ha.single.ingest.median)} rows/s | ${String(ha.syncToSingle.ingest)}× | (a cost, no target) | |`,
+    );
+  }
+
   const details: string[] = [];
   if (sink !== undefined) {
     details.push(
@@ -138,6 +147,16 @@ export function benchmarksMarkdown(results: BenchResults, resultsFile: string): 
   if (kafkaClient !== undefined) {
     details.push(
       `- **Kafka client** (scenario 6: ${int(kafkaClient.messages)} bar-sized records of ${String(kafkaClient.messageBytes)} B keyed by symbol, ${String(kafkaClient.partitions)} partitions, produce requests of ${int(kafkaClient.batchSize)} with acks=all and an idempotent producer, one request in flight; consume by a fresh group from the earliest offset, timed from the first delivery to the last so the group join is not counted; the clients alternate who goes first). Per repetition: kafkajs produce ${samples(kafkaClient.kafkajsProduce)}, consume ${samples(kafkaClient.kafkajsConsume)}; \`@platformatic/kafka\` produce ${samples(kafkaClient.platformaticProduce)}, consume ${samples(kafkaClient.platformaticConsume)} msgs/s. In a quick run the consume side lasts only tens of milliseconds, too short to decide anything; the decision, on full-size runs, is in docs/decisions.md (“Kafka client: kafkajs stays behind the port”).`,
+    );
+  }
+
+  if (ha !== undefined) {
+    const settings = (values: Record<string, string>): string =>
+      Object.entries(values)
+        .map(([name, value]) => `${name} ${value}`)
+        .join(', ');
+    details.push(
+      `- **HA** (scenario 7: ${int(ha.bars)} sink bars as in scenario 1, pre-produced once, a fresh group per run; the ${int(ha.rows)}-row CSV of scenario 2's shape). Three sides, in the same run, order rotated per repetition: _single_, the stack's own TimescaleDB server (${ha.singleServer}, no replication); _HA_, a private cluster the scenario starts on free ports (Patroni primary + synchronous standby streaming on the same machine, TimescaleDB preloaded), reached through its HAProxy as workers do, with the benchmark database's \`synchronous_commit\` \`on\` (a commit waits for the standby's flush; the pair is checked \`streaming\` + \`sync\` before each run) and, to separate the standby's wait from the hop and the server, \`local\`. Per repetition, sink: single ${samples(ha.single.sink)}, HA local ${samples(ha.haLocal.sink)}, HA synchronous ${samples(ha.haSync.sink)} rows/s; ingest: single ${samples(ha.single.ingest)}, HA local ${samples(ha.haLocal.ingest)}, HA synchronous ${samples(ha.haSync.ingest)} rows/s. Synchronous / local on the same HA server: sink ${String(ha.syncToLocal.sink)}×, ingest ${String(ha.syncToLocal.ingest)}×. The two servers are not configured alike (single: ${settings(ha.settings.single)}; HA: ${settings(ha.settings.ha)}), so _single_ vs _HA local_ is the server and the hop, _HA local_ vs _HA synchronous_ the replication alone.`,
     );
   }
 
@@ -221,6 +240,7 @@ and per-slice timings taken by hand, as dated.
 npm run bench -- --quick     # under 2 minutes: small sizes, few repetitions
 npm run bench                # full: 200k sink bars, a 1,000,000-row CSV, 5,000 bars/s freshness, a 150 s soak
 npm run bench -- --quick --only freshness,kafka-client   # some scenarios (docs/benchmarks.md unchanged)
+npm run bench -- --only ha   # the cost of synchronous replication (starts and stops a private HA cluster)
 \`\`\`
 
 Each run creates its own database(s) and topic with unique names and drops them at the end; the
