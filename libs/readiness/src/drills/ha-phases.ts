@@ -10,11 +10,12 @@ import { OutageNotObservedError } from './measure-outage.ts';
 export interface SinkThroughChange {
   /**
    * From the trigger (SIGKILL sent / switchover requested) until the sink committed again after
-   * its longest pause in the change's window: when the load resumed on the new primary.
+   * its longest pause in the change's window: when the load resumed on the new primary. Null when
+   * the sink committed nothing after the trigger (the feed had ended, or the sink never resumed).
    */
-  sinkResumedMs: number;
-  /** That longest pause between two commits of the sink (ms). */
-  sinkPauseMs: number;
+  sinkResumedMs: number | null;
+  /** That longest pause between two commits of the sink (ms); null as above. */
+  sinkPauseMs: number | null;
   /** Attempts of a slice that failed in the window (connection to the old primary lost) and were retried. */
   sinkFailedAttempts: number;
 }
@@ -171,14 +172,20 @@ class CommitWatch {
   /** The longest pause between commits from `from` (the trigger) to `to`, and when it ended. */
   through(from: number, to: number, sinkFailedAttempts: number): SinkThroughChange {
     let previous = from;
-    let longest = { pauseMs: 0, endedAt: from };
+    let longest: { pauseMs: number; endedAt: number } | undefined;
     for (const at of this.#times) {
       if (at <= from) continue;
-      if (at - previous > longest.pauseMs) longest = { pauseMs: at - previous, endedAt: at };
+      if (longest === undefined || at - previous > longest.pauseMs)
+        longest = { pauseMs: at - previous, endedAt: at };
       previous = at;
+      // The first commit after the window still ends a pause that began inside it.
       if (at > to) break;
     }
-    return { sinkResumedMs: longest.endedAt - from, sinkPauseMs: longest.pauseMs, sinkFailedAttempts };
+    return {
+      sinkResumedMs: longest === undefined ? null : longest.endedAt - from,
+      sinkPauseMs: longest?.pauseMs ?? null,
+      sinkFailedAttempts,
+    };
   }
 
   stop(): void {
