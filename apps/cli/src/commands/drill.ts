@@ -73,6 +73,7 @@ producedAtSwitchover and phases (ms from each trigger):
   rejoin      { node, rejoinMs, rewound (pg_rewind ran) }
   switchover  { oldPrimary, newPrimary, promotedMs, failoverMs, rejoinMs, sinkResumedMs,
                 sinkPauseMs, sinkFailedAttempts }
+
 Exit 0: nothing lost or duplicated and the cache fresh again; 1: a loss, a duplicate, a stale
 cache or a drill that could not finish; 2: bad usage or a non-local stack without
 --confirm-non-local.`,

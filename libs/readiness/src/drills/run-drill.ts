@@ -386,7 +386,8 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
 function refuseNonLocal(options: DrillOptions): void {
   if (options.confirmNonLocal === true) return;
   const hosts = [
-    new URL(options.databaseUrl).hostname,
+    // With `ha` the database is the drill's own private cluster on loopback.
+    ...(options.ha === true ? [] : [new URL(options.databaseUrl).hostname]),
     new URL(options.redisUrl).hostname,
     ...options.kafkaBrokers.map((broker) => broker.replace(/:\d+$/, '')),
   ];
