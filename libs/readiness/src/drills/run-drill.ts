@@ -111,8 +111,10 @@ const CACHE_POLICY = { ttlSeconds: 1, maxKeysPerDataset: 1_000, staleGraceSecond
  * a {@link CuttableTcpProxy} (the probe too), which the drill cuts. `kafka` cannot be proxied (the
  * broker advertises its own address), so the load runs against a private broker the drill starts
  * from the stack's jars on free ports, stops (a real process stop) and starts again on the same
- * storage. The shared services are never stopped; the drill's database, topics, keys and private
- * broker are removed at the end.
+ * storage. With `ha` (timescale only) the load runs against a private Patroni HA cluster through
+ * its HAProxy, and the cut is a SIGKILL of the primary's postmaster followed by a switchover back
+ * ({@link runHaPhases}). The shared services are never stopped; the drill's database, topics, keys,
+ * private broker and private HA cluster are removed at the end.
  *
  * @example const report = await runDrill('redis', { databaseUrl, redisUrl, kafkaBrokers, rules: rulesFromConfig(config) });
  */
