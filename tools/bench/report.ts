@@ -161,7 +161,7 @@ not the absolute numbers). Versions: ${Object.entries(results.versions)
 ${rows.join('\n')}
 
 ${details.join('\n')}
-${ha === undefined ? '' : `\n${haSection(ha, resultsFile)}`}
+${ha === undefined ? '' : `\n${haSection(ha, resultsFile, results)}`}
 ## Why targets are missed (as far as known)
 
 No CPU profile is taken by the harness itself; what follows comes from profiles (\`node --cpu-prof\`)
@@ -254,7 +254,11 @@ JSON under \`bench/results/\` keeps every raw sample.
  * Scenario 7 as its own section: a cost to know, not a target to meet. Also rendered on its own
  * for a partial `--only ha` run (docs/benchmarks.md quotes it with that run's file).
  */
-export function haSection(ha: HaScenarioResult, resultsFile: string): string {
+export function haSection(
+  ha: HaScenarioResult,
+  resultsFile: string,
+  run: Pick<BenchResults, 'startedAt' | 'machine'>,
+): string {
   const settings = (values: Record<string, string>): string =>
     Object.entries(values)
       .map(([name, value]) => `${name} ${value}`)
@@ -263,7 +267,7 @@ export function haSection(ha: HaScenarioResult, resultsFile: string): string {
     `| ${name} | ${int(result.sink.median)} rows/s (${samples(result.sink)}) | ${int(result.ingest.median)} rows/s (${samples(result.ingest)}) |`;
   return `## Cost of synchronous replication (scenario 7)
 
-From [\`${resultsFile}\`](../${resultsFile}). ${int(ha.bars)} sink bars as in scenario 1 (pre-produced
+From [\`${resultsFile}\`](../${resultsFile}) (${run.startedAt}, load average at start ${run.machine.loadAverageAtStart.map((l) => l.toFixed(1)).join(' / ')}). ${int(ha.bars)} sink bars as in scenario 1 (pre-produced
 once, a fresh consumer group per run, timed from the partition assignment to the last commit) and a
 ${int(ha.rows)}-row CSV as in scenario 2 through \`runIngest\`, each into a truncated database, on three
 sides in the same run, their order rotated per repetition (median, then every repetition):
