@@ -1,9 +1,10 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { redactText } from '@backbone/config';
 import pg from 'pg';
 import { MissingToolError, PortInUseError, ServiceStartError, StackError } from '../errors.ts';
 import { ensureDatabase } from '../postgres.ts';
-import { findListener, isInstalled, isPortOpen, pollUntil, tail } from '../process.ts';
+import { findListener, isAlive, isInstalled, isPortOpen, pollUntil, tail } from '../process.ts';
 import { readState, updateState } from '../state.ts';
 import { synchronousPairReady } from './failover.ts';
 import {
@@ -13,7 +14,7 @@ import {
   stopEtcdMember,
   type StartedHaProcess,
 } from './etcd.ts';
-import { haEndpoints, type HaOptions } from './ha-options.ts';
+import { haEndpoints, type HaOptions, type PatroniNode } from './ha-options.ts';
 import { haproxyRunning, startHaproxy, stopHaproxy } from './haproxy.ts';
 import {
   patroniCluster,
@@ -23,7 +24,7 @@ import {
   stopPatroniNode,
   type PatroniClusterMember,
 } from './patroni.ts';
-import { postgresOsUser, timescaledbPostgresBinDir } from './postgres-server.ts';
+import { assertTimescaledbBinDir, postgresOsUser, timescaledbPostgresBinDir } from './postgres-server.ts';
 
 /** What `up --ha` started, in the state file, so `down` stops exactly that. */
 export interface HaState {
@@ -64,6 +65,41 @@ async function recordStarted(
   });
 }
 
+/**
+ * What a cluster's data is tied to: etcd keeps its members' peer URLs, Patroni its scope and node
+ * names. (PostgreSQL, REST and proxy ports may change: Patroni publishes them on each start.)
+ */
+function clusterLayout(ha: HaOptions): string {
+  const layout = { host: ha.host, scope: ha.scope, etcd: ha.etcd, nodes: ha.nodes.map((node) => node.name) };
+  return `${JSON.stringify(layout, null, 2)}\n`;
+}
+
+function layoutFile(ha: HaOptions): string {
+  return join(ha.dir, 'layout.json');
+}
+
+/**
+ * Refuses to start on data made for other etcd ports or names (etcd would wait forever for peers
+ * at the old addresses). The layout is in `<ha.dir>/layout.json`, written by {@link recordClusterLayout}.
+ */
+async function checkClusterLayout(ha: HaOptions): Promise<void> {
+  const file = layoutFile(ha);
+  const recorded = await readFile(file, 'utf8').catch(() => undefined);
+  if (recorded !== undefined && recorded !== clusterLayout(ha)) {
+    throw new ServiceStartError(
+      'ha',
+      `the HA cluster in ${ha.dir} was created with other etcd ports or node names (${file}); ` +
+        `start it with those, or delete ${ha.dir} to create a new cluster (its data is lost)`,
+    );
+  }
+}
+
+/** Records the layout once something is about to be started (a refused `up` records nothing). */
+async function recordClusterLayout(ha: HaOptions): Promise<void> {
+  await mkdir(ha.dir, { recursive: true });
+  await writeFile(layoutFile(ha), clusterLayout(ha));
+}
+
 /** Refuses a port another program holds, naming it, before anything is started. */
 async function assertPortsFree(ha: HaOptions, ports: { port: number; what: string }[]): Promise<void> {
   for (const { port, what } of ports) {
@@ -88,13 +124,17 @@ export async function ensureHaCluster(
   cacheDir: string,
   log: (message: string) => void,
 ): Promise<StartedHaProcess[]> {
-  for (const tool of tools) {
-    if (!(await isInstalled(ha.commands[tool.key], tool.versionArgs))) {
-      throw new MissingToolError('ha', `${tool.key} (${ha.commands[tool.key]})`, tool.install);
-    }
-  }
+  // In parallel: `patroni --version` alone is a Python start-up (about a second on a busy machine).
+  const installed = await Promise.all(
+    tools.map((tool) => isInstalled(ha.commands[tool.key], tool.versionArgs)),
+  );
+  const missing = tools.find((_, index) => !installed[index]);
+  if (missing)
+    throw new MissingToolError('ha', `${missing.key} (${ha.commands[missing.key]})`, missing.install);
   const user = await postgresOsUser();
   const binDir = ha.postgresBinDir ?? (await timescaledbPostgresBinDir());
+  await assertTimescaledbBinDir(binDir);
+  await checkClusterLayout(ha);
   const state = await readState(cacheDir);
 
   const etcdDown = [];
@@ -114,6 +154,7 @@ export async function ensureHaCluster(
     ...(proxyDown ? [{ port: ha.proxyPort, what: 'HAProxy (read-write)' }] : []),
   ]);
 
+  await recordClusterLayout(ha);
   const started: { kind: 'etcd' | 'patroni' | 'haproxy'; process: StartedHaProcess }[] = [];
   const onStarted =
     (kind: 'etcd' | 'patroni' | 'haproxy') =>
@@ -125,7 +166,10 @@ export async function ensureHaCluster(
     await ensureEtcdCluster(ha, log, onStarted('etcd'));
     await startPatroniNodes(ha, user, binDir, log, onStarted('patroni'));
     if (proxyDown) await onStarted('haproxy')(await startHaproxy(ha, log));
-    await waitForSynchronousPair(ha);
+    await waitForSynchronousPair(
+      ha,
+      started.filter(({ kind }) => kind === 'patroni').map(({ process }) => process),
+    );
     const endpoint = { host: ha.host, port: ha.proxyPort, user: ha.user, database: ha.database };
     await waitForProxyPrimary(ha);
     await ensureDatabase(endpoint);
@@ -161,18 +205,40 @@ function describeMembers(members: PatroniClusterMember[] | undefined): string {
   );
 }
 
-/** Waits until Patroni reports a running leader and a running synchronous standby that streams. */
-async function waitForSynchronousPair(ha: HaOptions): Promise<void> {
-  if (await pollUntil(() => synchronousPairReady(ha), ha.startTimeoutMs, 200)) return;
-  const logs = await Promise.all(
-    ha.nodes.map(
-      async (node) => `${node.name}:\n${await tail(join(patroniNodeDir(ha, node), 'patroni.log'), 8)}`,
-    ),
+/**
+ * The lines of a node's Patroni log that say what went wrong (PostgreSQL's FATAL/ERROR, Patroni's
+ * ERROR/CRITICAL), else its last lines: a Python traceback's tail rarely names the cause.
+ */
+async function patroniLogExcerpt(ha: HaOptions, node: PatroniNode): Promise<string> {
+  const text = await tail(join(patroniNodeDir(ha, node), 'patroni.log'), 400);
+  const errors = text.split('\n').filter((line) => /\b(FATAL|ERROR|CRITICAL|PANIC)\b|: error:/.test(line));
+  return `${node.name}:\n${errors.length > 0 ? errors.slice(-6).join('\n') : text.split('\n').slice(-8).join('\n')}`;
+}
+
+/**
+ * Waits until Patroni reports a running leader and a running synchronous standby that streams.
+ * Gives up at once when a Patroni this call started has exited (it does on a fatal bootstrap
+ * error) instead of waiting out the timeout.
+ */
+async function waitForSynchronousPair(ha: HaOptions, startedPatroni: StartedHaProcess[]): Promise<void> {
+  let exited: StartedHaProcess | undefined;
+  const ready = await pollUntil(
+    async () => {
+      exited = startedPatroni.find((process) => !isAlive(process.pid));
+      return exited !== undefined || (await synchronousPairReady(ha));
+    },
+    ha.startTimeoutMs,
+    200,
   );
+  if (ready && !exited) return;
+  const logs = await Promise.all(ha.nodes.map((node) => patroniLogExcerpt(ha, node)));
+  const what = exited
+    ? `Patroni ${exited.name} exited before the cluster was up`
+    : `Patroni did not report a leader and a streaming synchronous standby within ${ha.startTimeoutMs} ms ` +
+      `(last seen: ${describeMembers(await patroniCluster(ha))})`;
   throw new ServiceStartError(
     'ha',
-    `Patroni did not report a leader and a streaming synchronous standby within ${ha.startTimeoutMs} ms ` +
-      `(last seen: ${describeMembers(await patroniCluster(ha))}); the nodes' last log lines:\n${logs.join('\n')}`,
+    `${what}; from the nodes' logs (${ha.dir}/<node>/patroni.log):\n${logs.join('\n')}`,
   );
 }
 
@@ -289,16 +355,16 @@ export async function haClusterStatus(ha: HaOptions): Promise<HaClusterStatus> {
     lagBytes: typeof member.lag === 'number' ? member.lag : undefined,
   }));
   const warnings: string[] = [];
-  for (const node of ha.nodes) {
-    const member = memberStatuses.find((candidate) => candidate.name === node.name);
-    if (!member) warnings.push(`${node.name} is not a member (its Patroni is not running)`);
-    else if (member.state !== 'running') warnings.push(`${node.name} is ${member.state}`);
-  }
-  if (
-    members &&
-    !memberStatuses.some((member) => member.role === 'sync_standby' && member.state === 'running')
-  ) {
-    warnings.push('no synchronous standby: commits are not replicated synchronously');
+  // Only when Patroni answers: with the whole cluster down the row's error says it all.
+  if (members) {
+    for (const node of ha.nodes) {
+      const member = memberStatuses.find((candidate) => candidate.name === node.name);
+      if (!member) warnings.push(`${node.name} is not a member (its Patroni is not running)`);
+      else if (member.state !== 'running') warnings.push(`${node.name} is ${member.state}`);
+    }
+    if (!memberStatuses.some((member) => member.role === 'sync_standby' && member.state === 'running')) {
+      warnings.push('no synchronous standby: commits are not replicated synchronously');
+    }
   }
   const client = new pg.Client({
     host: ha.host,

@@ -66,10 +66,11 @@ export function haOptions(input: HaOptionsInput, cacheDir: string): HaOptions {
     dir: input.dir ?? join(cacheDir, 'ha'),
     scope: input.scope ?? 'backbone',
     host: input.host ?? '127.0.0.1',
+    // Not etcd's own 2379/2380: Debian's etcd-server package runs a system etcd there.
     etcd: input.etcd ?? [
-      { name: 'etcd1', clientPort: 2379, peerPort: 2380 },
-      { name: 'etcd2', clientPort: 2381, peerPort: 2382 },
-      { name: 'etcd3', clientPort: 2383, peerPort: 2384 },
+      { name: 'etcd1', clientPort: 2381, peerPort: 2382 },
+      { name: 'etcd2', clientPort: 2383, peerPort: 2384 },
+      { name: 'etcd3', clientPort: 2385, peerPort: 2386 },
     ],
     nodes: input.nodes ?? [
       { name: 'pg1', port: 5441, restPort: 8008 },

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MissingToolError, PortInUseError } from '../errors.ts';
+import { MissingToolError, PortInUseError, ServiceStartError } from '../errors.ts';
 import { stackOptions, type StackOptions } from '../options.ts';
 import { isAlive, isPortOpen, pollUntil } from '../process.ts';
 import { stackDown, stackStatus, stackUp } from '../stack.ts';
@@ -162,6 +162,77 @@ describe('stack up --ha', () => {
       await new Promise((resolve) => squatter.close(resolve));
     }
   });
+
+  it('refuses PostgreSQL binaries that are not there, before starting anything', async () => {
+    const missing = stackOptions({
+      cacheDir: await tempCacheDir(),
+      ha: { ...(await privateHaInput()), postgresBinDir: '/nonexistent/postgresql/bin' },
+    });
+    await expect(ensureHaCluster(missing.ha, missing.cacheDir, () => undefined)).rejects.toThrow(
+      'no PostgreSQL server in /nonexistent/postgresql/bin (no postgres program there)',
+    );
+    expect((await readState(missing.cacheDir)).ha).toBeUndefined();
+  });
+
+  it('refuses data made for other ports, naming the folder, before starting anything', async () => {
+    const moved = stackOptions({ cacheDir: await tempCacheDir(), ha: await privateHaInput() });
+    await mkdir(moved.ha.dir, { recursive: true });
+    // The layout a cluster with the etcd members in another order (other peer addresses) left.
+    await writeFile(
+      join(moved.ha.dir, 'layout.json'),
+      JSON.stringify({
+        host: moved.ha.host,
+        scope: moved.ha.scope,
+        etcd: [...moved.ha.etcd].reverse(),
+        nodes: moved.ha.nodes.map((node) => node.name),
+      }),
+    );
+    await expect(ensureHaCluster(moved.ha, moved.cacheDir, () => undefined)).rejects.toThrow(
+      `the HA cluster in ${moved.ha.dir} was created with other etcd ports or node names`,
+    );
+    expect((await readState(moved.cacheDir)).ha).toBeUndefined();
+    expect(await isPortOpen('127.0.0.1', moved.ha.etcd[0].clientPort)).toBe(false);
+  });
+
+  it(
+    "a cluster that cannot come up is stopped again: the error names the wait and the broken node's log lines",
+    { timeout: 60_000 },
+    async () => {
+      const broken = stackOptions({
+        cacheDir: await tempCacheDir(),
+        ha: { ...(await privateHaInput()), startTimeoutMs: 8_000 },
+      });
+      // A damaged data directory on pg1: pg2 becomes leader, pg1 can never become its standby.
+      const pg1Data = join(broken.ha.dir, 'pg1', 'data');
+      await mkdir(pg1Data, { recursive: true });
+      await writeFile(join(pg1Data, 'PG_VERSION'), 'damaged\n');
+      const started: number[] = [];
+      const failure = ensureHaCluster(broken.ha, broken.cacheDir, () => undefined).catch(
+        (error: unknown) => error,
+      );
+      // The pids recorded while it runs, to check afterwards that each one is gone.
+      await pollUntil(
+        async () => {
+          const recorded = (await readState(broken.cacheDir)).ha;
+          const processes = [...(recorded?.etcd ?? []), ...(recorded?.patroni ?? [])];
+          if (recorded?.haproxy) processes.push(recorded.haproxy);
+          for (const process of processes) if (!started.includes(process.pid)) started.push(process.pid);
+          return started.length === 6;
+        },
+        30_000,
+        50,
+      );
+      const error = await failure;
+      expect(error).toBeInstanceOf(ServiceStartError);
+      expect(String(error)).toContain(
+        'Patroni did not report a leader and a streaming synchronous standby within 8000 ms (last seen: pg1 replica',
+      );
+      expect(String(error)).toContain(`could not open file "${pg1Data}/global/pg_control"`);
+      expect(started).toHaveLength(6);
+      expect(started.filter((pid) => isAlive(pid))).toEqual([]);
+      expect((await readState(broken.cacheDir)).ha).toBeUndefined();
+    },
+  );
 
   async function writeRows(table: string, count: number): Promise<void> {
     const url = haEndpoints(options.ha).databaseUrl;

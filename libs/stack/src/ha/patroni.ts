@@ -127,6 +127,9 @@ export function patroniConfig(ha: HaOptions, node: PatroniNode, binDir: string):
         rewind: { username: ha.user },
       },
       parameters: { unix_socket_directories: dir },
+      // The standby's copy starts with an immediate checkpoint on the primary, not a spread one
+      // (which can take minutes of checkpoint_completion_target pacing).
+      basebackup: { checkpoint: 'fast' },
       pg_hba: [
         'local all all trust',
         `host all all ${ha.host}/32 trust`,

@@ -108,3 +108,29 @@ export async function timescaledbPostgresBinDir(): Promise<string> {
       '`./backbone stack up` (without --ha) installs it, then run `./backbone stack up --ha` again',
   );
 }
+
+/**
+ * Refuses a bin directory without a PostgreSQL server, or whose server lacks TimescaleDB
+ * (`../lib/timescaledb.so`), before anything is started: Patroni would only fail later with a
+ * Python traceback.
+ */
+export async function assertTimescaledbBinDir(binDir: string): Promise<void> {
+  const exists = (path: string): Promise<boolean> =>
+    access(path).then(
+      () => true,
+      () => false,
+    );
+  if (!(await exists(join(binDir, 'postgres')))) {
+    throw new ServiceStartError(
+      'ha',
+      `no PostgreSQL server in ${binDir} (no postgres program there); install postgresql-15 or point ha.postgresBinDir at a PostgreSQL bin directory`,
+    );
+  }
+  if (!(await exists(join(binDir, '..', 'lib', 'timescaledb.so')))) {
+    throw new ServiceStartError(
+      'ha',
+      `the PostgreSQL in ${binDir} has no TimescaleDB (${join(binDir, '..', 'lib', 'timescaledb.so')} is missing); ` +
+        '`./backbone stack up` (without --ha) installs it',
+    );
+  }
+}
