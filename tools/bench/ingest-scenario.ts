@@ -43,24 +43,7 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
     const copyMerge: number[] = [];
     for (let i = 0; i < repetitions; i++) {
       await database.reset();
-      const pool = createPool(
-        { ...config.database, url: database.url },
-        { applicationName: 'backbone-bench' },
-      );
-      try {
-        const request = parseIngestRequest({ provider: 'csv', files: [csv] }, new Date());
-        let status = '';
-        const seconds = await timed(async () => {
-          const result = await runIngest({ pool, config }, request);
-          status = result.status;
-          if (result.rejected > 0) throw new Error(`runIngest rejected ${result.rejected} generated rows`);
-        });
-        if (status !== 'succeeded') throw new Error(`runIngest ended ${status}`);
-        ingest.push(rows / seconds);
-      } finally {
-        await pool.end();
-      }
-      await expectBars(database, rows, 'runIngest');
+      ingest.push(await runIngestOnce(config, database, csv, rows));
 
       await database.reset();
       const layout = { header: true, hasSource: false, sourceLiteral: 'csv' };
@@ -84,8 +67,36 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
   }
 }
 
+/**
+ * One repetition: `csv` through `runIngest` into the (reset) `database`; returns rows/s after
+ * checking every row was stored.
+ */
+export async function runIngestOnce(
+  config: SystemConfig,
+  database: BenchDatabase,
+  csv: string,
+  rows: number,
+): Promise<number> {
+  const pool = createPool({ ...config.database, url: database.url }, { applicationName: 'backbone-bench' });
+  let seconds: number;
+  try {
+    const request = parseIngestRequest({ provider: 'csv', files: [csv] }, new Date());
+    let status = '';
+    seconds = await timed(async () => {
+      const result = await runIngest({ pool, config }, request);
+      status = result.status;
+      if (result.rejected > 0) throw new Error(`runIngest rejected ${result.rejected} generated rows`);
+    });
+    if (status !== 'succeeded') throw new Error(`runIngest ended ${status}`);
+  } finally {
+    await pool.end();
+  }
+  await expectBars(database, rows, 'runIngest');
+  return rows / seconds;
+}
+
 /** A provider-shaped CSV (header, no source column) of valid 1-minute bars; returns its size. */
-async function writeProviderCsv(file: string, rows: number): Promise<number> {
+export async function writeProviderCsv(file: string, rows: number): Promise<number> {
   const feed = createBarFeed({
     symbols: SYMBOLS,
     timeframe: '1m',

@@ -2,7 +2,7 @@
  * The benchmark harness (issue #9): the project against the machine's own limits, side by side
  * in one run. Not part of `npm test`; speed is measured here, never asserted in tests.
  *
- *   npm run bench -- [--quick] [--only sink,ingest,freshness,cache,kafka-client]
+ *   npm run bench -- [--quick] [--only sink,ingest,freshness,cache,kafka-client,ha]
  *
  * Writes bench/results/<timestamp>.json (every raw sample) and regenerates docs/benchmarks.md.
  * Needs the local stack (`./backbone stack up`), psql and redis-benchmark on the PATH.
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '@backbone/config';
 import { runCacheScenario } from './cache-scenario.ts';
 import { runFreshnessScenario } from './freshness-scenario.ts';
+import { runHaScenario } from './ha-scenario.ts';
 import { runIngestScenario } from './ingest-scenario.ts';
 import { runKafkaClientScenario } from './kafka-client-scenario.ts';
 import { command } from './measure.ts';
@@ -21,8 +22,9 @@ import { benchmarksMarkdown, type BenchResults } from './report.ts';
 import { runSinkScenario } from './sink-scenario.ts';
 
 const ROOT = new URL('../../', import.meta.url);
-// Issue #9's numbering: sink 1, ingest 2, freshness 3 (with memory, 5), cache 4, kafka-client 6.
-const SCENARIOS = ['sink', 'ingest', 'freshness', 'cache', 'kafka-client'] as const;
+// Issue #9's numbering: sink 1, ingest 2, freshness 3 (with memory, 5), cache 4, kafka-client 6;
+// ha 7 (issue 15: the cost of synchronous replication).
+const SCENARIOS = ['sink', 'ingest', 'freshness', 'cache', 'kafka-client', 'ha'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** Sizes per mode: quick stays under 2 minutes on the shared machine, full under 15. */
@@ -43,6 +45,9 @@ const SIZES = {
     soakSeconds: 5,
     kafkaClientMessages: 10_000,
     kafkaClientRepetitions: 2,
+    haBars: 10_000,
+    haRows: 30_000,
+    haRepetitions: 2,
   },
   // Sized for 15 minutes: 500,000 sink bars x 5 (with both psql references each time) and the
   // 1,000,000-row ingest x 3 alone were over it at the sink's ~10,000 rows/s; three repetitions
@@ -60,6 +65,10 @@ const SIZES = {
     soakSeconds: 150,
     kafkaClientMessages: 200_000,
     kafkaClientRepetitions: 3,
+    // Three sides (single, HA local commit, HA synchronous) per repetition: about 3 minutes.
+    haBars: 100_000,
+    haRows: 200_000,
+    haRepetitions: 3,
   },
 } as const;
 
@@ -67,7 +76,8 @@ const USAGE = `Usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}]
 
 Measures the project against the machine's own limits (psql \\copy, redis-benchmark, the raw
 Kafka clients), side by side. Needs the local stack (./backbone stack up), psql and
-redis-benchmark on the PATH.
+redis-benchmark on the PATH; the ha scenario also starts a private PostgreSQL HA cluster
+(patroni, etcd-server, haproxy; root or postgres) on free ports and stops it.
 
   --quick          a smoke-level run (under 2 minutes): every path twice, small sizes
   --only <list>    only these scenarios (comma-separated); docs/benchmarks.md is then unchanged
@@ -165,6 +175,22 @@ async function main(): Promise<void> {
           config,
           messages: sizes.kafkaClientMessages,
           repetitions: sizes.kafkaClientRepetitions,
+        }),
+      });
+    }
+    if (only.has('ha')) {
+      log(
+        `ha: ${String(sizes.haBars)} sink bars and ${String(sizes.haRows)} ingest rows x ${String(sizes.haRepetitions)}, single vs HA`,
+      );
+      Object.assign(scenarios, {
+        ha: await runHaScenario({
+          config,
+          bars: sizes.haBars,
+          rows: sizes.haRows,
+          repetitions: sizes.haRepetitions,
+          workDir,
+          timeoutMs: 600_000,
+          log,
         }),
       });
     }

@@ -1,5 +1,6 @@
 import type { CacheScenarioResult } from './cache-scenario.ts';
 import type { FreshnessScenarioResult, LatencySummary, WorkerMemory } from './freshness-scenario.ts';
+import type { HaScenarioResult } from './ha-scenario.ts';
 import type { IngestScenarioResult } from './ingest-scenario.ts';
 import type { KafkaClientScenarioResult } from './kafka-client-scenario.ts';
 import type { Series } from './measure.ts';
@@ -24,6 +25,7 @@ export interface BenchResults {
     readonly freshness?: FreshnessScenarioResult;
     readonly cache?: CacheScenarioResult;
     readonly kafkaClient?: KafkaClientScenarioResult;
+    readonly ha?: HaScenarioResult;
   };
 }
 
@@ -64,7 +66,7 @@ const memoryVerdict = (memory: WorkerMemory): string => {
 
 /** docs/benchmarks.md, regenerated from one run's results (the numbers are never hand-edited). */
 export function benchmarksMarkdown(results: BenchResults, resultsFile: string): string {
-  const { sink, ingest, freshness, cache, kafkaClient } = results.scenarios;
+  const { sink, ingest, freshness, cache, kafkaClient, ha } = results.scenarios;
   const { machine } = results;
   const rows: string[] = [];
   if (sink !== undefined) {
@@ -159,7 +161,7 @@ not the absolute numbers). Versions: ${Object.entries(results.versions)
 ${rows.join('\n')}
 
 ${details.join('\n')}
-
+${ha === undefined ? '' : `\n${haSection(ha, resultsFile, results)}`}
 ## Why targets are missed (as far as known)
 
 No CPU profile is taken by the harness itself; what follows comes from profiles (\`node --cpu-prof\`)
@@ -221,6 +223,7 @@ and per-slice timings taken by hand, as dated.
 npm run bench -- --quick     # under 2 minutes: small sizes, few repetitions
 npm run bench                # full: 200k sink bars, a 1,000,000-row CSV, 5,000 bars/s freshness, a 150 s soak
 npm run bench -- --quick --only freshness,kafka-client   # some scenarios (docs/benchmarks.md unchanged)
+npm run bench -- --only ha   # the cost of synchronous replication (starts and stops a private HA cluster)
 \`\`\`
 
 Each run creates its own database(s) and topic with unique names and drops them at the end; the
@@ -244,5 +247,46 @@ JSON under \`bench/results/\` keeps every raw sample.
   harness's; the per-worker numbers come from the worker processes of scenario 3 instead.
 - Kafka client alternatives other than \`@platformatic/kafka\` (\`@confluentinc/kafka-javascript\`
   needs a native librdkafka build).
+`;
+}
+
+/**
+ * Scenario 7 as its own section: a cost to know, not a target to meet. Also rendered on its own
+ * for a partial `--only ha` run (docs/benchmarks.md quotes it with that run's file).
+ */
+export function haSection(
+  ha: HaScenarioResult,
+  resultsFile: string,
+  run: Pick<BenchResults, 'startedAt' | 'machine'>,
+): string {
+  const settings = (values: Record<string, string>): string =>
+    Object.entries(values)
+      .map(([name, value]) => `${name} ${value}`)
+      .join(', ');
+  const side = (name: string, result: HaScenarioResult['single']): string =>
+    `| ${name} | ${int(result.sink.median)} rows/s (${samples(result.sink)}) | ${int(result.ingest.median)} rows/s (${samples(result.ingest)}) |`;
+  return `## Cost of synchronous replication (scenario 7)
+
+From [\`${resultsFile}\`](../${resultsFile}) (${run.startedAt}, load average at start ${run.machine.loadAverageAtStart.map((l) => l.toFixed(1)).join(' / ')}). ${int(ha.bars)} sink bars as in scenario 1 (pre-produced
+once, a fresh consumer group per run, timed from the partition assignment to the last commit) and a
+${int(ha.rows)}-row CSV as in scenario 2 through \`runIngest\`, each into a truncated database, on three
+sides in the same run, their order rotated per repetition (median, then every repetition):
+
+| side | sink | ingest |
+| --- | --- | --- |
+${side(`single: the stack's own TimescaleDB server (${ha.singleServer}), no replication`, ha.single)}
+${side('HA through HAProxy, \`synchronous_commit = local\`', ha.haLocal)}
+${side('HA through HAProxy, \`synchronous_commit = on\` (the default: a commit waits for the standby)', ha.haSync)}
+
+HA synchronous / single: sink **${String(ha.syncToSingle.sink)}×**, ingest **${String(ha.syncToSingle.ingest)}×** (the whole price as
+workers see it). HA synchronous / HA local, same server and hop: sink ${String(ha.syncToLocal.sink)}×, ingest
+${String(ha.syncToLocal.ingest)}× (the wait for the standby's flush alone). _HA_ is a private cluster the scenario
+starts on free ports and stops (\`startPrivateHaCluster\`: Patroni primary + synchronous standby, both
+on this machine, TimescaleDB preloaded, HAProxy); the benchmark database's \`synchronous_commit\` is
+set per side and the pair checked \`streaming\` + \`sync\` before each run. The two servers are not
+configured alike (single: ${settings(ha.settings.single)}; HA: ${settings(ha.settings.ha)}), so single vs HA local
+is the server and the HAProxy hop, HA local vs HA synchronous the replication. The standby shares the
+machine's cores and disk with the primary, the harness and everything else; in production it is on
+another host, and each synchronous commit also waits a network round trip (not measured here).
 `;
 }

@@ -66,15 +66,7 @@ export async function runSinkScenario(options: SinkScenarioOptions): Promise<Sin
   await admin.connect();
   try {
     await admin.createTopics([{ name: topic, partitions, replicationFactor: 1, configs: {} }]);
-    const producer = kafka.producer({ maxMessageBytes: config.kafka.maxMessageBytes });
-    await producer.connect();
-    let produced;
-    try {
-      produced = await publishFeed({ producer, topic, feed: feed(), totalBars: bars, ratePerSecond: null });
-    } finally {
-      await producer.close();
-    }
-    if (produced.produced !== bars) throw new Error(`produced ${produced.produced} of ${bars} bars`);
+    const produced = await produceBenchBars(kafka, config, topic, bars);
 
     const csv = join(options.workDir, 'sink-bars.csv');
     const range = writeFeedCsv(csv, bars);
@@ -131,7 +123,31 @@ export async function runSinkScenario(options: SinkScenarioOptions): Promise<Sin
   }
 }
 
-interface SinkRun {
+/** The scenario's bars, produced unpaced to `topic` (an existing topic of the benchmark's own). */
+export async function produceBenchBars(
+  kafka: KafkaClient,
+  config: SystemConfig,
+  topic: string,
+  bars: number,
+): Promise<{ produced: number; ratePerSecond: number }> {
+  const producer = kafka.producer({ maxMessageBytes: config.kafka.maxMessageBytes });
+  await producer.connect();
+  try {
+    const produced = await publishFeed({
+      producer,
+      topic,
+      feed: feed(),
+      totalBars: bars,
+      ratePerSecond: null,
+    });
+    if (produced.produced !== bars) throw new Error(`produced ${produced.produced} of ${bars} bars`);
+    return produced;
+  } finally {
+    await producer.close();
+  }
+}
+
+export interface SinkRun {
   /** Seconds from the first partition assignment to the last commit. */
   readonly fromAssignment: number;
   /** Seconds from `start()` to the last commit. */
@@ -139,7 +155,8 @@ interface SinkRun {
   readonly peakRss: number;
 }
 
-async function runSinkOnce(
+/** One repetition: a fresh consumer group reads the whole topic through `BarSink` into `database`. */
+export async function runSinkOnce(
   kafka: KafkaClient,
   config: SystemConfig,
   database: BenchDatabase,

@@ -54,6 +54,7 @@ export {
   type PatroniClusterMember,
   type PatroniNodeStatus,
 } from './ha/patroni.ts';
+export { startPrivateHaCluster, type PrivateHaCluster, type PrivateHaClusterOptions } from './private-ha.ts';
 export { startPrivateKafka, type PrivateKafka, type PrivateKafkaOptions } from './private-kafka.ts';
 export {
   ensurePlainPostgres,

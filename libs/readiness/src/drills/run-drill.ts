@@ -11,18 +11,20 @@ import {
   type BarFeed,
   type KafkaClient,
 } from '@backbone/kafka';
-import { startPrivateKafka } from '@backbone/stack';
+import { startPrivateHaCluster, startPrivateKafka } from '@backbone/stack';
 import { BarSink } from '@backbone/stream';
 import { createLogger, type Logger } from '@backbone/telemetry';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { kafkaChecks } from '../probes/kafka.ts';
 import { redisChecks } from '../probes/redis.ts';
+import { replicationCheck } from '../probes/replication.ts';
 import { timescaleChecks } from '../probes/timescaledb.ts';
 import { runCheck, type CheckDefinition } from '../run-check.ts';
 import type { ReadinessRules } from '../rules.ts';
 import { DrillLoadError, DrillRefusedError, DrillTargetError } from './errors.ts';
-import { measureOutage } from './measure-outage.ts';
+import { runHaPhases, type HaDrillPhases } from './ha-phases.ts';
+import { measureOutage, type OutageMeasurement } from './measure-outage.ts';
 import { CuttableTcpProxy } from './tcp-proxy.ts';
 
 /** The dependencies a drill can cut. */
@@ -39,6 +41,12 @@ export interface DrillOptions {
   barRules?: BarRuleOptions;
   /** Required to run against any host other than 127.0.0.1/localhost. */
   confirmNonLocal?: boolean;
+  /**
+   * `timescale` only: run the load against a private PostgreSQL HA cluster (Patroni primary +
+   * synchronous standby, HAProxy) the drill starts on free ports, kill its primary's postmaster,
+   * then switch over back (see {@link DrillReport.phases}). `databaseUrl` is then not used.
+   */
+  ha?: boolean;
   /** Bars the feed produces in total (default 1500). */
   totalBars?: number;
   /** Feed pace in bars per second (default 150): the load keeps running across cut and restore. */
@@ -49,7 +57,8 @@ export interface DrillOptions {
   pollIntervalMs?: number;
   /**
    * Bound on every wait: baseline, detection, recovery, catch-up, cache freshness (default 30 s;
-   * 120 s for `kafka`, whose restore is a JVM start and whose clients back off up to 30 s).
+   * 120 s for `kafka`, whose restore is a JVM start and whose clients back off up to 30 s; 60 s
+   * with `ha`, whose recovery includes the old primary's rejoin).
    */
   timeoutMs?: number;
   logger?: Logger;
@@ -58,9 +67,17 @@ export interface DrillOptions {
 /** What a drill measured and reconciled. */
 export interface DrillReport {
   target: DrillTarget;
-  /** Seconds from the cut until the readiness probe said `fail`. */
+  /** Private HA cluster (`ha`): the cut was a SIGKILL of the primary's postmaster. */
+  ha: boolean;
+  /**
+   * Seconds from the cut until the readiness probe said `fail` (`timescaledb.connection`;
+   * with `ha`, `timescaledb.replication`: no writable primary).
+   */
   detectionSeconds: number;
-  /** Seconds from the restore until it said `ok` again. */
+  /**
+   * Seconds from the restore until it said `ok` again (with `ha`: from `fail` until `ok`, i.e. a
+   * writable primary with the old one back as synchronous standby; nothing is restored by hand).
+   */
   recoverySeconds: number;
   /** Bars the feed produced (acknowledged by Kafka; a send blocked by the outage is retried until it is). */
   produced: number;
@@ -77,6 +94,10 @@ export interface DrillReport {
   duplicated: number;
   /** Every symbol's cached latest bar is the last bar the feed produced, served from Redis. */
   cacheFresh: boolean;
+  /** With `ha`: bars acknowledged when the switchover was requested (less than `produced`: under load). */
+  producedAtSwitchover?: number;
+  /** With `ha`: the failover, the old primary's rejoin and the switchover, timed in ms. */
+  phases?: HaDrillPhases;
 }
 
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -90,8 +111,10 @@ const CACHE_POLICY = { ttlSeconds: 1, maxKeysPerDataset: 1_000, staleGraceSecond
  * a {@link CuttableTcpProxy} (the probe too), which the drill cuts. `kafka` cannot be proxied (the
  * broker advertises its own address), so the load runs against a private broker the drill starts
  * from the stack's jars on free ports, stops (a real process stop) and starts again on the same
- * storage. The shared services are never stopped; the drill's database, topics, keys and private
- * broker are removed at the end.
+ * storage. With `ha` (timescale only) the load runs against a private Patroni HA cluster through
+ * its HAProxy, and the cut is a SIGKILL of the primary's postmaster followed by a switchover back
+ * ({@link runHaPhases}). The shared services are never stopped; the drill's database, topics, keys,
+ * private broker and private HA cluster are removed at the end.
  *
  * @example const report = await runDrill('redis', { databaseUrl, redisUrl, kafkaBrokers, rules: rulesFromConfig(config) });
  */
@@ -99,22 +122,40 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
   if (!(DRILL_TARGETS as readonly string[]).includes(target)) {
     throw new DrillTargetError(target, `not one of ${DRILL_TARGETS.join(', ')}`);
   }
+  const ha = options.ha === true;
+  if (ha && target !== 'timescale') {
+    throw new DrillTargetError(target, 'ha applies only to the timescale drill');
+  }
   refuseNonLocal(options);
   const logger = options.logger ?? createLogger({ name: 'drill', level: 'error' });
-  const timeoutMs = options.timeoutMs ?? (target === 'kafka' ? 120_000 : 30_000);
+  const timeoutMs = options.timeoutMs ?? (target === 'kafka' ? 120_000 : ha ? 60_000 : 30_000);
   const symbols = options.symbols ?? ['EURUSD', 'GBPUSD', 'USDJPY'];
   const totalBars = options.totalBars ?? 1_500;
   const id = randomBytes(6).toString('hex');
   const resources = new Resources();
   try {
-    const database = await createDrillDatabase(options.databaseUrl, `backbone_drill_${id}`);
+    const cluster = ha
+      ? await startPrivateHaCluster({
+          purpose: 'drill',
+          log: (message) => {
+            logger.info(message);
+          },
+        })
+      : undefined;
+    if (cluster) resources.defer(() => cluster.dispose());
+    const database = await createDrillDatabase(
+      cluster?.endpoints.databaseUrl ?? options.databaseUrl,
+      `backbone_drill_${id}`,
+    );
     resources.defer(database.drop);
     const direct = new pg.Pool({ connectionString: database.url, max: 2 });
     direct.on('error', () => undefined);
     resources.defer(() => direct.end());
 
-    const cuttable =
-      target === 'kafka'
+    // With `ha` nothing is proxied: the sink reaches the cluster through its HAProxy, as workers do.
+    const cuttable = ha
+      ? selfHealing()
+      : target === 'kafka'
         ? await privateBroker(logger)
         : await proxied(target, { databaseUrl: database.url, redisUrl: options.redisUrl });
     resources.defer(() => cuttable.dispose());
@@ -181,6 +222,8 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
     resources.defer(() => producer.close());
 
     const probe = probeOf(target, {
+      patroniUrls: cluster?.endpoints.patroniUrls,
+      databaseUrl: database.url,
       sinkPool,
       redis,
       keyNamespace,
@@ -267,16 +310,30 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
       );
     }
     let producedAtCut = 0;
-    const outage = await measureOutage({
-      probe: probe.run,
-      cut: () => {
-        producedAtCut = acknowledged;
-        return cuttable.cut();
-      },
-      restore: () => cuttable.restore(),
-      pollIntervalMs: options.pollIntervalMs ?? 200,
-      timeoutMs,
-    });
+    let producedAtSwitchover = 0;
+    const pollIntervalMs = options.pollIntervalMs ?? 200;
+    const outage: OutageMeasurement & { phases?: HaDrillPhases } = cluster
+      ? await runHaPhases({
+          ha: cluster.ha,
+          probe: probe.run,
+          sinkStats: () => sink.stats(),
+          onTrigger: (phase) => {
+            if (phase === 'failover') producedAtCut = acknowledged;
+            else producedAtSwitchover = acknowledged;
+          },
+          pollIntervalMs,
+          timeoutMs,
+        })
+      : await measureOutage({
+          probe: probe.run,
+          cut: () => {
+            producedAtCut = acknowledged;
+            return cuttable.cut();
+          },
+          restore: () => cuttable.restore(),
+          pollIntervalMs,
+          timeoutMs,
+        });
 
     const feedResult = await fed;
     reads.abort();
@@ -313,12 +370,14 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
     );
     return {
       target,
+      ha,
       detectionSeconds: outage.detectionSeconds,
       recoverySeconds: outage.recoverySeconds,
       produced: producedCount,
       producedAtCut,
       ...reconciled,
       cacheFresh,
+      ...(outage.phases === undefined ? {} : { producedAtSwitchover, phases: outage.phases }),
     };
   } finally {
     await resources.release(logger);
@@ -329,7 +388,8 @@ export async function runDrill(target: DrillTarget, options: DrillOptions): Prom
 function refuseNonLocal(options: DrillOptions): void {
   if (options.confirmNonLocal === true) return;
   const hosts = [
-    new URL(options.databaseUrl).hostname,
+    // With `ha` the database is the drill's own private cluster on loopback.
+    ...(options.ha === true ? [] : [new URL(options.databaseUrl).hostname]),
     new URL(options.redisUrl).hostname,
     ...options.kafkaBrokers.map((broker) => broker.replace(/:\d+$/, '')),
   ];
@@ -346,6 +406,9 @@ interface DrillProbe {
 function probeOf(
   target: DrillTarget,
   input: {
+    /** Set with `ha`: the probe is `timescaledb.replication` of the private cluster. */
+    patroniUrls: string[] | undefined;
+    databaseUrl: string;
     sinkPool: pg.Pool;
     redis: Redis;
     keyNamespace: string;
@@ -363,6 +426,17 @@ function probeOf(
   };
   switch (target) {
     case 'timescale':
+      if (input.patroniUrls !== undefined) {
+        const check = replicationCheck({
+          patroniUrls: input.patroniUrls,
+          databaseUrl: input.databaseUrl,
+          rules,
+        });
+        return {
+          run: async () => (await runCheck(check, rules.probeTimeoutMs)).status,
+          close: nothingToClose,
+        };
+      }
       return probe(
         timescaleChecks({
           pool: input.sinkPool,
@@ -403,6 +477,12 @@ interface Cuttable {
   /** Restores the target if a drill that failed mid-outage left it cut. */
   ensureRestored(): Promise<void>;
   dispose(): Promise<void>;
+}
+
+/** The HA cluster: Patroni promotes the standby and HAProxy follows; the drill restores nothing. */
+function selfHealing(): Cuttable {
+  const nothing = (): Promise<void> => Promise.resolve();
+  return { endpoints: {}, cut: nothing, restore: nothing, ensureRestored: nothing, dispose: nothing };
 }
 
 /** `redis` or `timescale` behind a {@link CuttableTcpProxy}: only the drill's clients go through it. */
