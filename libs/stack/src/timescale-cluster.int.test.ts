@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -224,6 +224,37 @@ describe("the stack's own TimescaleDB cluster", () => {
       ),
     ]);
   });
+
+  it(
+    'keeps the cluster under the postgres home when the checkout is closed to other users (a checkout in /root)',
+    { timeout: 60_000 },
+    async () => {
+      const closed = await mkdtemp(join(tmpdir(), 'backbone-tsdb-closed-')); // mode 700, like /root
+      tempDirs.push(closed);
+      const logged: string[] = [];
+      const options = stackOptions({
+        cacheDir: join(closed, 'checkout', '.cache'),
+        postgres: { port: await freePort() },
+        log: (message) => logged.push(message),
+      });
+      startedClusters.push(options);
+      await stackUp(options);
+      const started = (await readState(options.cacheDir)).timescaledb;
+      expect(started?.dataDir).toMatch(
+        new RegExp(`^/var/lib/postgresql/backbone-stack/[0-9a-f]{12}/${options.postgres.port}/data$`),
+      );
+      if (started) tempDirs.push(dirname(dirname(started.dataDir)));
+      expect(logged).toContain(
+        `${closed} (mode 700) is closed to the postgres user, so the cluster's files go to ${dirname(started?.dataDir ?? '')}`,
+      );
+      expect(await probePostgres(options.postgres)).toMatchObject({ state: 'up', databaseExists: true });
+      // The same place on the next up: the data is found again, not made anew.
+      expect(await stackDown(options)).toEqual(['timescaledb']);
+      await stackUp(options);
+      expect((await readState(options.cacheDir)).timescaledb?.dataDir).toBe(started?.dataDir);
+      expect(logged.filter((line) => line.startsWith('creating the stack'))).toHaveLength(1);
+    },
+  );
 
   it('refuses, naming the folder and the fix, a cache directory the postgres user cannot reach', async () => {
     const locked = await mkdtemp(join(tmpdir(), 'backbone-tsdb-locked-')); // mode 700

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ServiceStartError } from './errors.ts';
 import type { PostgresEndpoint, StackOptions } from './options.ts';
 import {
   dataDirMajor,
   ensurePostgresServer,
+  firstUntraversableParent,
   initCluster,
   isClusterRunning,
   ownClusterPaths,
@@ -82,9 +84,30 @@ export function timescaleClusterSettings({
   };
 }
 
-/** `<cacheDir>/timescaledb/<port>`: the cluster's data directory, log file and unix socket. */
-export function timescaleClusterDir(cacheDir: string, port: number): string {
-  return join(cacheDir, 'timescaledb', String(port));
+/** The postgres user's home in Debian's packages, its own to write in. */
+const DEBIAN_POSTGRES_HOME = '/var/lib/postgresql';
+
+/**
+ * Where the cluster keeps its data directory, log file and unix socket: `<cacheDir>/timescaledb/<port>`,
+ * unless a parent of the cache directory is closed to other users (a checkout under /root, mode
+ * 700). PostgreSQL runs as the postgres user and could not reach it there, so the files then go to
+ * `<postgres home>/backbone-stack/<hash of the cache directory>/<port>`: one place per checkout,
+ * the same on every `up`.
+ */
+export async function timescaleClusterDir(
+  cacheDir: string,
+  port: number,
+  log: (message: string) => void = () => undefined,
+): Promise<string> {
+  const inCache = join(cacheDir, 'timescaledb', String(port));
+  const blocker = await firstUntraversableParent(inCache);
+  if (blocker === undefined) return inCache;
+  const checkout = createHash('sha256').update(resolve(cacheDir)).digest('hex').slice(0, 12);
+  const outside = join(DEBIAN_POSTGRES_HOME, 'backbone-stack', checkout, String(port));
+  log(
+    `${blocker.path} (mode ${blocker.mode}) is closed to the postgres user, so the cluster's files go to ${outside}`,
+  );
+  return outside;
 }
 
 /**
@@ -108,7 +131,7 @@ export async function ensureTimescaleCluster(options: StackOptions): Promise<Sta
     log,
   });
 
-  const paths = ownClusterPaths(timescaleClusterDir(options.cacheDir, endpoint.port));
+  const paths = ownClusterPaths(await timescaleClusterDir(options.cacheDir, endpoint.port, log));
   await postgresOwnedDir('timescaledb', paths.dir);
   const major = await dataDirMajor(paths.dataDir);
   if (major === undefined) {
