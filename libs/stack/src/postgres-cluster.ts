@@ -124,7 +124,9 @@ export async function postgresOwnedDir(service: StackError['service'], dir: stri
 }
 
 /** The first parent of `dir` that other users cannot traverse (no `o+x`), if any. */
-export async function firstUntraversableParent(dir: string): Promise<{ path: string; mode: string } | undefined> {
+export async function firstUntraversableParent(
+  dir: string,
+): Promise<{ path: string; mode: string } | undefined> {
   const chain: string[] = [];
   for (let current = dirname(dir); ; current = dirname(current)) {
     chain.unshift(current);
