@@ -242,8 +242,8 @@ async function waitForSynchronousPair(ha: HaOptions, startedPatroni: StartedHaPr
   );
 }
 
-/** True when SQL through HAProxy reaches a server that is not in recovery. */
-async function proxyReachesPrimary(ha: HaOptions): Promise<boolean> {
+/** A client of the `postgres` database through HAProxy's read-write port (not connected yet). */
+function proxyClient(ha: HaOptions): pg.Client {
   const client = new pg.Client({
     host: ha.host,
     port: ha.proxyPort,
@@ -251,7 +251,14 @@ async function proxyReachesPrimary(ha: HaOptions): Promise<boolean> {
     database: 'postgres',
     connectionTimeoutMillis: 2_000,
   });
+  // A server killed mid-probe errors the idle client; the probe's own query reports it.
   client.on('error', () => undefined);
+  return client;
+}
+
+/** True when SQL through HAProxy reaches a server that is not in recovery. */
+async function proxyReachesPrimary(ha: HaOptions): Promise<boolean> {
+  const client = proxyClient(ha);
   try {
     await client.connect();
     const result = await client.query<{ recovery: boolean }>('select pg_is_in_recovery() as recovery');
@@ -366,14 +373,7 @@ export async function haClusterStatus(ha: HaOptions): Promise<HaClusterStatus> {
       warnings.push('no synchronous standby: commits are not replicated synchronously');
     }
   }
-  const client = new pg.Client({
-    host: ha.host,
-    port: ha.proxyPort,
-    user: ha.user,
-    database: 'postgres',
-    connectionTimeoutMillis: 2_000,
-  });
-  client.on('error', () => undefined);
+  const client = proxyClient(ha);
   try {
     await client.connect();
     const result = await client.query<{ version: string }>('select version()');
