@@ -270,14 +270,22 @@ describe('two cache-warmer processes', { timeout: 300_000 }, () => {
     const partitionOfA = owned.a[0] ?? 0;
     const partitionOfB = owned.b[0] ?? 0;
 
+    // Runs 1 and 2 write the same bar (a correction), and step 5 adds the minute before it: one
+    // minute fixed here, with its predecessor in the same hour, so that a minute or an hour
+    // turning while the test runs cannot split SYMBOL's bars over two minutes or two 1h buckets.
+    const previousMinute = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
+    const barTs = new Date(
+      new Date(previousMinute).getUTCMinutes() === 0 ? previousMinute - 120_000 : previousMinute,
+    );
+
     // 1. Process A handles run 1: the latest bar becomes run 1's.
-    const run1 = await writeRun([SYMBOL], 1.1);
+    const run1 = await writeRun([SYMBOL], 1.1, barTs);
     await publish(run1, partitionOfA);
     expect((await servedRun(SYMBOL, run1.runId)).close).toBe(1.1);
 
     // 2. Process B handles run 2 of the same symbol: run 1's value becomes unreachable at once
     //    (one version bump of the symbol's 1m slice, shared) and the fresh one is written, whichever worker takes the job.
-    const run2 = await writeRun([SYMBOL], 1.2);
+    const run2 = await writeRun([SYMBOL], 1.2, barTs);
     const versionsBefore = await redis.hget(
       new CacheKeys(namespace.prefix).versions,
       `latest-bar:${SYMBOL}:1m`,
