@@ -4,7 +4,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPool, migrate } from '@backbone/db';
-import { createTestDatabase, createTestKeyNamespace, testEndpoints, waitFor } from '@backbone/testing';
+import {
+  createTestDatabase,
+  createTestKeyNamespace,
+  freePort,
+  testEndpoints,
+  waitFor,
+} from '@backbone/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
@@ -25,7 +31,8 @@ afterAll(async () => {
 
 it('runs as a process: schedules and runs its plan, answers /readyz and /metrics, heartbeats, exits 0 on SIGTERM', async () => {
   const ns = createTestKeyNamespace(testEndpoints().redisUrl, 'main');
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  // A port no other process holds: a random one collided with the ports other test files bind.
+  const port = await freePort();
   const configFile = join(scratch, 'config.yaml');
   await writeFile(
     configFile,
@@ -55,21 +62,36 @@ it('runs as a process: schedules and runs its plan, answers /readyz and /metrics
       '--set',
       `workers.timescaleIngestor.port=${port}`,
     ],
-    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // The worker's JSON log: its last lines say where a start that never got ready stopped.
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-4_000)));
   const exited = once(child, 'exit');
   const pool = createPool({ url: database.url, poolSize: 1 });
   const redis = new Redis(testEndpoints().redisUrl);
   try {
-    await waitFor(
-      async () => {
-        const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-        return response?.status === 200;
-      },
-      { timeoutMs: 120_000, intervalMs: 200, description: `/readyz 200 (stderr: ${stderr})` },
-    );
+    // A worker that exited (e.g. its port was taken) will never answer: fail at once, with why.
+    await Promise.race([
+      waitFor(
+        async () => {
+          const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+          return response?.status === 200;
+        },
+        {
+          timeoutMs: 120_000,
+          intervalMs: 200,
+          description: () => `/readyz 200 (stderr: ${stderr}; log: ${stdout})`,
+        },
+      ),
+      exited.then(([code]) => {
+        throw new Error(
+          `the worker exited (${String(code)}) before /readyz answered 200: ${stderr}; log: ${stdout}`,
+        );
+      }),
+    ]);
     await waitFor(
       async () => {
         const runs = await pool.query(
