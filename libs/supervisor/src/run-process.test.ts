@@ -180,4 +180,46 @@ describe('runSupervisedProcess', () => {
     // Every listener is removed once the process has ended.
     expect(signals.eventNames()).toEqual([]);
   });
+
+  it('finding 4.5: a process whose parent was gone before it listened shuts down as soon as it runs', async () => {
+    const events: string[] = [];
+    const signals = Object.assign(fakeSignals(), { connected: false });
+    const exit = vi.fn<(code: number) => void>();
+    const { logger } = recordingLogger();
+    const supervisor = new Supervisor({
+      name: 'worker',
+      children: [tracedChild('consumer', events)],
+      logger,
+    });
+    const outcome = runSupervisedProcess(supervisor, { signals, exit, logger });
+    expect(await outcome).toMatchObject({ exitCode: 0, trigger: 'parent-gone', forced: false });
+    expect(events).toEqual(['child consumer stopped']);
+  });
+
+  it('finding 4.5: with the parent gone, a shutdown that hangs past its deadline ends the process with 1', async () => {
+    const { logger, entries } = recordingLogger();
+    const signals = fakeSignals();
+    const exit = vi.fn<(code: number) => void>();
+    const supervisor = new Supervisor({ name: 'worker', children: [tracedChild('consumer', [])], logger });
+    // A hook that never settles and has no deadline of its own to speak of.
+    const stuck: ShutdownHook = {
+      name: 'stuck',
+      close: () => new Promise(() => undefined),
+      deadlineMs: 3_600_000,
+    };
+    const outcome = runSupervisedProcess(supervisor, {
+      signals,
+      exit,
+      logger,
+      onShutdown: [stuck],
+      parentGoneExitDeadlineMs: 20_000,
+    });
+    signals.emit('disconnect');
+    await vi.advanceTimersByTimeAsync(19_999);
+    expect(exit).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await outcome).toMatchObject({ exitCode: 1, trigger: 'parent-gone', forced: true });
+    expect(exit).toHaveBeenCalledExactlyOnceWith(1);
+    expect(entries.some((e) => e.message.includes('did not end within its deadline'))).toBe(true);
+  });
 });

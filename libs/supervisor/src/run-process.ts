@@ -25,6 +25,11 @@ export type ProcessEvent = ShutdownSignal | 'uncaughtException' | 'unhandledReje
 export interface SignalSource {
   on(event: ProcessEvent, listener: (...args: unknown[]) => void): unknown;
   off(event: ProcessEvent, listener: (...args: unknown[]) => void): unknown;
+  /**
+   * `process.connected`: false once the IPC channel of a process started with one has closed,
+   * undefined for a process started without one.
+   */
+  readonly connected?: boolean;
 }
 
 export interface RunProcessOptions {
@@ -36,6 +41,12 @@ export interface RunProcessOptions {
   exit?: (code: number) => void;
   /** Signals, faults and the parent's `disconnect`; defaults to `process`. */
   signals?: SignalSource;
+  /**
+   * After the parent went away, exit 1 if the orderly shutdown has not ended within this long:
+   * nobody is left to send the second signal that would otherwise force it. Default
+   * {@link DEFAULT_PARENT_GONE_EXIT_DEADLINE_MS}.
+   */
+  parentGoneExitDeadlineMs?: number;
 }
 
 export interface HookResult {
@@ -51,7 +62,10 @@ export interface ProcessOutcome {
    * (`parent-gone`), a fault nobody caught, or the supervisor itself (escalation, completion).
    */
   trigger: ShutdownTrigger;
-  /** True when a second signal ended the process without waiting for the shutdown. */
+  /**
+   * True when the process ended without waiting for the shutdown: a second signal, or the
+   * parent gone and the shutdown past its deadline.
+   */
   forced: boolean;
   /** Undefined only when `forced`. */
   report: StopReport | undefined;
@@ -67,6 +81,8 @@ export const EXIT_FAILED = 1;
 /** 128 + signal number, the shell convention for "ended by a signal". */
 export const EXIT_ON_SECOND_SIGNAL: Readonly<Record<ShutdownSignal, number>> = { SIGINT: 130, SIGTERM: 143 };
 export const DEFAULT_HOOK_DEADLINE_MS = 5_000;
+/** Above a worker's default 10 s shutdown deadline plus a few hooks that each wait out theirs. */
+export const DEFAULT_PARENT_GONE_EXIT_DEADLINE_MS = 30_000;
 
 const SIGNALS: readonly ShutdownSignal[] = ['SIGTERM', 'SIGINT'];
 
@@ -77,7 +93,8 @@ const SIGNALS: readonly ShutdownSignal[] = ['SIGTERM', 'SIGINT'];
  * all its children are done, stops the children in reverse start order, runs the `onShutdown`
  * hooks, logs the outcome and ends the process: 0 clean; 1 when a child failed or was orphaned, a
  * hook failed, the supervisor escalated or a fault started the shutdown; 130 (SIGINT) / 143
- * (SIGTERM) at once on a second signal.
+ * (SIGTERM) at once on a second signal; 1 when the parent is gone and the shutdown outlives
+ * `parentGoneExitDeadlineMs`.
  *
  * @example
  * await runSupervisedProcess(supervisor, {
@@ -96,10 +113,12 @@ export async function runSupervisedProcess(
   let requested: Exclude<ShutdownTrigger, 'escalated' | 'completed'> | undefined;
   let faulted = false;
   let hasExited = false;
+  let parentGoneDeadline: NodeJS.Timeout | undefined;
 
   const end = (outcome: ProcessOutcome): void => {
     if (hasExited) return;
     hasExited = true;
+    clearTimeout(parentGoneDeadline);
     for (const signal of SIGNALS) signals.off(signal, onSignal);
     signals.off('disconnect', onParentGone);
     signals.off('uncaughtException', onUncaughtException);
@@ -131,9 +150,19 @@ export async function runSupervisedProcess(
   }
 
   // The launcher that started us with an IPC channel is gone (exited, or SIGKILLed by the OOM
-  // killer): nobody will stop us any more and our port would block its next start.
+  // killer): nobody will stop us any more and our port would block its next start. Nobody will
+  // insist with a second signal either, so a shutdown that hangs is ended here.
   function onParentGone(): void {
+    if (parentGoneDeadline !== undefined) return;
     requestShutdown('parent-gone', {}, 'parent process gone: shutting down');
+    const deadlineMs = options.parentGoneExitDeadlineMs ?? DEFAULT_PARENT_GONE_EXIT_DEADLINE_MS;
+    parentGoneDeadline = setTimeout(() => {
+      logger.error(
+        { deadlineMs, exitCode: EXIT_FAILED, snapshot: supervisor.snapshot() },
+        'parent process gone and the shutdown did not end within its deadline: exiting',
+      );
+      end({ exitCode: EXIT_FAILED, trigger: 'parent-gone', forced: true, report: undefined, hooks: [] });
+    }, deadlineMs).unref();
   }
 
   // A fault nobody caught leaves the process in a state nobody planned: never keep running half
@@ -158,6 +187,8 @@ export async function runSupervisedProcess(
   signals.on('disconnect', onParentGone);
   signals.on('uncaughtException', onUncaughtException);
   signals.on('unhandledRejection', onUnhandledRejection);
+  // The channel closed while the process was still starting, before anyone listened for it.
+  if (signals.connected === false) onParentGone();
 
   void supervisor.terminated.then(async (report) => {
     const hooks = await runShutdownHooks(

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { TOPIC_NAMES, topicName } from '@backbone/config';
 import { createKafkajsClient } from '@backbone/kafka';
 import { findPortHolder } from '@backbone/telemetry';
@@ -24,13 +25,29 @@ const WORKERS = [
   ['readiness-reporter', 'readinessReporter'],
 ] as const;
 
-function isRunning(pid: number): boolean {
+/** A file of /proc/<pid>/, undefined once the process is gone. */
+function readProc(pid: number, file: 'status' | 'wchan'): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** The `State:` line of /proc/<pid>/status (e.g. `S (sleeping)`), undefined once the pid is gone. */
+function processState(pid: number): string | undefined {
+  return /^State:\s*(.+)$/m.exec(readProc(pid, 'status') ?? '')?.[1];
+}
+
+/** A zombie (exited, not yet reaped by whoever inherited it) has released its port: not running. */
+function isRunning(pid: number): boolean {
+  const state = processState(pid);
+  return state !== undefined && !state.startsWith('Z');
+}
+
+/** What a worker that will not exit is doing: its state and the kernel function it waits in. */
+function describeProcess(pid: number): string {
+  return `pid ${pid}: state ${processState(pid) ?? 'gone'}, waiting in ${readProc(pid, 'wchan') ?? '?'}`;
 }
 
 /**
@@ -127,7 +144,8 @@ describe('./backbone start: workers do not outlive the launcher', { timeout: 300
       for (const pid of workerPids) {
         await waitFor(() => !isRunning(pid), {
           timeoutMs: 60_000,
-          description: `worker pid ${pid} to exit after the launcher was SIGKILLed`,
+          description: () =>
+            `worker ${describeProcess(pid)} to exit after the launcher was SIGKILLed; launcher output: ${output.slice(-3000)}`,
         });
       }
       for (const [key, port] of ports) {
