@@ -82,6 +82,30 @@ describe('deploy/k8s', () => {
     expect(spec.template.metadata.labels).toMatchObject(spec.selector.matchLabels);
   });
 
+  it.each(WORKERS)('spreads the $app instances over nodes and zones without requiring it', (worker) => {
+    const spec = find('Deployment', worker.app).spec as unknown as DeploymentSpec & {
+      template: {
+        spec: {
+          topologySpreadConstraints: {
+            topologyKey: string;
+            whenUnsatisfiable: string;
+            labelSelector: { matchLabels: Record<string, string> };
+          }[];
+        };
+      };
+    };
+    const constraints = spec.template.spec.topologySpreadConstraints;
+    expect(constraints.map((constraint) => constraint.topologyKey)).toEqual([
+      'kubernetes.io/hostname',
+      'topology.kubernetes.io/zone',
+    ]);
+    for (const constraint of constraints) {
+      // ScheduleAnyway: a one-node cluster still runs every instance.
+      expect(constraint.whenUnsatisfiable).toBe('ScheduleAnyway');
+      expect(spec.template.metadata.labels).toMatchObject(constraint.labelSelector.matchLabels);
+    }
+  });
+
   it.each(WORKERS)('puts a Service and a PodDisruptionBudget in front of the $app pods', (worker) => {
     const podLabels = (find('Deployment', worker.app).spec as unknown as DeploymentSpec).template.metadata
       .labels;
@@ -106,11 +130,17 @@ describe('deploy/k8s', () => {
     expect(hpa.metrics[0]?.external.metric.name).toBe('backbone_queue_jobs');
     const scaled = find('ScaledObject', 'stream-bridge').spec as {
       scaleTargetRef: { name: string };
+      minReplicaCount: number;
       maxReplicaCount: number;
+      fallback: { replicas: number };
       triggers: { type: string; metadata: { query: string } }[];
     };
     expect(scaled.scaleTargetRef.name).toBe('stream-bridge');
     expect(scaled.triggers[0]?.metadata.query).toContain('backbone_stream_consumer_lag');
+    // Busy before lag builds: CPU scales too, and a failing lag query holds a safe count.
+    expect(scaled.triggers.map((trigger) => trigger.type)).toEqual(['prometheus', 'cpu']);
+    expect(scaled.fallback.replicas).toBeGreaterThan(scaled.minReplicaCount);
+    expect(scaled.fallback.replicas).toBeLessThanOrEqual(scaled.maxReplicaCount);
     // More consumers than partitions would sit idle.
     const config = loadConfig({ env: {}, argv: [], cwd: REPO_ROOT });
     expect(scaled.maxReplicaCount).toBeLessThanOrEqual(config.kafka.topics['market.bars.v1'].partitions);
