@@ -174,4 +174,25 @@ describe('refreshRollups on TimescaleDB while another session refreshes the same
       await concurrent.release();
     }
   });
+
+  it('stops waiting at once when its signal aborts (a worker shutting down)', async () => {
+    const day = await unrolledDay(16);
+    const concurrent = await holdConcurrentRefresh(day);
+    try {
+      const { executor, refusals } = recordingRefusals();
+      const shutdown = new AbortController();
+      const result = refreshRollups(executor, day.bars, { signal: shutdown.signal }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await waitFor(() => refusals.includes('55P03'), {
+        description: 'refreshRollups refused at least once for the concurrent refresh',
+      });
+      shutdown.abort(new Error('shutting down'));
+      // Well inside the default 60 s of waiting: the abort ended it, not the timeout.
+      expect(await result).toMatchObject({ name: 'AbortError', cause: { message: 'shutting down' } });
+    } finally {
+      await concurrent.release();
+    }
+  });
 });

@@ -133,6 +133,8 @@ const DAY_MS = 86_400_000;
 export interface RefreshRollupsOptions {
   /** How long to keep retrying while another session refreshes an overlapping window. Default 60 s. */
   concurrentRefreshTimeoutMs?: number;
+  /** Stops the waiting at once (the worker is shutting down): the refresh rejects with an AbortError. */
+  signal?: AbortSignal;
 }
 
 // TimescaleDB refuses a refresh whose window overlaps one in progress in another session (its
@@ -152,7 +154,7 @@ async function refreshContinuousAggregate(
   rollup: string,
   from: Date,
   to: Date,
-  { concurrentRefreshTimeoutMs = CONCURRENT_REFRESH_TIMEOUT_MS }: RefreshRollupsOptions,
+  { concurrentRefreshTimeoutMs = CONCURRENT_REFRESH_TIMEOUT_MS, signal }: RefreshRollupsOptions,
 ): Promise<void> {
   const deadline = Date.now() + concurrentRefreshTimeoutMs;
   for (let attempt = 1; ; attempt++) {
@@ -174,7 +176,7 @@ async function refreshContinuousAggregate(
           { cause: error },
         );
       }
-      await sleep(delayMs);
+      await sleep(delayMs, undefined, { signal });
     }
   }
 }
@@ -187,7 +189,8 @@ async function refreshContinuousAggregate(
  * Then NOTIFYs {@link ROLLUPS_REFRESHED_CHANNEL}, so the cache re-warms its rollup slices from
  * the refreshed tables (on plain PostgreSQL inside a caller's transaction, delivered at commit).
  * On TimescaleDB a refresh of an overlapping window in progress elsewhere (its refresh policy
- * job) is waited out with backoff, up to `options.concurrentRefreshTimeoutMs`.
+ * job) is waited out with backoff, up to `options.concurrentRefreshTimeoutMs` or until
+ * `options.signal` aborts.
  *
  * @example await refreshRollups(client, { from: run.windowStart, to: run.windowEnd });
  */

@@ -48,9 +48,11 @@ export function storageMaintenanceChild(options: StorageMaintenanceOptions): Chi
       let first = true;
       while (!signal.aborted) {
         try {
-          await maintainOnce(options, now(), first);
+          await maintainOnce(options, now(), first, signal);
           first = false;
         } catch (error) {
+          // A pass cut short by the shutdown did not fail: the supervisor counts it as stopped.
+          if (error instanceof Error && error.name === 'AbortError') throw error;
           options.logger.warn({ err: error }, 'storage maintenance pass failed; retrying next pass');
         }
         await sleep(options.intervalMs, undefined, { signal }).catch(() => undefined);
@@ -63,6 +65,7 @@ async function maintainOnce(
   options: StorageMaintenanceOptions,
   at: Date,
   everything: boolean,
+  signal: AbortSignal,
 ): Promise<void> {
   const client = await options.pool.connect();
   try {
@@ -78,7 +81,8 @@ async function maintainOnce(
       );
       from = oldest.rows[0]?.oldest ?? from;
     }
-    const rollups = await refreshRollups(client, { from, to: at });
+    // A refresh waiting out TimescaleDB's own refresh job must not hold up a shutdown.
+    const rollups = await refreshRollups(client, { from, to: at }, { signal });
     const system = await pruneSystemTables(client, systemPruneRules(options.systemRetention), {
       batchRows: options.systemRetention.pruneBatchRows,
       at,
